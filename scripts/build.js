@@ -1,0 +1,23 @@
+// `npm install` runs this (prepare): compile TypeScript, build the native trainer, build the
+// renderer. Each step says what failed and how to fix it; nothing here uses the network.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './llama-source.js';
+
+function step(name, file, args) {
+  const started = Date.now();
+  process.stdout.write(`build: ${name}...\n`);
+  try {
+    execFileSync(file, args, { cwd: repoRoot, stdio: 'inherit' });
+  } catch (error) {
+    console.error(`build: ${name} failed (${error.message}).`);
+    process.exit(1);
+  }
+  process.stdout.write(`build: ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+const bin = (pkg, file) => join(repoRoot, 'node_modules', pkg, file);
+step('typescript', process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.build.json']);
+if (existsSync(join(repoRoot, 'scripts', 'build-native.js'))) step('native trainer', process.execPath, [join(repoRoot, 'scripts', 'build-native.js')]);
+if (existsSync(join(repoRoot, 'renderer', 'vite.config.ts'))) step('renderer', process.execPath, [bin('vite', 'bin/vite.js'), 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn']);
