@@ -70,14 +70,16 @@ export interface SearchHit {
   text: string;
 }
 
+export type PassageUse = 'adapter' | 'context' | 'both';
+
 export interface AnswerSource {
   passageId: number;
   documentId: number;
   documentTitle: string;
   text: string;
   score: number;
-  /** How the answer used the passage: its adapter in the weights, or its text in the prompt. */
-  usedAs: 'adapter' | 'context';
+  /** How the answer used the passage: its adapter in the weights, its text in the prompt, or both. */
+  usedAs: PassageUse;
 }
 
 export interface ChatSummary {

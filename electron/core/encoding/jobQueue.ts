@@ -1,0 +1,145 @@
+// The persistent encoding queue (SQLite). Jobs move queued → running → done | failed |
+// cancelled. Every transition is one transaction, so a worker killed at any moment leaves
+// either a queued or a running job; `recoverInterrupted` puts running jobs back in the queue
+// when a worker starts, and an adapter row is only written together with its job's 'done'.
+import type { EncodingQueueStatus } from '../../shared/types.js';
+import { nowIso, type Db } from '../database/database.js';
+
+export interface EncodeJob {
+  id: number;
+  passageId: number;
+  baseModel: string;
+  attempts: number;
+}
+
+/** A job is retried this many times before it is marked failed. */
+export const MAX_ATTEMPTS = 3;
+
+export class JobQueue {
+  constructor(private readonly db: Db) {}
+
+  /** Queues encoding for passages that have neither an adapter for `baseModel` nor an open job. */
+  enqueue(passageIds: number[], baseModel: string, priority = 0): number {
+    if (passageIds.length === 0) return 0;
+    const now = nowIso();
+    const insert = this.db.prepare(`
+      INSERT OR IGNORE INTO jobs (kind, passage_id, base_model, state, priority, created_at, updated_at)
+      SELECT 'encode', p.id, ?, 'queued', ?, ?, ? FROM passages p
+      WHERE p.id = ? AND NOT EXISTS (SELECT 1 FROM adapters a WHERE a.passage_id = p.id AND a.base_model = ?)`);
+    let added = 0;
+    this.db.transaction(() => {
+      for (const id of passageIds) added += insert.run(baseModel, priority, now, now, id, baseModel).changes;
+    })();
+    return added;
+  }
+
+  /** Moves queued jobs of these passages to the front (a question needed them), queuing missing ones. */
+  prioritize(passageIds: number[], baseModel: string): void {
+    if (passageIds.length === 0) return;
+    this.db.transaction(() => {
+      const top = (this.db.prepare("SELECT COALESCE(MAX(priority), 0) AS p FROM jobs WHERE state = 'queued'").get() as { p: number }).p + 1;
+      this.enqueue(passageIds, baseModel, top);
+      const bump = this.db.prepare("UPDATE jobs SET priority = ?, updated_at = ? WHERE state = 'queued' AND passage_id = ? AND base_model = ?");
+      for (const id of passageIds) bump.run(top, nowIso(), id, baseModel);
+    })();
+  }
+
+  /** Takes the next queued job for `baseModel` and marks it running. */
+  claim(baseModel: string): EncodeJob | null {
+    return this.db.transaction(() => {
+      const row = this.db.prepare("SELECT id, passage_id, base_model, attempts FROM jobs WHERE state = 'queued' AND base_model = ? ORDER BY priority DESC, id LIMIT 1").get(baseModel) as { id: number; passage_id: number; base_model: string; attempts: number } | undefined;
+      if (!row) return null;
+      const now = nowIso();
+      this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, progress = 0, step = 'starting', started_at = ?, updated_at = ? WHERE id = ?").run(now, now, row.id);
+      return { id: row.id, passageId: row.passage_id, baseModel: row.base_model, attempts: row.attempts + 1 };
+    })();
+  }
+
+  /** After a crash: running jobs go back to the queue, or fail once they used all attempts. */
+  recoverInterrupted(): number {
+    const now = nowIso();
+    return this.db.transaction(() => {
+      this.db.prepare("UPDATE jobs SET state = 'failed', error = 'The encoder stopped during this passage ' || attempts || ' times.', finished_at = ?, updated_at = ? WHERE state = 'running' AND attempts >= ?").run(now, now, MAX_ATTEMPTS);
+      return this.db.prepare("UPDATE jobs SET state = 'queued', step = NULL, progress = 0, updated_at = ? WHERE state = 'running'").run(now).changes;
+    })();
+  }
+
+  progress(jobId: number, progress: number, step: string): void {
+    this.db.prepare("UPDATE jobs SET progress = ?, step = ?, updated_at = ? WHERE id = ? AND state = 'running'").run(progress, step, nowIso(), jobId);
+  }
+
+  /** Marks a job done; `inSameTransaction` writes its adapter row atomically with it. */
+  complete(jobId: number, inSameTransaction: () => void): void {
+    this.db.transaction(() => {
+      inSameTransaction();
+      const now = nowIso();
+      this.db.prepare("UPDATE jobs SET state = 'done', progress = 1, step = 'done', error = NULL, finished_at = ?, updated_at = ? WHERE id = ?").run(now, now, jobId);
+    })();
+  }
+
+  /** Records a failure: the job is queued again (at the back) until it has used its attempts. */
+  fail(jobId: number, error: string, retry: boolean): void {
+    const now = nowIso();
+    this.db.prepare(`
+      UPDATE jobs SET
+        state = CASE WHEN ? AND attempts < ? THEN 'queued' ELSE 'failed' END,
+        priority = CASE WHEN ? AND attempts < ? THEN priority - 1 ELSE priority END,
+        error = ?, step = NULL, finished_at = CASE WHEN ? AND attempts < ? THEN NULL ELSE ? END, updated_at = ?
+      WHERE id = ?`).run(retry ? 1 : 0, MAX_ATTEMPTS, retry ? 1 : 0, MAX_ATTEMPTS, error, retry ? 1 : 0, MAX_ATTEMPTS, now, now, jobId);
+  }
+
+  /** Puts a job that was interrupted on purpose (pause, shutdown) back in the queue without counting the attempt. */
+  release(jobId: number): void {
+    this.db.prepare("UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), step = NULL, progress = 0, updated_at = ? WHERE id = ? AND state = 'running'").run(nowIso(), jobId);
+  }
+
+  /** Cancels the open jobs of some passages (all when `passageIds` is null). */
+  cancel(passageIds: number[] | null): number {
+    const now = nowIso();
+    if (passageIds === null) return this.db.prepare("UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE state = 'queued'").run(now, now).changes;
+    const stmt = this.db.prepare("UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE state = 'queued' AND passage_id = ?");
+    let n = 0;
+    this.db.transaction(() => { for (const id of passageIds) n += stmt.run(now, now, id).changes; })();
+    return n;
+  }
+
+  /** True when a job was cancelled or its passage deleted while it ran (its result must be dropped). */
+  isStillRunning(jobId: number): boolean {
+    return this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'").get(jobId) !== undefined;
+  }
+
+  isPaused(): boolean {
+    return (this.db.prepare("SELECT value FROM settings WHERE key = 'app.encodingPaused'").get() as { value: string } | undefined)?.value === 'true';
+  }
+
+  setPaused(paused: boolean): void {
+    this.db.prepare("INSERT INTO settings (key, value) VALUES ('app.encodingPaused', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(paused));
+  }
+
+  status(baseModel: string | null): EncodingQueueStatus {
+    const model = baseModel ?? '';
+    const counts = this.db.prepare(`
+      SELECT
+        SUM(state = 'queued') AS queued, SUM(state = 'running') AS running, SUM(state = 'done') AS done, SUM(state = 'failed') AS failed
+      FROM jobs WHERE base_model = ?`).get(model) as { queued: number | null; running: number | null; done: number | null; failed: number | null };
+    const current = this.db.prepare(`
+      SELECT j.passage_id, d.title, j.step, j.progress FROM jobs j
+      JOIN passages p ON p.id = j.passage_id JOIN documents d ON d.id = p.document_id
+      WHERE j.state = 'running' AND j.base_model = ? ORDER BY j.started_at DESC LIMIT 1`).get(model) as { passage_id: number; title: string; step: string | null; progress: number } | undefined;
+    // ETA from the mean duration of the last 20 finished jobs.
+    const recent = this.db.prepare(`
+      SELECT AVG((julianday(finished_at) - julianday(started_at)) * 86400) AS seconds FROM
+        (SELECT started_at, finished_at FROM jobs WHERE state = 'done' AND base_model = ? AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 20)`).get(model) as { seconds: number | null };
+    const queued = counts.queued ?? 0;
+    const running = counts.running ?? 0;
+    const done = counts.done ?? 0;
+    const failed = counts.failed ?? 0;
+    return {
+      paused: this.isPaused(),
+      queued, running, done, failed,
+      total: queued + running + done + failed,
+      current: current ? { passageId: current.passage_id, documentTitle: current.title, step: current.step ?? '', progress: current.progress } : null,
+      etaSeconds: recent.seconds !== null && queued + running > 0 ? Math.round(recent.seconds * (queued + running)) : null,
+    };
+  }
+}

@@ -1,0 +1,170 @@
+// Imports files, whole folders, uploads and JSONL records into the knowledge base. Each file is
+// read, hashed (an unchanged file is skipped before parsing), turned into text and passages,
+// and saved in one transaction. A failure is recorded for that file with a clear reason and
+// the import goes on.
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import type { ImportFailure, ImportProgress, ImportReport } from '../../shared/types.js';
+import { nowIso, type Db } from '../database/database.js';
+import type { DocumentInput, DocumentStore } from '../database/documentStore.js';
+import { extractText, formatOf, ImportFileError, supportedFormatOf } from './extractText.js';
+import { splitIntoPassages, type PassageOptions } from './passages.js';
+
+export interface ImportOptions extends PassageOptions {
+  /** Files over this size are refused without being read. Default 50 MiB. */
+  maxFileBytes?: number;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+export const DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024;
+
+interface ImportSource {
+  sourceKey: string;
+  path: string | null;
+  name: string;
+  sizeBytes: number;
+  read: () => Promise<Uint8Array>;
+}
+
+export class Importer {
+  constructor(private readonly db: Db, private readonly documents: DocumentStore) {}
+
+  /** Imports files and folders (recursively; hidden entries and unsupported files in folders are skipped). */
+  async importPaths(paths: string[], options: ImportOptions = {}): Promise<ImportReport> {
+    const failed: ImportFailure[] = [];
+    const sources: ImportSource[] = [];
+    for (const p of paths) await this.collect(resolve(p), true, sources, failed, new Set());
+    return this.importSources(sources, failed, options);
+  }
+
+  /** Imports files sent by content (the renderer's file picker or drag and drop). */
+  async importUploads(files: { name: string; bytes: Uint8Array }[], options: ImportOptions = {}): Promise<ImportReport> {
+    const sources = files.map((f): ImportSource => ({
+      sourceKey: `upload:${basename(f.name)}`, path: null, name: basename(f.name), sizeBytes: f.bytes.length, read: async () => f.bytes,
+    }));
+    return this.importSources(sources, [], options);
+  }
+
+  /** Imports ready-made text records (the eval's docs.jsonl: {id, title, text}), one document each. */
+  importRecords(records: { id: string; title: string; text: string }[], options: PassageOptions = {}): ImportReport {
+    const report = emptyReport();
+    for (const r of records) {
+      const text = r.text.trim();
+      const bytes = Buffer.from(`${r.title}\n${text}`, 'utf8');
+      this.saveDocument({
+        sourceKey: `record:${r.id}`, path: null, title: r.title, format: 'txt', sizeBytes: bytes.length,
+        contentHash: sha256(bytes), passages: splitIntoPassages(text, options),
+      }, report);
+    }
+    return report;
+  }
+
+  private async collect(path: string, explicit: boolean, out: ImportSource[], failed: ImportFailure[], seen: Set<string>): Promise<void> {
+    let stat;
+    try {
+      stat = await lstat(path);
+      if (stat.isSymbolicLink()) {
+        const target = await realpath(path);
+        stat = await lstat(target);
+        path = target;
+      }
+    } catch (error) {
+      failed.push({ path, code: 'unreadable', reason: `Cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}.` });
+      return;
+    }
+    if (seen.has(path)) return; // a symlink loop or a path given twice
+    seen.add(path);
+    if (stat.isDirectory()) {
+      let entries: string[];
+      try {
+        entries = (await readdir(path)).sort();
+      } catch (error) {
+        failed.push({ path, code: 'unreadable', reason: `Cannot list the folder ${path}: ${(error as Error).message}.` });
+        return;
+      }
+      for (const entry of entries) {
+        if (entry.startsWith('.')) continue;
+        await this.collect(join(path, entry), false, out, failed, seen);
+      }
+      return;
+    }
+    if (!stat.isFile()) return;
+    // Inside a folder, files we cannot import are passed over quietly; named explicitly, they fail.
+    if (!explicit && !formatOf(path)) return;
+    const filePath = path;
+    out.push({ sourceKey: filePath, path: filePath, name: basename(filePath), sizeBytes: stat.size, read: async () => new Uint8Array(await readFile(filePath)) });
+  }
+
+  private async importSources(sources: ImportSource[], failed: ImportFailure[], options: ImportOptions): Promise<ImportReport> {
+    const report = emptyReport();
+    report.failed.push(...failed);
+    const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    let done = 0;
+    for (const source of sources) {
+      options.onProgress?.({ done, total: sources.length, currentPath: source.path ?? source.name });
+      try {
+        const format = supportedFormatOf(source.name);
+        if (source.sizeBytes > maxBytes) {
+          throw new ImportFileError('too-large', `The file is ${formatMiB(source.sizeBytes)}, over the ${formatMiB(maxBytes)} limit; split it into smaller files.`);
+        }
+        let bytes: Uint8Array;
+        try {
+          bytes = await source.read();
+        } catch (error) {
+          throw new ImportFileError('unreadable', `Cannot read the file: ${(error as Error).message}.`, { cause: error });
+        }
+        const contentHash = sha256(bytes);
+        if (this.documents.contentHashOf(source.sourceKey) === contentHash) {
+          report.unchanged++;
+        } else {
+          const { title, text } = await extractText(source.name, bytes);
+          const passages = splitIntoPassages(text, options);
+          this.saveDocument({
+            sourceKey: source.sourceKey, path: source.path, title: title ?? titleFromName(source.name),
+            format, sizeBytes: bytes.length, contentHash, passages,
+          }, report);
+        }
+      } catch (error) {
+        const failure: ImportFailure = error instanceof ImportFileError
+          ? { path: source.path ?? source.name, code: error.code, reason: error.message }
+          : { path: source.path ?? source.name, code: 'corrupt', reason: `The file could not be parsed: ${(error as Error).message}` };
+        report.failed.push(failure);
+      }
+      done++;
+    }
+    options.onProgress?.({ done, total: sources.length, currentPath: '' });
+    this.recordFailures(report.failed);
+    return report;
+  }
+
+  private saveDocument(input: DocumentInput, report: ImportReport): void {
+    const { id, outcome } = this.documents.save(input);
+    report[outcome]++;
+    if (outcome !== 'unchanged') report.passages += input.passages.length;
+    report.documentIds.push(id);
+  }
+
+  private recordFailures(failures: ImportFailure[]): void {
+    if (failures.length === 0) return;
+    const insert = this.db.prepare('INSERT INTO import_failures (source_key, code, reason, at) VALUES (?, ?, ?, ?)');
+    const at = nowIso();
+    this.db.transaction(() => { for (const f of failures) insert.run(f.path, f.code, f.reason, at); })();
+  }
+}
+
+function emptyReport(): ImportReport {
+  return { added: 0, updated: 0, unchanged: 0, failed: [], documentIds: [], passages: 0 };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function titleFromName(name: string): string {
+  return basename(name, extname(name)).replace(/[_-]+/g, ' ').trim() || name;
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,300 @@
+// The inference runtime around node-llama-cpp: loads a GGUF by path (GPU offload where a GPU
+// exists, prebuilt binaries only), renders prompts with the model's chat template or its prompt
+// profile's, streams greedy generations with cancel, and applies a set of LoRA adapters per
+// request, clearing the KV state when that set changes.
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { CancelledError, ModelError } from '../../shared/errors.js';
+import type { ModelInfo } from '../../shared/types.js';
+import { setContextAdapters, type AdapterApplication } from './loraBinding.js';
+import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
+
+export interface LoadModelOptions {
+  modelPath: string;
+  /** Layers to offload to the GPU, or 'auto' (all that fit). Default 'auto'. */
+  gpuLayers?: number | 'auto';
+  /** CPU threads; 0 or absent picks from the machine. */
+  threads?: number;
+  /** Context window in tokens; default min(model's training context, 4096). */
+  contextSize?: number;
+  /** A prompt profile JSON file; default: the one beside the model, else the default profile. */
+  profilePath?: string;
+  /** Use the GPU when one exists. Default true (PARAMKB_GPU=0 turns it off). */
+  useGpu?: boolean;
+}
+
+export interface GenerateOptions {
+  /** Prompt tokens, as made by `promptTokens`. */
+  tokens: Token[];
+  /** Default 256. */
+  maxTokens?: number;
+  /** Adapters applied for this generation; [] for the base model. Default []. */
+  adapters?: AdapterApplication[];
+  signal?: AbortSignal;
+  onText?: (delta: string) => void;
+}
+
+export interface GenerationResult {
+  text: string;
+  promptTokens: number;
+  /** Prompt tokens actually evaluated (the rest were reused from the KV cache). */
+  evaluatedPromptTokens: number;
+  generatedTokens: number;
+  stopReason: 'eos' | 'max-tokens' | 'cancelled';
+  timings: { adapterMs: number; promptMs: number; generateMs: number };
+}
+
+let llamaPromise: Promise<Llama> | null = null;
+let llamaGpuSetting: boolean | null = null;
+
+/** The node-llama-cpp instance, from prebuilt binaries only: never downloads or compiles llama.cpp. */
+export async function getLlamaRuntime(useGpu = process.env.PARAMKB_GPU !== '0'): Promise<Llama> {
+  if (llamaPromise && llamaGpuSetting === useGpu) return llamaPromise;
+  llamaGpuSetting = useGpu;
+  llamaPromise = getLlama({
+    gpu: useGpu ? 'auto' : false,
+    build: 'never',
+    usePrebuiltBinaries: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+  }).catch((error: unknown) => {
+    llamaPromise = null;
+    throw new ModelError('no-prebuilt-binary', `No prebuilt llama.cpp binary of node-llama-cpp works on this machine (${process.platform}-${process.arch}): ${(error as Error).message}. ParamKB never compiles llama.cpp itself; install on a supported platform.`, { cause: error });
+  });
+  return llamaPromise;
+}
+
+/** A cheap, stable fingerprint of a model file: size + sha256 of its first and last 4 MiB. */
+export function modelFingerprint(path: string): string {
+  const size = statSync(path).size;
+  const hash = createHash('sha256').update(String(size));
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.alloc(Math.min(4 * 1024 * 1024, size));
+    readSync(fd, chunk, 0, chunk.length, 0);
+    hash.update(chunk);
+    readSync(fd, chunk, 0, chunk.length, size - chunk.length);
+    hash.update(chunk);
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** Refuses files that are not GGUF before node-llama-cpp sees them. */
+function assertGgufFile(path: string): number {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new Error('not a file');
+    size = stat.size;
+  } catch {
+    throw new ModelError('model-missing', `The model file ${path} does not exist or cannot be read.`);
+  }
+  const magic = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  try { readSync(fd, magic, 0, 4, 0); } finally { closeSync(fd); }
+  if (magic.toString('latin1') !== 'GGUF') {
+    throw new ModelError('not-gguf', `${basename(path)} is not a GGUF model file. Open a .gguf file (for example a Q4_K_M quantization of an instruct model).`);
+  }
+  return size;
+}
+
+export class LlmRuntime {
+  private currentAdapters: AdapterApplication[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly chatTemplate: ChatTemplate;
+
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    private readonly sequence: LlamaContextSequence,
+    readonly modelPath: string,
+    readonly fingerprint: string,
+    readonly profile: PromptProfile,
+    readonly profileSource: string,
+    private readonly options: LoadModelOptions,
+    private readonly sizeBytes: number,
+  ) {
+    const meta = model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
+    const modelTemplate = typeof meta.tokenizer?.chat_template === 'string' ? meta.tokenizer.chat_template : null;
+    this.chatTemplate = new ChatTemplate(
+      profile.chat_template ?? modelTemplate ?? FALLBACK_CHAT_TEMPLATE,
+      profile.bos_token ?? model.tokens.bosString ?? '',
+      profile.eos_token ?? model.tokens.eosString ?? '',
+    );
+  }
+
+  static async load(options: LoadModelOptions): Promise<LlmRuntime> {
+    const sizeBytes = assertGgufFile(options.modelPath);
+    const { profile, source } = resolvePromptProfile(options.modelPath, options.profilePath);
+    const llama = await getLlamaRuntime(options.useGpu ?? process.env.PARAMKB_GPU !== '0');
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpuLayers ?? 'auto' });
+    } catch (error) {
+      throw new ModelError('model-load-failed', `${basename(options.modelPath)} could not be loaded: ${(error as Error).message}. It may be damaged, or an architecture this llama.cpp does not support.`, { cause: error });
+    }
+    const threads = options.threads && options.threads > 0 ? options.threads : Math.max(1, availableParallelism());
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({
+        contextSize: Math.min(options.contextSize ?? 4096, model.trainContextSize),
+        sequences: 1,
+        threads,
+      });
+    } catch (error) {
+      await model.dispose();
+      throw new ModelError('context-failed', `Not enough memory for the model's context: ${(error as Error).message}. Try fewer GPU layers or a smaller model.`, { cause: error });
+    }
+    return new LlmRuntime(llama, model, context, context.getSequence(), options.modelPath, modelFingerprint(options.modelPath), profile, source, options, sizeBytes);
+  }
+
+  info(): ModelInfo {
+    return {
+      path: this.modelPath,
+      name: (this.model.fileInfo.metadata.general as { name?: string } | undefined)?.name ?? basename(this.modelPath),
+      architecture: this.model.fileInfo.metadata.general?.architecture ?? null,
+      sizeBytes: this.sizeBytes,
+      contextSize: this.context.contextSize,
+      gpu: this.llama.gpu,
+      gpuLayers: this.model.gpuLayers,
+      threads: this.options.threads ?? 0,
+      loaded: true,
+      error: null,
+    };
+  }
+
+  /** Renders a conversation with the chat template and tokenizes it (special tokens parsed, no extra BOS). */
+  promptTokens(turns: ChatTurn[]): Token[] {
+    return this.model.tokenize(this.chatTemplate.render(turns, true), true);
+  }
+
+  /** Renders a full training example (prompt and answer) as one token sequence. */
+  conversationTokens(turns: ChatTurn[]): Token[] {
+    return this.model.tokenize(this.chatTemplate.render(turns, false), true);
+  }
+
+  tokenize(text: string): Token[] {
+    return this.model.tokenize(text, false);
+  }
+
+  /** Work on the single sequence runs one call at a time; calls queue up. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  generate(options: GenerateOptions): Promise<GenerationResult> {
+    return this.exclusive(() => this.generateNow(options));
+  }
+
+  private async generateNow(options: GenerateOptions): Promise<GenerationResult> {
+    if (options.signal?.aborted) throw new CancelledError('The answer');
+    if (options.tokens.length === 0) throw new ModelError('empty-prompt', 'The prompt is empty.');
+    if (options.tokens.length >= this.context.contextSize) {
+      throw new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`);
+    }
+    const started = performance.now();
+    await this.applyAdapters(options.adapters ?? []);
+    const adapterMs = performance.now() - started;
+
+    // Reuse the KV cache for the prompt's common prefix with what the sequence holds.
+    const held = this.sequence.contextTokens;
+    let common = 0;
+    while (common < held.length && common < options.tokens.length - 1 && held[common] === options.tokens[common]) common++;
+    if (common < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{ start: common, end: this.sequence.nextTokenIndex }]);
+    const toEvaluate = options.tokens.slice(common);
+
+    const maxTokens = options.maxTokens ?? 256;
+    const roomLeft = this.context.contextSize - options.tokens.length;
+    const generated: Token[] = [];
+    let text = '';
+    let stopReason: GenerationResult['stopReason'] = 'max-tokens';
+    let firstTokenAt = 0;
+    const promptStarted = performance.now();
+    for await (const token of this.sequence.evaluate(toEvaluate, { temperature: 0 })) {
+      if (firstTokenAt === 0) firstTokenAt = performance.now();
+      if (this.model.isEogToken(token)) { stopReason = 'eos'; break; }
+      generated.push(token);
+      const full = this.model.detokenize(generated);
+      // Hold back a partial multi-byte character until the next token completes it.
+      if (!full.endsWith('\uFFFD')) {
+        const delta = full.slice(text.length);
+        text = full;
+        if (delta) options.onText?.(delta);
+      }
+      if (options.signal?.aborted) { stopReason = 'cancelled'; break; }
+      if (generated.length >= Math.min(maxTokens, roomLeft)) break;
+    }
+    const ended = performance.now();
+    text = this.model.detokenize(generated);
+    return {
+      text,
+      promptTokens: options.tokens.length,
+      evaluatedPromptTokens: toEvaluate.length,
+      generatedTokens: generated.length,
+      stopReason,
+      timings: { adapterMs, promptMs: (firstTokenAt || ended) - promptStarted, generateMs: ended - (firstTokenAt || ended) },
+    };
+  }
+
+  /**
+   * Raw next-token logits after each of `positions` (indexes into `tokens`), evaluated from an
+   * empty KV state with `adapters` applied. Used by tests and to measure adapters' effect.
+   */
+  logitsAt(tokens: Token[], positions: number[], adapters: AdapterApplication[] = []): Promise<Float32Array[]> {
+    return this.exclusive(async () => {
+      await this.applyAdapters(adapters);
+      await this.sequence.clearHistory();
+      const wanted = new Set(positions);
+      const output = await this.sequence.controlledEvaluate(tokens.map((t, i) => (wanted.has(i) ? [t, { generateNext: { logits: true } }] : t)));
+      await this.sequence.clearHistory();
+      return positions.map((i) => {
+        const logits = output[i]?.next?.logits;
+        if (!logits) throw new ModelError('no-logits', `No logits were returned for position ${i}.`);
+        const dense = new Float32Array(this.vocabularySize());
+        for (const [token, value] of logits) dense[token] = value;
+        return dense;
+      });
+    });
+  }
+
+  /** Mean negative log-likelihood of tokens[1..] given their prefixes (natural log). */
+  async meanNll(tokens: Token[], adapters: AdapterApplication[] = []): Promise<number> {
+    const positions = tokens.slice(0, -1).map((_, i) => i);
+    const logits = await this.logitsAt(tokens, positions, adapters);
+    let total = 0;
+    logits.forEach((row, i) => {
+      let max = -Infinity;
+      for (const v of row) if (v > max) max = v;
+      let sum = 0;
+      for (const v of row) sum += Math.exp(v - max);
+      total += max + Math.log(sum) - row[tokens[i + 1]!]!;
+    });
+    return total / logits.length;
+  }
+
+  vocabularySize(): number {
+    return this.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+  }
+
+  /** Applies `adapters` if they differ from the current set, and clears the KV state then. */
+  private async applyAdapters(adapters: AdapterApplication[]): Promise<void> {
+    const key = (list: AdapterApplication[]) => list.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
+    if (key(adapters) === key(this.currentAdapters)) return;
+    await setContextAdapters(this.context, adapters);
+    this.currentAdapters = adapters.slice();
+    await this.sequence.clearHistory();
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}

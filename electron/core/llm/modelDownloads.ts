@@ -1,0 +1,64 @@
+// Downloads of recommended models with node-llama-cpp's downloader (resumable: a cancelled or
+// interrupted download keeps its temp file and continues from there next time).
+import { createModelDownloader } from 'node-llama-cpp';
+import type { DownloadProgress, RecommendedModel } from '../../shared/types.js';
+import { NotFoundError, ParamKbError } from '../../shared/errors.js';
+
+export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
+  {
+    id: 'llama-3.2-1b-instruct-q4_k_m',
+    name: 'Llama 3.2 1B Instruct (Q4_K_M)',
+    uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M',
+    sizeBytes: 807_694_464,
+    description: 'The model of the Parametric RAG paper. Fast on any CPU; about 1 GB of memory.',
+  },
+  {
+    id: 'qwen2.5-1.5b-instruct-q4_k_m',
+    name: 'Qwen2.5 1.5B Instruct (Q4_K_M)',
+    uri: 'hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M',
+    sizeBytes: 1_117_320_736,
+    description: 'Stronger reading and multilingual answers; about 1.5 GB of memory.',
+  },
+];
+
+export class ModelDownloads {
+  private readonly active = new Map<string, AbortController>();
+
+  constructor(private readonly dirPath: string, private readonly onProgress: (p: DownloadProgress) => void) {}
+
+  /** Downloads a recommended model and resolves with its file path. */
+  async download(id: string): Promise<string> {
+    const model = RECOMMENDED_MODELS.find((m) => m.id === id);
+    if (!model) throw new NotFoundError(`Recommended model '${id}'`);
+    if (this.active.has(id)) throw new ParamKbError('download-running', `${model.name} is already downloading.`);
+    const controller = new AbortController();
+    this.active.set(id, controller);
+    const report = (p: Omit<DownloadProgress, 'id'>) => this.onProgress({ id, ...p });
+    try {
+      const downloader = await createModelDownloader({
+        modelUri: model.uri,
+        dirPath: this.dirPath,
+        skipExisting: true,
+        deleteTempFileOnCancel: false,
+        onProgress: ({ totalSize, downloadedSize }) => report({ downloadedBytes: downloadedSize, totalBytes: totalSize, state: 'downloading', error: null }),
+      });
+      const path = await downloader.download({ signal: controller.signal });
+      report({ downloadedBytes: downloader.totalSize, totalBytes: downloader.totalSize, state: 'done', error: null });
+      return path;
+    } catch (error) {
+      if (controller.signal.aborted) {
+        report({ downloadedBytes: 0, totalBytes: model.sizeBytes, state: 'cancelled', error: null });
+        throw new ParamKbError('cancelled', `The download of ${model.name} was cancelled; start it again to resume.`);
+      }
+      const message = `The download of ${model.name} failed: ${(error as Error).message}. Check the network connection and try again; it resumes where it stopped.`;
+      report({ downloadedBytes: 0, totalBytes: model.sizeBytes, state: 'failed', error: message });
+      throw new ParamKbError('download-failed', message, { cause: error });
+    } finally {
+      this.active.delete(id);
+    }
+  }
+
+  cancel(id: string): void {
+    this.active.get(id)?.abort();
+  }
+}

@@ -1,0 +1,52 @@
+// User settings, persisted in the database's settings table as JSON values over defaults.
+import type { Settings } from '../shared/types.js';
+import type { Db } from './database/database.js';
+
+export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
+  topK: 3,
+  defaultMode: 'auto',
+  rank: 2,
+  alpha: 32,
+  learningRate: 3e-4,
+  epochs: 1,
+  gpuLayers: 'auto',
+  threads: 0,
+  theme: 'system',
+};
+
+export class SettingsStore {
+  constructor(private readonly db: Db, private readonly dataDir: string) {}
+
+  get(): Settings {
+    const rows = this.db.prepare("SELECT key, value FROM settings WHERE key LIKE 'ui.%'").all() as { key: string; value: string }[];
+    const stored: Record<string, unknown> = {};
+    for (const r of rows) {
+      try { stored[r.key.slice(3)] = JSON.parse(r.value); } catch { /* a damaged value falls back to its default */ }
+    }
+    const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+    for (const key of Object.keys(DEFAULT_SETTINGS)) if (key in stored) settings[key] = stored[key];
+    return { ...(settings as Omit<Settings, 'dataDir'>), dataDir: this.dataDir };
+  }
+
+  /** Applies an already validated patch (see apiArgs.updateSettings). */
+  update(patch: Partial<Settings>): Settings {
+    const upsert = this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    this.db.transaction(() => {
+      for (const [key, value] of Object.entries(patch)) {
+        if (key === 'dataDir' || !(key in DEFAULT_SETTINGS)) continue;
+        upsert.run(`ui.${key}`, JSON.stringify(value));
+      }
+    })();
+    return this.get();
+  }
+
+  /** Internal values (e.g. the last opened model), outside the user-facing Settings. */
+  getValue(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(`app.${key}`) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setValue(key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(`app.${key}`, value);
+  }
+}

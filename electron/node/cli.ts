@@ -1,0 +1,217 @@
+// The `paramkb` command: the same core as the app, headless. Data folder and model come from
+// flags, then PARAMKB_DATA / PARAMKB_MODEL / PARAMKB_PROFILE, then defaults (the app's folder
+// and the model it last opened). Errors print one line and exit non-zero.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
+import { Engine, type EngineOptions } from '../core/engine.js';
+import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
+import { defaultDataDir } from '../core/paths.js';
+
+interface GlobalOptions { data?: string; model?: string; profile?: string }
+
+function parseMode(value: string): AnswerMode {
+  if (!ANSWER_MODES.includes(value as AnswerMode)) throw new InvalidArgumentError(`use one of ${ANSWER_MODES.join(', ')}`);
+  return value as AnswerMode;
+}
+
+function parseModes(value: string): AnswerMode[] {
+  return value.split(',').map((m) => parseMode(m.trim()));
+}
+
+function parseK(value: string): number {
+  const k = Number(value);
+  if (!Number.isInteger(k) || k < 1 || k > 20) throw new InvalidArgumentError('k must be an integer from 1 to 20');
+  return k;
+}
+
+function engineOptions(globals: GlobalOptions, dataDir?: string): EngineOptions {
+  const model = globals.model ?? process.env.PARAMKB_MODEL;
+  const profile = globals.profile ?? process.env.PARAMKB_PROFILE;
+  return {
+    dataDir: resolve(dataDir ?? globals.data ?? defaultDataDir()),
+    modelPath: model ? resolve(model) : undefined,
+    profilePath: profile ? resolve(profile) : undefined,
+  };
+}
+
+/** Opens the engine, runs `fn`, and always closes it. A model named explicitly must load. */
+async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await Engine.open(options);
+  try {
+    if (needsModel) engine.requireRuntime();
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+function progressBar(label: string): SingleBar {
+  return new SingleBar({
+    format: `${label} [{bar}] {value}/{total} {percentage}% | ETA {eta_formatted}`,
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: true,
+    noTTYOutput: false,
+  });
+}
+
+function printEvalTable(reports: EvalReport[]): void {
+  const types = [...new Set(reports.flatMap((r) => Object.keys(r.byType)))];
+  const cell = (s: { f1: number; em: number } | undefined) => (s ? `${s.f1.toFixed(3)} / ${s.em.toFixed(3)}` : '-');
+  const lines = [
+    `| mode | all (F1 / EM) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | seconds |`,
+    `| --- | --- | ${types.map(() => '---').join(' | ')} | --- |`,
+    ...reports.map((r) => `| ${r.mode} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${r.seconds.toFixed(1)} |`),
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+export function buildCli(): Command {
+  const program = new Command('paramkb')
+    .description('ParamKB: an offline knowledge base with Parametric RAG.')
+    .option('--data <dir>', 'knowledge base folder (env PARAMKB_DATA)')
+    .option('--model <gguf>', 'GGUF model file (env PARAMKB_MODEL; default: the last model opened)')
+    .option('--profile <json>', 'prompt profile (env PARAMKB_PROFILE; default: profile.json beside the model)')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program.command('import')
+    .description('import files and folders (.txt, .md, .html, .pdf, .docx)')
+    .argument('<paths...>')
+    .action(async (paths: string[]) => {
+      await withEngine(engineOptions(program.opts()), false, async (engine) => {
+        const bar = progressBar('Importing');
+        let started = false;
+        const report = await engine.importer.importPaths(paths.map((p) => resolve(p)), {
+          onProgress: ({ done, total }) => {
+            if (total < 2) return;
+            if (!started) { bar.start(total, 0); started = true; }
+            bar.update(done);
+          },
+        });
+        if (started) bar.stop();
+        engine.afterImport(report);
+        process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed.\n`);
+        for (const f of report.failed) process.stdout.write(`  failed: ${f.path}: ${f.reason}\n`);
+        if (report.failed.length > 0 && report.added + report.updated + report.unchanged === 0) process.exitCode = 1;
+      });
+    });
+
+  program.command('ask')
+    .description('answer a question from the knowledge base')
+    .argument('<question>')
+    .addOption(new Option('--mode <mode>', `answer mode: ${ANSWER_MODES.join(', ')}`).argParser(parseMode).default('auto'))
+    .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
+    .option('--json', 'print the answer and its sources as JSON')
+    .action(async (question: string, opts: { mode: AnswerMode; k: number; json?: boolean }) => {
+      await withEngine(engineOptions(program.opts()), true, async (engine) => {
+        const controller = new AbortController();
+        const onSigint = () => controller.abort();
+        process.once('SIGINT', onSigint);
+        try {
+          const result = await engine.answerOnce({
+            question, mode: opts.mode, k: opts.k, signal: controller.signal, maxTokens: 256,
+            onText: opts.json ? undefined : (text) => process.stdout.write(text),
+          });
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify({ answer: result.answer, text: result.text, sources: result.sources, timings: result.generation.timings }, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write('\n');
+          if (result.sources.length > 0) {
+            process.stdout.write('\nSources:\n');
+            result.sources.forEach((s, i) => process.stdout.write(`  [${i + 1}] ${s.documentTitle} (${s.usedAs}, score ${s.score.toFixed(2)}): ${s.text.slice(0, 100)}${s.text.length > 100 ? '…' : ''}\n`));
+          }
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
+      });
+    });
+
+  program.command('status')
+    .description('show the knowledge base, model and encoding queue')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      await withEngine(engineOptions(program.opts()), false, async (engine) => {
+        const counts = engine.documents.counts();
+        const model = await engine.getModel();
+        const queue = await engine.getEncodingQueue();
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ dataDir: engine.dataDir, ...counts, model, queue }, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write([
+          `Knowledge base: ${engine.dataDir}`,
+          `Documents: ${counts.documents}, passages: ${counts.passages}`,
+          `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${model.gpu ? `GPU ${model.gpu}` : 'CPU'})` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
+          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`,
+        ].join('\n') + '\n');
+      });
+    });
+
+  program.command('eval')
+    .description('score answers on a JSONL question set (EM, F1, precision, recall per type)')
+    .requiredOption('--docs <jsonl>', 'documents: {id, title, text} per line')
+    .requiredOption('--questions <jsonl>', 'questions: {id, question, answers, type} per line')
+    .addOption(new Option('--mode <modes>', 'one mode or a comma-separated list').argParser(parseModes).default(['context']))
+    .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
+    .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
+    .option('--out <file>', 'write the JSON report here (default: stdout)')
+    .action(async (opts: { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string }) => {
+      const globals = program.opts<GlobalOptions>();
+      const documents = readEvalDocuments(resolve(opts.docs));
+      let questions = readEvalQuestions(resolve(opts.questions));
+      if (opts.limit && opts.limit > 0) questions = questions.slice(0, opts.limit);
+      // Without --data the corpus goes into a throwaway knowledge base, not the user's.
+      const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
+      try {
+        const reports = await withEngine(engineOptions(globals, tempDir ?? undefined), true, async (engine) => {
+          engine.importer.importRecords(documents);
+          const out: EvalReport[] = [];
+          for (const mode of opts.mode) {
+            const bar = progressBar(`eval ${mode}`);
+            bar.start(questions.length, 0);
+            out.push(await evaluate(engine, questions, { mode, k: opts.k, onProgress: (done) => bar.update(done) }));
+            bar.stop();
+          }
+          return out;
+        });
+        const json = JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2);
+        if (opts.out) writeFileSync(resolve(opts.out), `${json}\n`);
+        else process.stdout.write(`${json}\n`);
+        printEvalTable(reports);
+      } finally {
+        if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+      }
+    });
+
+  program.command('serve')
+    .description('serve the app to a local browser (127.0.0.1, with a random token)')
+    .option('--port <port>', 'TCP port (default: a free one)', (v) => Number.parseInt(v, 10))
+    .action(async (opts: { port?: number }) => {
+      const { runServe } = await import('./serve.js');
+      const options = engineOptions(program.opts());
+      const handle = await runServe({ dataDir: options.dataDir, modelPath: options.modelPath, port: opts.port });
+      process.stdout.write(`ParamKB is running at ${handle.url}\nPress Ctrl+C to stop.\n`);
+      const stop = () => { void handle.close().then(() => process.exit(0)); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (error) {
+    const e = error as Error & { code?: string; expected?: boolean };
+    process.stderr.write(`paramkb: ${e.message}\n`);
+    if (process.env.PARAMKB_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = e.expected ? 1 : 2;
+  }
+}

@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../../electron/core/database/database.js';
+import { DocumentStore } from '../../electron/core/database/documentStore.js';
+import { Importer } from '../../electron/core/ingest/importer.js';
+import { Bm25Retriever, ftsQuery, queryTerms } from '../../electron/core/retrieval/bm25.js';
+
+let dir: string;
+let db: Db;
+let retriever: Bm25Retriever;
+
+const people = [
+  ['Kravelle Boustyus Daecrane', 'Kravelle Boustyus Daecrane was born on 20 December 1928. Daecrane studied art history. He is employed by Sethzhear Materials, which is based in Telisdale.'],
+  ['Zhexa Lohuys Sucott', 'Zhexa Lohuys Sucott was born in Tostekeld. She studied at Drelljade School of Sciences. Sandheex Holdings employs Zhexa.'],
+  ['Stigeius Shepeine Gicott', 'Stigeius Shepeine Gicott was born on 14 September 1903. He graduated from Royal Academy of Ninont. Stigeius is a native of Thafell.'],
+  ['Fioix Rivielle Naington', 'On 12 September 1925, Fioix Rivielle Naington was born in the city of Faport. Fioix is employed by Duvroxis Pharma.'],
+];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'paramkb-bm25-'));
+  db = openDatabase(join(dir, 'kb.sqlite'));
+  new Importer(db, new DocumentStore(db, () => null)).importRecords(people.map(([title, text], i) => ({ id: String(i), title: title!, text: text! })));
+  retriever = new Bm25Retriever(db);
+});
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('BM25 retrieval', () => {
+  it.each([
+    ['Where was Zhexa Lohuys Sucott born?', 'Zhexa Lohuys Sucott'],
+    ['What university did Stigeius Shepeine Gicott graduate from?', 'Stigeius Shepeine Gicott'],
+    ['Who employs Fioix Rivielle Naington?', 'Fioix Rivielle Naington'],
+    ['Which company is based in Telisdale?', 'Kravelle Boustyus Daecrane'],
+  ])('finds the right passage for %s', (question, title) => {
+    const hits = retriever.search(question, 3);
+    expect(hits[0]!.documentTitle).toBe(title);
+    expect(hits[0]!.score).toBeGreaterThan(0);
+    expect(hits[0]!.snippet).toContain('[[');
+    for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
+  });
+
+  it('returns at most k passages', () => {
+    expect(retriever.search('born', 2)).toHaveLength(2);
+  });
+
+  it.each([
+    '"', '"""', 'NEAR(a b', 'title:zhexa', 'zhexa*', 'AND OR NOT', '(((', ')', '-zhexa', '^zhexa', '{title}: x', 'a" OR "b',
+    '\u0000\u0001', '🙂🙂', 'Ｚｈｅｘａ', 'ﬁle', '\uD800', 'x'.repeat(10_000), 'the of and', '', '   ',
+  ])('never throws on hostile query %j', (query) => {
+    expect(() => retriever.search(query, 3)).not.toThrow();
+  });
+
+  it('treats operators as plain words and folds unicode forms', () => {
+    expect(retriever.search('Ｚｈｅｘａ', 3)[0]?.documentTitle).toBe('Zhexa Lohuys Sucott');
+    expect(retriever.search('title:zhexa OR', 3)[0]?.documentTitle).toBe('Zhexa Lohuys Sucott');
+    expect(queryTerms('Where WAS the Zhexa, born?')).toEqual(['zhexa', 'born']);
+    expect(ftsQuery('the of and')).toBeNull();
+  });
+});
