@@ -1,0 +1,110 @@
+// The `paramkb` command end to end, as a user runs it: import a folder, ask, status, eval.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain JS build script
+import { repoRoot } from '../../scripts/llama-source.js';
+import { BIOGRAPHIES } from '../support/documentFixtures.js';
+import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
+
+const run = promisify(execFile);
+const bin = join(repoRoot as string, 'bin', 'paramkb.js');
+let dir: string;
+let dataDir: string;
+let modelPath: string;
+
+async function paramkb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, '--data', dataDir, ...args], { env: { ...process.env, PARAMKB_GPU: '0', PARAMKB_MODEL: '' }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(repoRoot as string, 'dist', 'electron', 'node', 'cli.js'))) throw new Error('dist/ is missing: run `npm install` or `npm run build` first.');
+  dir = mkdtempSync(join(tmpdir(), 'paramkb-cli-'));
+  dataDir = join(dir, 'kb');
+  modelPath = await tinyModelPath(TINY_SPECS.llamaSpm);
+  mkdirSync(join(dir, 'docs'));
+  for (const b of BIOGRAPHIES) writeFileSync(join(dir, 'docs', b.file), b.text);
+  writeFileSync(join(dir, 'docs', 'broken.pdf'), '%PDF-1.4 nothing');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('paramkb CLI', () => {
+  it('imports a folder and reports failures per file', async () => {
+    const r = await paramkb(['import', join(dir, 'docs')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Imported 3 new and 0 changed documents (3 passages); 0 unchanged; 1 failed.');
+    expect(r.stdout).toMatch(/failed: .*broken\.pdf: The PDF cannot be read/);
+    const again = await paramkb(['import', join(dir, 'docs', BIOGRAPHIES[0].file)]);
+    expect(again.stdout).toContain('1 unchanged');
+  });
+
+  it('says clearly when no model is loaded', async () => {
+    const r = await paramkb(['ask', 'Where was Orla born?']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^paramkb: No model is loaded/);
+  });
+
+  it('answers in context mode with the retrieved sources', async () => {
+    const r = await paramkb(['--model', modelPath, 'ask', 'Where was Orla Venkatesh born?', '--mode', 'context', '--k', '2', '--json']);
+    expect(r.code).toBe(0);
+    const answer = JSON.parse(r.stdout) as { text: string; sources: { documentTitle: string; usedAs: string }[] };
+    expect(answer.sources).toHaveLength(2);
+    expect(answer.sources[0]).toMatchObject({ documentTitle: 'orla venkatesh', usedAs: 'context' });
+    expect(typeof answer.text).toBe('string');
+  });
+
+  it('streams a closed-book answer as text, with no sources', async () => {
+    const r = await paramkb(['--model', modelPath, 'ask', 'Where was Orla born?', '--mode', 'closed-book']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('Sources:');
+  });
+
+  it('shows the status, remembering the last model', async () => {
+    const r = await paramkb(['status', '--json']);
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout) as { documents: number; passages: number; model: { loaded: boolean; path: string } };
+    expect(status).toMatchObject({ documents: 3, passages: 3, model: { loaded: true, path: modelPath } });
+  });
+
+  it('evaluates a small question set with EM/F1 per type', async () => {
+    const docs = join(dir, 'docs.jsonl');
+    const questions = join(dir, 'questions.jsonl');
+    writeFileSync(docs, BIOGRAPHIES.map((b, i) => JSON.stringify({ id: `d${i}`, title: b.title, text: b.text.replace(/<[^>]+>/g, ' ') })).join('\n'));
+    writeFileSync(questions, [
+      { id: 'q1', question: 'Where was Orla Venkatesh born?', answers: ['Marrowgate'], type: 'single' },
+      { id: 'q2', question: 'Where was Bram Oduya born?', answers: ['Quillon'], type: 'single' },
+      { id: 'q3', question: 'Who was born first, Orla Venkatesh or Bram Oduya?', answers: ['Orla Venkatesh'], type: 'comparison' },
+    ].map((q) => JSON.stringify(q)).join('\n'));
+    const out = join(dir, 'report.json');
+    const r = await run(process.execPath, [bin, '--model', modelPath, 'eval', '--docs', docs, '--questions', questions, '--mode', 'context,closed-book', '--out', out], { env: { ...process.env, PARAMKB_GPU: '0', PARAMKB_DATA: '' } });
+    expect(r.stderr).toContain('| context |');
+    const reports = JSON.parse(readFileSync(out, 'utf8')) as { mode: string; overall: { n: number; f1: number }; byType: Record<string, { n: number }>; predictions: { retrieved: string[] }[] }[];
+    expect(reports.map((x) => x.mode)).toEqual(['context', 'closed-book']);
+    expect(reports[0]!.overall.n).toBe(3);
+    expect(reports[0]!.byType).toMatchObject({ single: { n: 2 }, comparison: { n: 1 } });
+    expect(reports[0]!.predictions[0]!.retrieved[0]).toBe('Orla Venkatesh');
+    expect(reports[1]!.predictions[0]!.retrieved).toEqual([]);
+  });
+
+  it('fails with one line and a non-zero code on bad input', async () => {
+    const badMode = await paramkb(['ask', 'q', '--mode', 'telepathy']);
+    expect(badMode.code).not.toBe(0);
+    expect(badMode.stderr).toContain('use one of auto, parametric, context, combine, closed-book');
+    const missing = await paramkb(['eval', '--docs', join(dir, 'nope.jsonl'), '--questions', join(dir, 'nope.jsonl')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^paramkb: Cannot read the documents file/);
+    const notModel = await paramkb(['--model', join(dir, 'docs', BIOGRAPHIES[0].file), 'ask', 'q']);
+    expect(notModel.code).toBe(1);
+    expect(notModel.stderr).toMatch(/is not a GGUF model file/);
+  });
+});

@@ -1,0 +1,129 @@
+// The inference runtime on a tiny random-weight llama model with the real Llama-2 tokenizer.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadedAdapterPaths, unloadAdapter } from '../../electron/core/llm/loraBinding.js';
+import { LlmRuntime } from '../../electron/core/llm/llmRuntime.js';
+import { writeRandomLora } from '../support/loraFile.js';
+import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
+
+let dir: string;
+let runtime: LlmRuntime;
+let loraA: string;
+let loraB: string;
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'paramkb-runtime-'));
+  runtime = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512 });
+  loraA = join(dir, 'a.gguf');
+  loraB = join(dir, 'b.gguf');
+  writeRandomLora(loraA, TINY_SPECS.llamaSpm, { rank: 2, alpha: 32, seed: 11, scale: 0.3 });
+  writeRandomLora(loraB, TINY_SPECS.llamaSpm, { rank: 2, alpha: 32, seed: 12, scale: 0.3 });
+});
+afterAll(async () => {
+  await runtime?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('LlmRuntime', () => {
+  it('renders prompts with the chat template and tokenizes special tokens once', () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Hello' }]);
+    expect(tokens[0]).toBe(1); // BOS from the template's {{ bos_token }}
+    expect(tokens.filter((t) => t === 1)).toHaveLength(1);
+    const text = runtime.model.detokenize(tokens, true);
+    expect(text).toContain('### Instruction:\nHello\n\n### Response:\n');
+  });
+
+  it('an adapter changes the logits and removing it restores the base logits exactly', async () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+    const last = tokens.length - 1;
+    const [base] = await runtime.logitsAt(tokens, [last]);
+    const [withA] = await runtime.logitsAt(tokens, [last], [{ filePath: loraA, scale: 1 }]);
+    const [withAB] = await runtime.logitsAt(tokens, [last], [{ filePath: loraA, scale: 1 }, { filePath: loraB, scale: 1 }]);
+    const [halfA] = await runtime.logitsAt(tokens, [last], [{ filePath: loraA, scale: 0.5 }]);
+    const [again] = await runtime.logitsAt(tokens, [last], []);
+    expect(maxAbsDiff(base!, withA!)).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(withA!, withAB!)).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(withA!, halfA!)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(base!, again!)).toBe(0);
+  });
+
+  it('clears the KV state when the adapter set changes between generations', async () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Tell me about Quillon.' }]);
+    const base1 = await runtime.generate({ tokens, maxTokens: 12 });
+    const adapted = await runtime.generate({ tokens, maxTokens: 12, adapters: [{ filePath: loraA, scale: 1 }] });
+    const base2 = await runtime.generate({ tokens, maxTokens: 12 });
+    expect(base2.text).toBe(base1.text);
+    expect(adapted.text).not.toBe(base1.text);
+    // The same prompt without an adapter change reuses the cached prefix.
+    const base3 = await runtime.generate({ tokens, maxTokens: 12 });
+    expect(base3.text).toBe(base1.text);
+    expect(base3.evaluatedPromptTokens).toBeLessThan(tokens.length);
+  });
+
+  it('streams text, stops at max tokens and is deterministic (greedy)', async () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Count to ten.' }]);
+    const deltas: string[] = [];
+    const result = await runtime.generate({ tokens, maxTokens: 16, onText: (d) => deltas.push(d) });
+    expect(deltas.join('')).toBe(result.text);
+    expect(result.generatedTokens).toBeLessThanOrEqual(16);
+    expect(['max-tokens', 'eos']).toContain(result.stopReason);
+    expect((await runtime.generate({ tokens, maxTokens: 16 })).text).toBe(result.text);
+  });
+
+  it('cancels a generation through its AbortSignal', async () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Write a long story.' }]);
+    const controller = new AbortController();
+    let seen = 0;
+    const result = await runtime.generate({ tokens, maxTokens: 200, signal: controller.signal, onText: () => { if (++seen === 3) controller.abort(); } });
+    expect(result.stopReason).toBe('cancelled');
+    expect(result.generatedTokens).toBeLessThan(10);
+  });
+
+  it('unloads an adapter that is no longer applied', async () => {
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Hi' }]);
+    await runtime.generate({ tokens, maxTokens: 2, adapters: [{ filePath: loraB, scale: 1 }] });
+    await runtime.generate({ tokens, maxTokens: 2, adapters: [] });
+    expect(loadedAdapterPaths(runtime.context)).toContain(loraB);
+    await unloadAdapter(runtime.context, loraB);
+    expect(loadedAdapterPaths(runtime.context)).not.toContain(loraB);
+    // It loads again from disk when needed.
+    await runtime.generate({ tokens, maxTokens: 2, adapters: [{ filePath: loraB, scale: 1 }] });
+    expect(loadedAdapterPaths(runtime.context)).toContain(loraB);
+  });
+
+  it('refuses a corrupt adapter and an adapter of another shape with a clear error', async () => {
+    const corrupt = join(dir, 'corrupt.gguf');
+    writeFileSync(corrupt, 'GGUF\u0003\u0000\u0000\u0000garbage');
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Hi' }]);
+    await expect(runtime.generate({ tokens, maxTokens: 2, adapters: [{ filePath: corrupt, scale: 1 }] })).rejects.toMatchObject({ code: 'adapter-load-failed' });
+    const wrongShape = join(dir, 'wrong.gguf');
+    writeRandomLora(wrongShape, { ...TINY_SPECS.llamaSpm, nFf: 96 }, { rank: 2, alpha: 32, seed: 1 });
+    await expect(runtime.generate({ tokens, maxTokens: 2, adapters: [{ filePath: wrongShape, scale: 1 }] })).rejects.toMatchObject({ code: 'adapter-load-failed' });
+    // The runtime still works afterwards.
+    expect((await runtime.generate({ tokens, maxTokens: 2 })).generatedTokens).toBeGreaterThan(0);
+  });
+});
+
+describe('model files', () => {
+  it('refuses a file that is not GGUF, and a missing file, with actionable errors', async () => {
+    const notGguf = join(dir, 'model.gguf');
+    writeFileSync(notGguf, 'this is a text file');
+    await expect(LlmRuntime.load({ modelPath: notGguf, useGpu: false })).rejects.toMatchObject({ code: 'not-gguf' });
+    await expect(LlmRuntime.load({ modelPath: join(dir, 'none.gguf'), useGpu: false })).rejects.toMatchObject({ code: 'model-missing' });
+  });
+
+  it('refuses a truncated GGUF without crashing', async () => {
+    const truncated = join(dir, 'truncated.gguf');
+    const { readFileSync } = await import('node:fs');
+    writeFileSync(truncated, readFileSync(await tinyModelPath(TINY_SPECS.llamaSpm)).subarray(0, 100_000));
+    await expect(LlmRuntime.load({ modelPath: truncated, useGpu: false })).rejects.toMatchObject({ code: 'model-load-failed' });
+  });
+});
