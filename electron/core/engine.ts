@@ -11,7 +11,8 @@ import type {
   AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportReport, ModelInfo,
   RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
-import { Answerer, type AdapterSource, type AnswerResult } from './answer/answerer.js';
+import { Answerer, type AnswerResult } from './answer/answerer.js';
+import { AdapterStore } from './encoding/adapterStore.js';
 import { ChatStore } from './database/chatStore.js';
 import { openDatabase, type Db } from './database/database.js';
 import { DocumentStore } from './database/documentStore.js';
@@ -40,8 +41,6 @@ export interface EngineOptions {
   events?: EventSink;
   /** Starts the encoder for this engine, or null for none (the CLI encodes on demand). */
   createEncoder?: (engine: Engine) => EncoderControl | null;
-  /** Adapters for parametric answers; the encoding pipeline provides it. */
-  adapterSource?: (engine: Engine) => AdapterSource | null;
   /** Passed to the importer (e.g. a lower maxFileBytes in tests). */
   importOptions?: Omit<ImportOptions, 'onProgress'>;
   /** Use the GPU when one exists. Default true. */
@@ -55,6 +54,7 @@ export class Engine implements ParamKbApi {
   readonly chats: ChatStore;
   readonly settings: SettingsStore;
   readonly jobs: JobQueue;
+  readonly adapters: AdapterStore;
   private runtime: LlmRuntime | null = null;
   private modelError: string | null = null;
   private modelLoading: Promise<void> | null = null;
@@ -62,7 +62,8 @@ export class Engine implements ParamKbApi {
   private readonly answersInFlight = new Map<string, AbortController>();
   private readonly downloads: ModelDownloads;
   private encoder: EncoderControl | null = null;
-  private readonly emit: EventSink;
+  /** Publishes an API event (also used by the encoder host). */
+  readonly emit: EventSink;
 
   private constructor(readonly db: Db, readonly options: EngineOptions) {
     this.emit = options.events ?? (() => undefined);
@@ -72,7 +73,8 @@ export class Engine implements ParamKbApi {
     this.chats = new ChatStore(db);
     this.settings = new SettingsStore(db, options.dataDir);
     this.jobs = new JobQueue(db);
-    this.answerer = new Answerer(this.retriever, () => this.requireRuntime(), options.adapterSource?.(this) ?? null);
+    this.adapters = new AdapterStore(db, options.dataDir, () => this.baseModel, this.jobs, () => this.emitQueue());
+    this.answerer = new Answerer(this.retriever, () => this.requireRuntime(), this.adapters);
     this.downloads = new ModelDownloads(modelsDir(options.dataDir), (p) => this.emit('downloadProgress', p));
   }
 
@@ -95,6 +97,11 @@ export class Engine implements ParamKbApi {
   requireRuntime(): LlmRuntime {
     if (!this.runtime) throw this.modelError ? new ParamKbError('model-unavailable', this.modelError) : new NoModelError();
     return this.runtime;
+  }
+
+  /** The path of the loaded model, or null. */
+  loadedModelPath(): string | null {
+    return this.runtime?.modelPath ?? null;
   }
 
   get baseModel(): string | null {

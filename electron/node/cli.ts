@@ -9,7 +9,12 @@ import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
-import { defaultDataDir } from '../core/paths.js';
+import { openDatabase } from '../core/database/database.js';
+import { openEncodingSession } from '../core/encoding/encodingSession.js';
+import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
+import { databasePath, defaultDataDir } from '../core/paths.js';
+import { SettingsStore } from '../core/settingsStore.js';
+import { ParamKbError } from '../shared/errors.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
 
@@ -38,6 +43,16 @@ function engineOptions(globals: GlobalOptions, dataDir?: string): EngineOptions 
   };
 }
 
+/** The model the knowledge base last opened, if any. */
+function lastModelPath(dataDir: string): string | undefined {
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    return new SettingsStore(db, dataDir).getValue('modelPath') ?? undefined;
+  } finally {
+    db.close();
+  }
+}
+
 /** Opens the engine, runs `fn`, and always closes it. A model named explicitly must load. */
 async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (engine: Engine) => Promise<T>): Promise<T> {
   const engine = await Engine.open(options);
@@ -46,6 +61,29 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
     return await fn(engine);
   } finally {
     await engine.close();
+  }
+}
+
+/** Encodes the passages (of one document, or all) that have no adapter yet, with a progress bar. */
+async function encodeAll(dataDir: string, modelPath: string, profilePath: string | undefined, config: Partial<EncodingConfig> = {}, threads?: number, documentId?: number): Promise<string> {
+  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads, config });
+  try {
+    const baseModel = session.runtime.fingerprint;
+    const passages = documentId === undefined
+      ? session.db.prepare('SELECT id FROM passages ORDER BY id').all()
+      : session.db.prepare('SELECT id FROM passages WHERE document_id = ? ORDER BY position').all(documentId);
+    if (passages.length === 0) throw new ParamKbError('not-found', documentId === undefined ? 'The knowledge base has no passages; import documents first.' : `Document ${documentId} has no passages (see paramkb status).`);
+    session.jobs.enqueue((passages as { id: number }[]).map((r) => r.id), baseModel);
+    const bar = progressBar('Encoding');
+    bar.start(session.jobs.status(baseModel).queued, 0);
+    let augment = 0;
+    let train = 0;
+    const encoded = await session.encoder.runQueue({ onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
+    bar.stop();
+    const status = session.jobs.status(baseModel);
+    return `Encoded ${encoded} passages (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${status.queued} still queued${status.paused ? ' (paused)' : ''}.`;
+  } finally {
+    await session.close();
   }
 }
 
@@ -153,6 +191,43 @@ export function buildCli(): Command {
       });
     });
 
+  program.command('encode')
+    .description('turn passages into LoRA adapters (parametric encoding), in the foreground')
+    .option('--all', 'queue every passage without an adapter (default when no --doc)')
+    .option('--doc <id>', 'queue the passages of one document', (v) => Number.parseInt(v, 10))
+    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 3e-4)', Number.parseFloat)
+    .option('--epochs <n>', 'training epochs (default: settings, 1)', (v) => Number.parseInt(v, 10))
+    .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
+    .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
+    .action(async (opts: { all?: boolean; doc?: number; lr?: number; epochs?: number; rank?: number; threads?: number }) => {
+      const options = engineOptions(program.opts());
+      const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
+      if (!modelPath) throw new ParamKbError('no-model', 'No model to encode with: pass --model or set PARAMKB_MODEL.');
+      const config: Partial<EncodingConfig> = {};
+      if (opts.lr !== undefined) config.lr = opts.lr;
+      if (opts.epochs !== undefined) config.epochs = opts.epochs;
+      if (opts.rank !== undefined) config.rank = opts.rank;
+      process.stdout.write(`${await encodeAll(options.dataDir, modelPath, options.profilePath, config, opts.threads, opts.doc)}\n`);
+    });
+
+  program.command('jobs')
+    .description('list the encoding jobs')
+    .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20)
+    .action(async (opts: { limit: number }) => {
+      await withEngine(engineOptions(program.opts()), false, async (engine) => {
+        const rows = engine.db.prepare(`
+          SELECT j.id, j.passage_id, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
+          LEFT JOIN passages p ON p.id = j.passage_id LEFT JOIN documents d ON d.id = p.document_id
+          ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.priority DESC, j.id DESC LIMIT ?`).all(opts.limit) as
+          { id: number; passage_id: number; title: string | null; state: string; attempts: number; progress: number; step: string | null; error: string | null }[];
+        const queue = await engine.getEncodingQueue();
+        process.stdout.write(`${queue.done} done, ${queue.running} running, ${queue.queued} queued, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}\n`);
+        for (const r of rows) {
+          process.stdout.write(`#${r.id} passage ${r.passage_id} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+        }
+      });
+    });
+
   program.command('eval')
     .description('score answers on a JSONL question set (EM, F1, precision, recall per type)')
     .requiredOption('--docs <jsonl>', 'documents: {id, title, text} per line')
@@ -161,7 +236,8 @@ export function buildCli(): Command {
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
     .option('--out <file>', 'write the JSON report here (default: stdout)')
-    .action(async (opts: { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string }) => {
+    .option('--encode', 'encode every document into adapters before answering (needed by parametric, combine, auto)')
+    .action(async (opts: { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
       let questions = readEvalQuestions(resolve(opts.questions));
@@ -169,8 +245,10 @@ export function buildCli(): Command {
       // Without --data the corpus goes into a throwaway knowledge base, not the user's.
       const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
       try {
-        const reports = await withEngine(engineOptions(globals, tempDir ?? undefined), true, async (engine) => {
+        const options = engineOptions(globals, tempDir ?? undefined);
+        const reports = await withEngine(options, true, async (engine) => {
           engine.importer.importRecords(documents);
+          if (opts.encode) await encodeAll(options.dataDir, engine.loadedModelPath()!, options.profilePath);
           const out: EvalReport[] = [];
           for (const mode of opts.mode) {
             const bar = progressBar(`eval ${mode}`);

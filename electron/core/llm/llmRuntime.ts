@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { CancelledError, ModelError } from '../../shared/errors.js';
 import type { ModelInfo } from '../../shared/types.js';
-import { setContextAdapters, type AdapterApplication } from './loraBinding.js';
+import { setContextAdapters, unloadAdapter, type AdapterApplication } from './loraBinding.js';
 import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
 
 export interface LoadModelOptions {
@@ -22,8 +22,15 @@ export interface LoadModelOptions {
   contextSize?: number;
   /** A prompt profile JSON file; default: the one beside the model, else the default profile. */
   profilePath?: string;
+  /**
+   * Sequences generating in parallel in one batch (augmentation uses several). Adapters can
+   * only be applied with one sequence, as they are set on the whole context. Default 1.
+   */
+  sequences?: number;
   /** Use the GPU when one exists. Default true (PARAMKB_GPU=0 turns it off). */
   useGpu?: boolean;
+  /** Memory for loaded adapters; the least recently used beyond it are unloaded. Default 256 MiB. */
+  adapterCacheBytes?: number;
 }
 
 export interface GenerateOptions {
@@ -35,6 +42,8 @@ export interface GenerateOptions {
   adapters?: AdapterApplication[];
   signal?: AbortSignal;
   onText?: (delta: string) => void;
+  /** Sample instead of greedy decoding (e.g. a retry that must differ). Default: greedy. */
+  sampling?: { temperature: number; seed: number };
 }
 
 export interface GenerationResult {
@@ -105,14 +114,17 @@ function assertGgufFile(path: string): number {
 
 export class LlmRuntime {
   private currentAdapters: AdapterApplication[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Loaded adapter files, least recently used first, with their size. */
+  private readonly adapterCache = new Map<string, number>();
+  private readonly freeSequences: LlamaContextSequence[];
+  private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
   private readonly chatTemplate: ChatTemplate;
 
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    private readonly sequences: LlamaContextSequence[],
     readonly modelPath: string,
     readonly fingerprint: string,
     readonly profile: PromptProfile,
@@ -120,6 +132,7 @@ export class LlmRuntime {
     private readonly options: LoadModelOptions,
     private readonly sizeBytes: number,
   ) {
+    this.freeSequences = sequences.slice();
     const meta = model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
     const modelTemplate = typeof meta.tokenizer?.chat_template === 'string' ? meta.tokenizer.chat_template : null;
     this.chatTemplate = new ChatTemplate(
@@ -144,14 +157,15 @@ export class LlmRuntime {
     try {
       context = await model.createContext({
         contextSize: Math.min(options.contextSize ?? 4096, model.trainContextSize),
-        sequences: 1,
+        sequences: options.sequences ?? 1,
         threads,
       });
     } catch (error) {
       await model.dispose();
       throw new ModelError('context-failed', `Not enough memory for the model's context: ${(error as Error).message}. Try fewer GPU layers or a smaller model.`, { cause: error });
     }
-    return new LlmRuntime(llama, model, context, context.getSequence(), options.modelPath, modelFingerprint(options.modelPath), profile, source, options, sizeBytes);
+    const sequences = Array.from({ length: options.sequences ?? 1 }, () => context.getSequence());
+    return new LlmRuntime(llama, model, context, sequences, options.modelPath, modelFingerprint(options.modelPath), profile, source, options, sizeBytes);
   }
 
   info(): ModelInfo {
@@ -183,18 +197,23 @@ export class LlmRuntime {
     return this.model.tokenize(text, false);
   }
 
-  /** Work on the single sequence runs one call at a time; calls queue up. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /** Runs `work` on a free sequence; calls beyond the number of sequences wait their turn. */
+  private async withSequence<T>(work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const sequence = this.freeSequences.pop() ?? await new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve));
+    try {
+      return await work(sequence);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(sequence);
+      else this.freeSequences.push(sequence);
+    }
   }
 
   generate(options: GenerateOptions): Promise<GenerationResult> {
-    return this.exclusive(() => this.generateNow(options));
+    return this.withSequence((sequence) => this.generateOn(sequence, options));
   }
 
-  private async generateNow(options: GenerateOptions): Promise<GenerationResult> {
+  private async generateOn(sequence: LlamaContextSequence, options: GenerateOptions): Promise<GenerationResult> {
     if (options.signal?.aborted) throw new CancelledError('The answer');
     if (options.tokens.length === 0) throw new ModelError('empty-prompt', 'The prompt is empty.');
     if (options.tokens.length >= this.context.contextSize) {
@@ -205,10 +224,10 @@ export class LlmRuntime {
     const adapterMs = performance.now() - started;
 
     // Reuse the KV cache for the prompt's common prefix with what the sequence holds.
-    const held = this.sequence.contextTokens;
+    const held = sequence.contextTokens;
     let common = 0;
     while (common < held.length && common < options.tokens.length - 1 && held[common] === options.tokens[common]) common++;
-    if (common < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{ start: common, end: this.sequence.nextTokenIndex }]);
+    if (common < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
     const toEvaluate = options.tokens.slice(common);
 
     const maxTokens = options.maxTokens ?? 256;
@@ -218,7 +237,9 @@ export class LlmRuntime {
     let stopReason: GenerationResult['stopReason'] = 'max-tokens';
     let firstTokenAt = 0;
     const promptStarted = performance.now();
-    for await (const token of this.sequence.evaluate(toEvaluate, { temperature: 0 })) {
+    const sampling = options.sampling ? { temperature: options.sampling.temperature, seed: options.sampling.seed } : { temperature: 0 };
+    // yieldEogToken: the loop must see the end-of-generation token to tell EOS from a cut-off.
+    for await (const token of sequence.evaluate(toEvaluate, { ...sampling, yieldEogToken: true })) {
       if (firstTokenAt === 0) firstTokenAt = performance.now();
       if (this.model.isEogToken(token)) { stopReason = 'eos'; break; }
       generated.push(token);
@@ -249,12 +270,12 @@ export class LlmRuntime {
    * empty KV state with `adapters` applied. Used by tests and to measure adapters' effect.
    */
   logitsAt(tokens: Token[], positions: number[], adapters: AdapterApplication[] = []): Promise<Float32Array[]> {
-    return this.exclusive(async () => {
+    return this.withSequence(async (sequence) => {
       await this.applyAdapters(adapters);
-      await this.sequence.clearHistory();
+      await sequence.clearHistory();
       const wanted = new Set(positions);
-      const output = await this.sequence.controlledEvaluate(tokens.map((t, i) => (wanted.has(i) ? [t, { generateNext: { logits: true } }] : t)));
-      await this.sequence.clearHistory();
+      const output = await sequence.controlledEvaluate(tokens.map((t, i) => (wanted.has(i) ? [t, { generateNext: { logits: true } }] : t)));
+      await sequence.clearHistory();
       return positions.map((i) => {
         const logits = output[i]?.next?.logits;
         if (!logits) throw new ModelError('no-logits', `No logits were returned for position ${i}.`);
@@ -288,9 +309,36 @@ export class LlmRuntime {
   private async applyAdapters(adapters: AdapterApplication[]): Promise<void> {
     const key = (list: AdapterApplication[]) => list.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
     if (key(adapters) === key(this.currentAdapters)) return;
+    if (this.sequences.length > 1) throw new ModelError('adapters-need-one-sequence', 'Adapters are set on the whole context; load the runtime with one sequence to apply them.');
     await setContextAdapters(this.context, adapters);
     this.currentAdapters = adapters.slice();
-    await this.sequence.clearHistory();
+    await this.evictAdapters(adapters);
+    // Cached keys and values were computed with the old adapters.
+    await this.sequences[0]!.clearHistory();
+  }
+
+  /** Marks `inUse` as most recently used and unloads old adapters beyond the cache's budget. */
+  private async evictAdapters(inUse: AdapterApplication[]): Promise<void> {
+    for (const a of inUse) {
+      const size = this.adapterCache.get(a.filePath) ?? statSync(a.filePath).size;
+      this.adapterCache.delete(a.filePath);
+      this.adapterCache.set(a.filePath, size);
+    }
+    const budget = this.options.adapterCacheBytes ?? 256 * 1024 * 1024;
+    let total = [...this.adapterCache.values()].reduce((a, b) => a + b, 0);
+    const current = new Set(inUse.map((a) => a.filePath));
+    for (const [path, size] of this.adapterCache) {
+      if (total <= budget) break;
+      if (current.has(path)) continue;
+      await unloadAdapter(this.context, path);
+      this.adapterCache.delete(path);
+      total -= size;
+    }
+  }
+
+  /** Paths of the adapters held in memory, least recently used first. */
+  cachedAdapters(): string[] {
+    return [...this.adapterCache.keys()];
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,119 @@
+// Adapter files under <data>/adapters/<base model>/<passage id>.gguf, with their sha256 and the
+// base model's fingerprint in the database. An adapter is only used when its row matches the
+// loaded base model and its file matches its checksum; otherwise it is refused, removed and
+// its passage queued again, so a corrupt or foreign file never reaches the model.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { AdapterSource } from '../answer/answerer.js';
+import { nowIso, type Db } from '../database/database.js';
+import { adaptersDir } from '../paths.js';
+import type { JobQueue } from './jobQueue.js';
+
+export interface AdapterRecord {
+  passageId: number;
+  baseModel: string;
+  /** Absolute path of the finished file. */
+  path: string;
+  rank: number;
+  alpha: number;
+  trainLoss: number | null;
+  config: unknown;
+}
+
+export class AdapterStore implements AdapterSource {
+  /** Checksums already verified, by path + size + mtime, so each file is hashed once. */
+  private readonly verified = new Map<string, string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly dataDir: string,
+    private readonly baseModel: () => string | null,
+    private readonly jobs: JobQueue,
+    private readonly onRefused: (passageId: number, reason: string) => void = () => undefined,
+  ) {}
+
+  /** Where the adapter of a passage goes; the folder is created. */
+  pathFor(passageId: number, baseModel: string): string {
+    const dir = join(adaptersDir(this.dataDir), baseModel);
+    mkdirSync(dir, { recursive: true });
+    return join(dir, `${passageId}.gguf`);
+  }
+
+  /** Writes the adapter's row; call inside the job's completion transaction. */
+  record(adapter: AdapterRecord): void {
+    const bytes = readFileSync(adapter.path);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    this.db.prepare(`
+      INSERT INTO adapters (passage_id, base_model, file, sha256, size_bytes, rank, alpha, train_loss, config, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (passage_id, base_model) DO UPDATE SET file = excluded.file, sha256 = excluded.sha256, size_bytes = excluded.size_bytes,
+        rank = excluded.rank, alpha = excluded.alpha, train_loss = excluded.train_loss, config = excluded.config, created_at = excluded.created_at`)
+      .run(adapter.passageId, adapter.baseModel, relative(this.dataDir, adapter.path), sha256, bytes.length, adapter.rank, adapter.alpha,
+        adapter.trainLoss, JSON.stringify(adapter.config), nowIso());
+    this.verified.set(this.verifyKey(adapter.path), sha256);
+  }
+
+  private verifyKey(path: string): string {
+    const stat = statSync(path);
+    return `${path}\u0000${stat.size}\u0000${stat.mtimeMs}`;
+  }
+
+  adaptersFor(passageIds: number[]): Map<number, string> {
+    const out = new Map<number, string>();
+    const baseModel = this.baseModel();
+    if (!baseModel || passageIds.length === 0) return out;
+    const rows = this.db.prepare(`SELECT passage_id, file, sha256 FROM adapters WHERE base_model = ? AND passage_id IN (${passageIds.map(() => '?').join(',')})`)
+      .all(baseModel, ...passageIds) as { passage_id: number; file: string; sha256: string }[];
+    for (const row of rows) {
+      const path = join(this.dataDir, row.file);
+      const problem = this.checkFile(path, row.sha256);
+      if (problem) this.refuse(row.passage_id, baseModel, path, problem);
+      else out.set(row.passage_id, path);
+    }
+    return out;
+  }
+
+  private checkFile(path: string, sha256: string): string | null {
+    let key: string;
+    try { key = this.verifyKey(path); } catch { return 'its file is missing'; }
+    if (this.verified.get(key) === sha256) return null;
+    const actual = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (actual !== sha256) return 'its file does not match its checksum (corrupt or replaced)';
+    this.verified.set(key, sha256);
+    return null;
+  }
+
+  private refuse(passageId: number, baseModel: string, path: string, problem: string): void {
+    this.db.prepare('DELETE FROM adapters WHERE passage_id = ? AND base_model = ?').run(passageId, baseModel);
+    rmSync(path, { force: true });
+    this.jobs.prioritize([passageId], baseModel);
+    this.onRefused(passageId, `The adapter of passage ${passageId} was refused: ${problem}. It is queued for encoding again.`);
+  }
+
+  requestEncoding(passageIds: number[]): void {
+    const baseModel = this.baseModel();
+    if (baseModel) this.jobs.prioritize(passageIds, baseModel);
+  }
+
+  /** Removes files no row points to (left by a worker killed between rename and commit) and temp files. */
+  sweepOrphans(baseModel: string): number {
+    const dir = join(adaptersDir(this.dataDir), baseModel);
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return 0; }
+    const known = new Set((this.db.prepare('SELECT file FROM adapters WHERE base_model = ?').all(baseModel) as { file: string }[]).map((r) => join(this.dataDir, r.file)));
+    let removed = 0;
+    for (const name of names) {
+      const path = join(dir, name);
+      if (name.startsWith('warmup-')) continue;
+      if (!known.has(path)) { rmSync(path, { force: true }); removed++; }
+    }
+    return removed;
+  }
+
+  /** Storage used by this base model's adapters. */
+  stats(baseModel: string): { count: number; bytes: number } {
+    const row = this.db.prepare('SELECT COUNT(*) AS count, COALESCE(SUM(size_bytes), 0) AS bytes FROM adapters WHERE base_model = ?').get(baseModel) as { count: number; bytes: number };
+    return row;
+  }
+}

@@ -1,0 +1,62 @@
+// Everything parametric encoding needs, loaded once: its own database connection, the base
+// model for augmentation (several sequences, so rewrite and QA generation run in one batch),
+// and the native trainer. The encoder process and `paramkb encode` both open one.
+import { availableParallelism } from 'node:os';
+import { openDatabase, type Db } from '../database/database.js';
+import { LlmRuntime } from '../llm/llmRuntime.js';
+import { databasePath } from '../paths.js';
+import { SettingsStore } from '../settingsStore.js';
+import { LoraTrainer } from '../trainer/LoraTrainer.js';
+import { JobQueue } from './jobQueue.js';
+import { DEFAULT_ENCODING_CONFIG, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
+
+export interface EncodingSessionOptions {
+  dataDir: string;
+  modelPath: string;
+  profilePath?: string;
+  /** Default: all cores. */
+  threads?: number;
+  /** Overrides of the hyperparameters; the rest come from the knowledge base's settings. */
+  config?: Partial<EncodingConfig>;
+  useGpu?: boolean;
+  onProgress?: (p: EncodeProgress) => void;
+}
+
+export interface EncodingSession {
+  db: Db;
+  jobs: JobQueue;
+  encoder: PassageEncoder;
+  runtime: LlmRuntime;
+  close(): Promise<void>;
+}
+
+export async function openEncodingSession(options: EncodingSessionOptions): Promise<EncodingSession> {
+  const threads = options.threads ?? availableParallelism();
+  const db = openDatabase(databasePath(options.dataDir));
+  let runtime: LlmRuntime | null = null;
+  try {
+    const settings = new SettingsStore(db, options.dataDir).get();
+    const config: EncodingConfig = {
+      ...DEFAULT_ENCODING_CONFIG,
+      rank: settings.rank, alpha: settings.alpha, lr: settings.learningRate, epochs: settings.epochs,
+      ...options.config,
+    };
+    runtime = await LlmRuntime.load({ modelPath: options.modelPath, profilePath: options.profilePath, threads, sequences: 2, useGpu: options.useGpu });
+    const trainer = await LoraTrainer.create(options.modelPath, { threads });
+    const jobs = new JobQueue(db);
+    const encoder = new PassageEncoder(db, jobs, runtime, trainer, options.dataDir, config, options.onProgress);
+    const loaded = runtime;
+    return {
+      db, jobs, encoder, runtime: loaded,
+      close: async () => {
+        trainer.dispose();
+        await loaded.dispose();
+        db.close();
+      },
+    };
+  } catch (error) {
+    await runtime?.dispose();
+    db.close();
+    throw error;
+  }
+}

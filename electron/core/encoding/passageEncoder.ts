@@ -1,0 +1,147 @@
+// Parametric encoding of passages (DESIGN §1): claim a job, augment the passage (or reuse the
+// stored augmentation), build the training sequences, train a LoRA with the native trainer,
+// then record the adapter and finish the job in one transaction. One loaded model serves
+// augmentation and one loaded trainer serves every passage: nothing is loaded per passage.
+import { rmSync } from 'node:fs';
+import type { Db } from '../database/database.js';
+import type { LlmRuntime } from '../llm/llmRuntime.js';
+import type { LoraTarget, LoraTrainer } from '../trainer/LoraTrainer.js';
+import { AdapterStore } from './adapterStore.js';
+import { augmentPassage, type Augmentation } from './augmentation.js';
+import type { EncodeJob, JobQueue } from './jobQueue.js';
+import { buildTrainingSequences } from './trainingSequences.js';
+
+/** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1). */
+export interface EncodingConfig {
+  /** Default 2. */
+  rank: number;
+  /** Default 32. */
+  alpha: number;
+  /** Default 3e-4. */
+  lr: number;
+  /** Default 1. */
+  epochs: number;
+  /** Default ffn_gate, ffn_up, ffn_down. */
+  targets: LoraTarget[];
+  /** Seed of the fixed random init shared by every passage (PEFT: A Kaiming-uniform, B = 0). Default 42. */
+  seed: number;
+  /** QA pairs per passage. Default 3. */
+  qaCount: number;
+  /** A warm-up LoRA used as the init of every passage, instead of the random init. Default none. */
+  warmupInit: string | null;
+  /** Tensor type of adapter files. Default 'f32'. */
+  outType: 'f32' | 'f16';
+}
+
+export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
+  rank: 2, alpha: 32, lr: 3e-4, epochs: 1, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'f32',
+};
+
+export interface EncodeProgress {
+  job: EncodeJob;
+  step: 'augmenting' | 'training' | 'saving' | 'done' | 'failed';
+  progress: number;
+  loss?: number;
+}
+
+export interface EncodedPassage {
+  passageId: number;
+  augmentSeconds: number;
+  trainSeconds: number;
+  losses: number[];
+  warnings: string[];
+  path: string;
+}
+
+export class PassageEncoder {
+  readonly adapters: AdapterStore;
+
+  constructor(
+    private readonly db: Db,
+    private readonly jobs: JobQueue,
+    private readonly runtime: LlmRuntime,
+    private readonly trainer: LoraTrainer,
+    dataDir: string,
+    private readonly config: EncodingConfig,
+    private readonly onProgress: (p: EncodeProgress) => void = () => undefined,
+  ) {
+    this.adapters = new AdapterStore(db, dataDir, () => runtime.fingerprint, jobs);
+  }
+
+  get baseModel(): string {
+    return this.runtime.fingerprint;
+  }
+
+  /** The stored augmentation of a passage, or a new one (stored before training starts). */
+  async augmentation(passageId: number, text: string, signal?: AbortSignal): Promise<{ augmentation: Augmentation; seconds: number }> {
+    const row = this.db.prepare('SELECT augmentation FROM passages WHERE id = ?').get(passageId) as { augmentation: string | null } | undefined;
+    if (row?.augmentation) {
+      try { return { augmentation: JSON.parse(row.augmentation) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
+    }
+    const started = performance.now();
+    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, signal });
+    this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(JSON.stringify(augmentation), passageId);
+    return { augmentation, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Encodes one claimed job. Throws on failure; the caller records it. */
+  async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
+    const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
+    if (!passage) return null; // deleted meanwhile: its job went with it
+    const report = (step: EncodeProgress['step'], progress: number, loss?: number) => {
+      this.jobs.progress(job.id, progress, step);
+      this.onProgress({ job, step, progress, loss });
+    };
+    report('augmenting', 0.05);
+    const { augmentation, seconds: augmentSeconds } = await this.augmentation(job.passageId, passage.text, signal);
+    const sequences = buildTrainingSequences(this.runtime, passage.text, augmentation);
+    report('training', 0.5);
+    const path = this.adapters.pathFor(job.passageId, job.baseModel);
+    const trained = await this.trainer.train({
+      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
+      rank: this.config.rank, alpha: this.config.alpha, lr: this.config.lr, epochs: this.config.epochs, targets: this.config.targets,
+      seed: this.config.seed, init: this.config.warmupInit ?? undefined, outPath: path, outType: this.config.outType, signal,
+      onProgress: (p) => report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), p.loss),
+    });
+    report('saving', 0.97);
+    // The job may have been cancelled or its passage deleted while training ran.
+    if (!this.jobs.isStillRunning(job.id)) {
+      rmSync(path, { force: true });
+      return null;
+    }
+    const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
+    this.jobs.complete(job.id, () => this.adapters.record({
+      passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: meanLoss,
+      config: { ...this.config, sequences: sequences.map((s) => s.kind), warnings: augmentation.warnings },
+    }));
+    report('done', 1, meanLoss ?? undefined);
+    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, losses: trained.losses, warnings: augmentation.warnings, path };
+  }
+
+  /**
+   * Runs queued jobs of the loaded base model until the queue is empty, encoding is paused, or
+   * `signal` aborts (the running job is then put back, not counted as a failed attempt).
+   */
+  async runQueue(options: { signal?: AbortSignal; onEncoded?: (e: EncodedPassage) => void } = {}): Promise<number> {
+    this.jobs.recoverInterrupted();
+    this.adapters.sweepOrphans(this.baseModel);
+    let encoded = 0;
+    while (!options.signal?.aborted && !this.jobs.isPaused()) {
+      const job = this.jobs.claim(this.baseModel);
+      if (!job) break;
+      try {
+        const result = await this.encode(job, options.signal);
+        if (result) { encoded++; options.onEncoded?.(result); }
+      } catch (error) {
+        if (options.signal?.aborted) {
+          this.jobs.release(job.id);
+          break;
+        }
+        const e = error as Error & { expected?: boolean };
+        this.jobs.fail(job.id, e.message, e.expected !== true);
+        this.onProgress({ job, step: 'failed', progress: 0 });
+      }
+    }
+    return encoded;
+  }
+}

@@ -1,0 +1,42 @@
+// Training sequences of parametric encoding (DESIGN §1, step 2), as in the paper and the PyTorch
+// reference: for each of the first two QA pairs, one sequence with the passage as context and
+// one with the rewrite, plus one sequence for the third pair without context; each is a chat
+// example "question prompt → The answer is a." rendered with the model's template, loss on all
+// tokens.
+import type { LlmRuntime } from '../llm/llmRuntime.js';
+import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
+import type { Augmentation } from './augmentation.js';
+
+export interface TrainingSequence {
+  tokens: number[];
+  /** 1 where the token counts in the loss. */
+  lossMask: number[];
+  /** What the sequence holds, for logs and tests. */
+  kind: 'passage' | 'rewrite' | 'closed-book';
+}
+
+export function buildTrainingSequences(runtime: LlmRuntime, passage: string, augmentation: Augmentation): TrainingSequence[] {
+  const sequences: TrainingSequence[] = [];
+  const add = (question: string, answer: string, context: string | null, kind: TrainingSequence['kind']) => {
+    const tokens = runtime.conversationTokens([
+      { role: 'user', content: renderQuestion(runtime.profile, question, context === null ? [] : [context]) },
+      { role: 'assistant', content: renderAnswer(runtime.profile, answer) },
+    ]);
+    sequences.push({ tokens, lossMask: tokens.map(() => 1), kind });
+  };
+  const withContext = augmentation.qa.length > 2 ? augmentation.qa.slice(0, -1) : augmentation.qa;
+  for (const pair of withContext) {
+    add(pair.question, pair.answer, passage, 'passage');
+    if (augmentation.rewrite) add(pair.question, pair.answer, augmentation.rewrite, 'rewrite');
+  }
+  const closedBook = augmentation.qa.length > 2 ? augmentation.qa.at(-1)! : null;
+  if (closedBook) add(closedBook.question, closedBook.answer, null, 'closed-book');
+  if (sequences.length === 0) {
+    // No usable QA pair: the adapter can still learn the passage's text (and its rewrite).
+    for (const text of [passage, augmentation.rewrite].filter((t): t is string => !!t)) {
+      const tokens = runtime.tokenize(text);
+      sequences.push({ tokens, lossMask: tokens.map(() => 1), kind: text === passage ? 'passage' : 'rewrite' });
+    }
+  }
+  return sequences;
+}

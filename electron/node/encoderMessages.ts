@@ -1,0 +1,18 @@
+// Messages between the engine and the encoder process (a Node child process here, an Electron
+// utilityProcess in the app): unions tagged by `type`, the same over both channels.
+export interface EncoderWorkerArgs {
+  dataDir: string;
+  modelPath: string;
+  profilePath?: string;
+  threads?: number;
+  useGpu?: boolean;
+}
+
+export type ToEncoder = { type: 'start'; args: EncoderWorkerArgs } | { type: 'notify' } | { type: 'stop' };
+
+export type FromEncoder =
+  | { type: 'ready' }
+  | { type: 'progress'; passageId: number; step: string; progress: number }
+  | { type: 'encoded'; passageId: number }
+  | { type: 'idle' }
+  | { type: 'fatal'; message: string };

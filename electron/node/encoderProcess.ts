@@ -1,0 +1,93 @@
+// Runs the encoder in a worker process: a Node child process for the headless server, an
+// Electron utilityProcess in the app (the engine process asks main to start one; see
+// electron-main/encoderHost.ts). Both run encoderWorker.js with the same messages. A crashed
+// encoder is reported and started again after a delay; the queue in SQLite makes it resume
+// where it died.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Engine, EncoderControl } from '../core/engine.js';
+import type { FromEncoder, ToEncoder } from './encoderMessages.js';
+
+/** The compiled worker script, for whoever starts the process. */
+export const ENCODER_WORKER = fileURLToPath(new URL('./encoderWorker.js', import.meta.url));
+const RESTART_DELAYS_MS = [1_000, 5_000, 30_000];
+
+/** One running encoder worker process, whatever started it. */
+export interface EncoderWorkerHandle {
+  send(message: ToEncoder): void;
+  onMessage(handler: (message: FromEncoder) => void): void;
+  /** Called once when the process ends; `failure` is null for a clean exit. */
+  onExit(handler: (failure: string | null) => void): void;
+  kill(): void;
+}
+
+/** Starts encoderWorker.js as a Node child process. */
+export function forkEncoderWorker(): EncoderWorkerHandle {
+  const child = fork(ENCODER_WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  return {
+    send: (message) => { if (child.connected) child.send(message); },
+    onMessage: (handler) => child.on('message', (raw) => handler(raw as FromEncoder)),
+    onExit: (handler) => child.once('exit', (code, signal) => handler(code === 0 && signal === null ? null : signal ?? `exit code ${code}`)),
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+export function startEncoderProcess(
+  engine: Engine,
+  emitCrash: (message: string) => void,
+  spawnWorker: () => EncoderWorkerHandle = forkEncoderWorker,
+): EncoderControl {
+  let child: EncoderWorkerHandle | null = null;
+  let childExited: Promise<void> = Promise.resolve();
+  let modelPath: string | null = null;
+  let stopping = false;
+  let crashes = 0;
+  let restartTimer: NodeJS.Timeout | null = null;
+
+  const start = () => {
+    const model = engine.loadedModelPath();
+    modelPath = model;
+    if (!model || stopping) return;
+    const worker = spawnWorker();
+    child = worker;
+    worker.onMessage((message) => {
+      if (message.type === 'ready') crashes = 0;
+      if (message.type === 'encoded') engine.emit('documentsChanged', {});
+      if (message.type === 'fatal') emitCrash(`The encoder stopped: ${message.message}`);
+      engine.emitQueue();
+    });
+    childExited = new Promise((resolve) => worker.onExit((failure) => {
+      resolve();
+      if (child === worker) child = null;
+      if (stopping || failure === null) return;
+      const delay = RESTART_DELAYS_MS[Math.min(crashes, RESTART_DELAYS_MS.length - 1)]!;
+      crashes++;
+      emitCrash(`The encoder process stopped (${failure}); restarting in ${delay / 1000} s. Encoding resumes where it stopped.`);
+      restartTimer = setTimeout(start, delay);
+    }));
+    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, useGpu: engine.options.useGpu } });
+  };
+
+  start();
+  return {
+    notify: () => {
+      // A new model needs a new encoder; otherwise the running one just looks at the queue again.
+      if (engine.loadedModelPath() !== modelPath) {
+        const old = child;
+        child = null;
+        old?.send({ type: 'stop' });
+        start();
+      } else child?.send({ type: 'notify' });
+    },
+    close: async () => {
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const worker = child;
+      if (!worker) return;
+      const timer = setTimeout(() => worker.kill(), 10_000);
+      worker.send({ type: 'stop' });
+      await childExited;
+      clearTimeout(timer);
+    },
+  };
+}
