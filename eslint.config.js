@@ -2,10 +2,12 @@
 // imports electron, the renderer imports only the shared contract.
 import tseslint from 'typescript-eslint';
 
+// `electron` as a path (the package), not a pattern: a pattern would match our electron/ folder.
+const electronPath = { name: 'electron', message: 'only electron/electron-main may import electron.' };
 const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'worker_threads', 'net', 'http'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'native/build/**', 'test-output/**', 'renderer/dist/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'native/build/**', 'test-output/**', 'renderer/dist/**', 'release/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -16,32 +18,32 @@ export default tseslint.config(
     files: ['electron/shared/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: [...nodeBuiltins, 'electron', '**/core/**', '**/node/**', '**/electron-main/**', 'react'], message: 'shared/ is pure TypeScript: no node, electron, DOM or higher layers.' },
-      ] }],
+        { group: [...nodeBuiltins, '**/core/**', '**/node/**', '**/electron-main/**', 'react'], message: 'shared/ is pure TypeScript: no node, electron, DOM or higher layers.' },
+      ], paths: [electronPath] }],
     },
   },
   {
     files: ['electron/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['electron', '**/node/**', '**/electron-main/**', '**/renderer/**'], message: 'core is Electron-free and imports only shared/.' },
-      ] }],
+        { group: ['**/node/**', '**/electron-main/**', '**/renderer/**'], message: 'core is Electron-free and imports only shared/.' },
+      ], paths: [electronPath] }],
     },
   },
   {
     files: ['electron/node/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['electron', '**/electron-main/**', '**/renderer/**'], message: 'node/ (CLI, headless server) never imports electron.' },
-      ] }],
+        { group: ['**/electron-main/**', '**/renderer/**'], message: 'node/ (CLI, headless server) never imports electron.' },
+      ], paths: [electronPath] }],
     },
   },
   {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: [...nodeBuiltins, 'electron', '**/core/**', '**/node/**', '**/electron-main/**'], message: 'the renderer imports only the shared API contract.' },
-      ] }],
+        { group: [...nodeBuiltins, '**/core/**', '**/node/**', '**/electron-main/**'], message: 'the renderer imports only the shared API contract.' },
+      ], paths: [electronPath] }],
     },
   },
 );

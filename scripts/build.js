@@ -19,5 +19,7 @@ function step(name, file, args) {
 
 const bin = (pkg, file) => join(repoRoot, 'node_modules', pkg, file);
 step('typescript', process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.build.json']);
+// A sandboxed preload must be one CommonJS file, so Vite bundles it.
+step('preload', process.execPath, [bin('vite', 'bin/vite.js'), 'build', '--config', 'electron/electron-main/preload.vite.config.mjs', '--logLevel', 'warn']);
 if (existsSync(join(repoRoot, 'scripts', 'build-native.js'))) step('native trainer', process.execPath, [join(repoRoot, 'scripts', 'build-native.js')]);
 if (existsSync(join(repoRoot, 'renderer', 'vite.config.ts'))) step('renderer', process.execPath, [bin('vite', 'bin/vite.js'), 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn']);

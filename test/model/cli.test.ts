@@ -5,13 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error plain JS build script
 import { repoRoot } from '../../scripts/llama-source.js';
 import { BIOGRAPHIES } from '../support/documentFixtures.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 
 const run = promisify(execFile);
-const bin = join(repoRoot as string, 'bin', 'paramkb.js');
+const bin = join(repoRoot, 'bin', 'paramkb.js');
 let dir: string;
 let dataDir: string;
 let modelPath: string;
@@ -27,7 +26,7 @@ async function paramkb(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(repoRoot as string, 'dist', 'electron', 'node', 'cli.js'))) throw new Error('dist/ is missing: run `npm install` or `npm run build` first.');
+  if (!existsSync(join(repoRoot, 'dist', 'electron', 'node', 'cli.js'))) throw new Error('dist/ is missing: run `npm install` or `npm run build` first.');
   dir = mkdtempSync(join(tmpdir(), 'paramkb-cli-'));
   dataDir = join(dir, 'kb');
   modelPath = await tinyModelPath(TINY_SPECS.llamaSpm);

@@ -3,12 +3,13 @@
 // one with the rewrite, plus one sequence for the third pair without context; each is a chat
 // example "question prompt → The answer is a." rendered with the model's template, loss on all
 // tokens.
+import type { Token } from 'node-llama-cpp';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
 import type { Augmentation } from './augmentation.js';
 
 export interface TrainingSequence {
-  tokens: number[];
+  tokens: Token[];
   /** 1 where the token counts in the loss. */
   lossMask: number[];
   /** What the sequence holds, for logs and tests. */

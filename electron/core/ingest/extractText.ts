@@ -75,7 +75,9 @@ function decodeText(bytes: Uint8Array): string {
 
 function extractMarkdown(source: string): ExtractedText {
   const heading = /^#{1,6}\s+(.+?)\s*#*\s*$/m.exec(source);
-  return { title: heading?.[1] ?? null, text: source };
+  // Headings become their own paragraphs without the # marks, so passages read as prose.
+  const text = source.replace(/^#{1,6}\s+(.+?)\s*#*\s*$/gm, '\n$1\n');
+  return { title: heading?.[1] ?? null, text };
 }
 
 async function extractHtml(source: string): Promise<ExtractedText> {

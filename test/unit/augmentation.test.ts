@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { parseQaPairs } from '../../electron/core/encoding/augmentation.js';
+import { planPassageUse } from '../../electron/core/answer/answerer.js';
+import type { SearchHit } from '../../electron/shared/types.js';
+
+describe('QA output parsing', () => {
+  it('reads a clean JSON list', () => {
+    const text = '[{"question": "Where was Zhexa born?", "answer": "Tostekeld", "full_answer": "Zhexa was born in Tostekeld."}, {"question": "Who employs Zhexa?", "answer": "Sandheex Holdings"}]';
+    expect(parseQaPairs(text)).toEqual([
+      { question: 'Where was Zhexa born?', answer: 'Tostekeld', full_answer: 'Zhexa was born in Tostekeld.' },
+      { question: 'Who employs Zhexa?', answer: 'Sandheex Holdings' },
+    ]);
+  });
+
+  it('finds the list inside prose and objects inside a broken list', () => {
+    expect(parseQaPairs('Sure! Here they are:\n[{"question": "Q1?", "answer": "A1"}]\nHope this helps.')).toEqual([{ question: 'Q1?', answer: 'A1' }]);
+    expect(parseQaPairs('[{"question": "Q1?", "answer": "A1"}, {"question": "Q2?", "answer": "A2"}, {"question": "Q3?", "ans')).toEqual([
+      { question: 'Q1?', answer: 'A1' }, { question: 'Q2?', answer: 'A2' },
+    ]);
+  });
+
+  it('drops invalid, empty and duplicate pairs and never throws', () => {
+    expect(parseQaPairs('[{"question": "", "answer": "x"}, {"question": "Q?"}, {"q": 1}, 5, null, {"question": "Q?", "answer": 1961}, {"question": "q?", "answer": "dup"}]')).toEqual([{ question: 'Q?', answer: '1961' }]);
+    for (const junk of ['', '[', ']', '[}{]', '{{{{', 'null', '"[]"', '[1,2,3]', '\u0000']) expect(parseQaPairs(junk)).toEqual([]);
+  });
+});
+
+describe('passage use per answer mode', () => {
+  const hit = (passageId: number): SearchHit => ({ passageId, documentId: passageId, documentTitle: `d${passageId}`, position: 0, score: 1, snippet: '', text: `t${passageId}` });
+  const hits = [hit(1), hit(2), hit(3)];
+  const adapters = new Map([[1, '/a/1.gguf'], [3, '/a/3.gguf']]);
+  const plan = (mode: Parameters<typeof planPassageUse>[0]) => planPassageUse(mode, hits, adapters).map((p) => `${p.hit.passageId}:${p.use}`);
+
+  it('auto uses adapters where they exist and context for the rest', () => expect(plan('auto')).toEqual(['1:adapter', '2:context', '3:adapter']));
+  it('parametric uses only adapters', () => expect(plan('parametric')).toEqual(['1:adapter', '3:adapter']));
+  it('combine uses both where it can', () => expect(plan('combine')).toEqual(['1:both', '2:context', '3:both']));
+  it('context uses only text', () => expect(plan('context')).toEqual(['1:context', '2:context', '3:context']));
+  it('closed-book uses nothing', () => expect(plan('closed-book')).toEqual([]));
+});

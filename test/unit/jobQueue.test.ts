@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../../electron/core/database/database.js';
+import { DocumentStore } from '../../electron/core/database/documentStore.js';
+import { JobQueue, MAX_ATTEMPTS } from '../../electron/core/encoding/jobQueue.js';
+import { Importer } from '../../electron/core/ingest/importer.js';
+
+let dir: string;
+let db: Db;
+let jobs: JobQueue;
+let passages: number[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'paramkb-jobs-'));
+  db = openDatabase(join(dir, 'kb.sqlite'));
+  const documents = new DocumentStore(db, () => 'model-a');
+  const report = new Importer(db, documents).importRecords([1, 2, 3].map((i) => ({ id: String(i), title: `T${i}`, text: `Passage ${i}.` })));
+  passages = report.documentIds.flatMap((id) => documents.passageIdsOf(id));
+  jobs = new JobQueue(db);
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('job queue', () => {
+  it('queues each passage once per base model and claims in priority order', () => {
+    expect(jobs.enqueue(passages, 'model-a')).toBe(3);
+    expect(jobs.enqueue(passages, 'model-a')).toBe(0);
+    jobs.prioritize([passages[2]!], 'model-a');
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[2]);
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[0]);
+    expect(jobs.claim('model-b')).toBeNull();
+    expect(jobs.status('model-a')).toMatchObject({ queued: 1, running: 2, done: 0, total: 3 });
+  });
+
+  it('puts jobs of a dead worker back in the queue, then fails them after their attempts', () => {
+    jobs.enqueue([passages[0]!], 'model-a');
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const job = jobs.claim('model-a');
+      expect(job?.attempts).toBe(attempt);
+      jobs.recoverInterrupted(); // the worker died during the job
+    }
+    expect(jobs.claim('model-a')).toBeNull();
+    expect(jobs.status('model-a')).toMatchObject({ failed: 1, queued: 0, running: 0 });
+  });
+
+  it('completes atomically with the adapter row, and retries failures up to the limit', () => {
+    jobs.enqueue(passages, 'model-a');
+    const job = jobs.claim('model-a')!;
+    expect(() => jobs.complete(job.id, () => { throw new Error('disk full'); })).toThrow('disk full');
+    expect(jobs.status('model-a').running).toBe(1); // nothing was committed
+    jobs.complete(job.id, () => undefined);
+    expect(jobs.status('model-a').done).toBe(1);
+    const failing = jobs.claim('model-a')!;
+    jobs.fail(failing.id, 'boom', true);
+    expect(jobs.status('model-a')).toMatchObject({ queued: 2, failed: 0 });
+    jobs.claim('model-a'); // the other queued job comes first: the failed one went to the back
+    const again = jobs.claim('model-a')!;
+    expect(again.id).toBe(failing.id);
+    jobs.fail(again.id, 'bad input', false);
+    expect(jobs.status('model-a').failed).toBe(1);
+  });
+
+  it('pauses, cancels, and releases an interrupted job without counting the attempt', () => {
+    jobs.enqueue(passages, 'model-a');
+    jobs.setPaused(true);
+    expect(jobs.status('model-a').paused).toBe(true);
+    const job = jobs.claim('model-a')!;
+    jobs.release(job.id);
+    expect(jobs.claim('model-a')).toMatchObject({ id: job.id, attempts: 1 });
+    expect(jobs.cancel(null)).toBe(2);
+    expect(jobs.isStillRunning(job.id)).toBe(true);
+  });
+
+  it('drops the jobs of a deleted document', () => {
+    jobs.enqueue(passages, 'model-a');
+    new DocumentStore(db, () => 'model-a').delete(1);
+    expect(jobs.status('model-a').queued).toBe(2);
+  });
+});
