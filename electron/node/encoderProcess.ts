@@ -1,6 +1,6 @@
 // Runs the encoder in a worker process: a Node child process for the headless server, an
 // Electron utilityProcess in the app (the engine process asks main to start one; see
-// electron-main/encoderHost.ts). Both run encoderWorker.js with the same messages. A crashed
+// electron-main/encoderWorkers.ts). Both run encoderWorker.js with the same messages. A crashed
 // encoder is reported and started again after a delay; the queue in SQLite makes it resume
 // where it died.
 import { fork } from 'node:child_process';

@@ -1,0 +1,369 @@
+// All renderer state in one zustand store, created around an ApiClient (the real one, or a fake
+// in component tests). Views read slices of it and call its actions; only the actions talk to
+// the API, and every API error ends up in `notices` or in place (modelError, importError).
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { ApiClient } from '../../electron/shared/rpc.js';
+import type { DesktopShell } from '../../electron/shared/desktop.js';
+import type {
+  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EncodingQueueStatus,
+  ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
+} from '../../electron/shared/types.js';
+import type { UploadedFile } from '../../electron/shared/contract.js';
+import type { ConnectionState } from './webSocketTransport.js';
+
+export type View = 'chat' | 'knowledge' | 'models' | 'settings';
+
+export interface Notice {
+  id: number;
+  tone: 'error' | 'info';
+  text: string;
+}
+
+/** The answer being streamed; requestId is null until ask() returns. */
+export interface StreamingAnswer {
+  chatId: number;
+  requestId: string | null;
+  mode: AnswerMode;
+  text: string;
+}
+
+export interface AppState {
+  ready: boolean;
+  connection: ConnectionState;
+  /** Set when the first load failed: the app shows it instead of a blank screen. */
+  loadError: string | null;
+  view: View;
+  /** Native dialogs and "open file", present only in the Electron app. */
+  shell: DesktopShell | null;
+
+  chats: ChatSummary[];
+  activeChatId: number | null;
+  messages: Record<number, ChatMessage[]>;
+  streaming: StreamingAnswer | null;
+  mode: AnswerMode;
+
+  documents: DocumentSummary[];
+  openDocument: { detail: DocumentDetail; highlightPassageId: number | null } | null;
+  searchQuery: string;
+  searchResults: SearchHit[] | null;
+  importing: ImportProgress | null;
+  lastImport: ImportReport | null;
+  queue: EncodingQueueStatus | null;
+
+  model: ModelInfo | null;
+  modelError: string | null;
+  recommended: RecommendedModel[];
+  downloads: Record<string, DownloadProgress>;
+
+  settings: Settings | null;
+  notices: Notice[];
+}
+
+export interface AppActions {
+  init(): Promise<void>;
+  setView(view: View): void;
+  setConnection(state: ConnectionState): void;
+  notify(text: string, tone?: Notice['tone']): void;
+  dismissNotice(id: number): void;
+
+  selectChat(id: number | null): Promise<void>;
+  newChat(): void;
+  renameChat(id: number, title: string): Promise<void>;
+  deleteChat(id: number): Promise<void>;
+  setMode(mode: AnswerMode): void;
+  ask(question: string): Promise<void>;
+  stopAnswer(): Promise<void>;
+
+  refreshDocuments(): Promise<void>;
+  importPaths(paths: string[]): Promise<void>;
+  importFiles(files: File[]): Promise<void>;
+  search(query: string): Promise<void>;
+  showDocument(id: number, highlightPassageId?: number | null): Promise<void>;
+  closeDocument(): void;
+  deleteDocument(id: number): Promise<void>;
+  reencodeDocument(id: number): Promise<void>;
+  setEncodingPaused(paused: boolean): Promise<void>;
+
+  openModel(path: string): Promise<void>;
+  downloadModel(id: string): Promise<void>;
+  cancelDownload(id: string): Promise<void>;
+  updateSettings(patch: Partial<Settings>): Promise<boolean>;
+}
+
+export type AppStore = StoreApi<AppState & AppActions>;
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function chatTitleFrom(question: string): string {
+  const line = question.trim().replace(/\s+/g, ' ');
+  return line.length > 60 ? `${line.slice(0, 57)}…` : line;
+}
+
+/** Reads a picked or dropped file as base64 (FileReader's data URL avoids a byte loop in JS). */
+function toUpload(file: File): Promise<UploadedFile> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onerror = () => reject(new Error(`Could not read ${file.name}: ${reader.error?.message ?? 'unknown error'}`));
+    reader.onload = () => {
+      const dataUrl = String(reader.result);
+      // Files from a folder input carry their relative path; keep it so titles stay meaningful.
+      const name = (file as File & { webkitRelativePath?: string }).webkitRelativePath || file.name;
+      resolve({ name, base64: dataUrl.slice(dataUrl.indexOf(',') + 1) });
+    };
+    reader.readAsDataURL(file);
+  });
+}
+
+export function createAppStore(api: ApiClient, shell: DesktopShell | null = null): AppStore {
+  let nextNoticeId = 1;
+  const store = createStore<AppState & AppActions>()((set, get) => {
+    /** Runs an API call; on failure shows a notice and returns undefined. */
+    async function attempt<T>(call: () => Promise<T>): Promise<T | undefined> {
+      try {
+        return await call();
+      } catch (error) {
+        get().notify(errorMessage(error));
+        return undefined;
+      }
+    }
+    /** Runs an API call that returns nothing; on failure shows a notice. True when it worked. */
+    async function succeeded(call: () => Promise<unknown>): Promise<boolean> {
+      try {
+        await call();
+        return true;
+      } catch (error) {
+        get().notify(errorMessage(error));
+        return false;
+      }
+    }
+
+    return {
+      ready: false,
+      connection: 'connecting',
+      loadError: null,
+      view: 'chat',
+      shell,
+      chats: [],
+      activeChatId: null,
+      messages: {},
+      streaming: null,
+      mode: 'auto',
+      documents: [],
+      openDocument: null,
+      searchQuery: '',
+      searchResults: null,
+      importing: null,
+      lastImport: null,
+      queue: null,
+      model: null,
+      modelError: null,
+      recommended: [],
+      downloads: {},
+      settings: null,
+      notices: [],
+
+      async init() {
+        try {
+          const [chats, documents, queue, model, recommended, settings] = await Promise.all([
+            api.listChats(), api.listDocuments(), api.getEncodingQueue(), api.getModel(), api.getRecommendedModels(), api.getSettings(),
+          ]);
+          set({ chats, documents, queue, model, recommended, settings, mode: settings.defaultMode, ready: true, loadError: null });
+          const first = chats[0];
+          if (first) await get().selectChat(first.id);
+        } catch (error) {
+          set({ loadError: errorMessage(error) });
+        }
+      },
+      setView: (view) => set({ view }),
+      setConnection: (connection) => set({ connection }),
+      notify(text, tone = 'error') {
+        const notice = { id: nextNoticeId++, tone, text };
+        set((s) => ({ notices: [...s.notices.slice(-4), notice] }));
+      },
+      dismissNotice: (id) => set((s) => ({ notices: s.notices.filter((n) => n.id !== id) })),
+
+      async selectChat(id) {
+        set({ activeChatId: id, view: 'chat' });
+        if (id === null) return;
+        const messages = await attempt(() => api.getMessages(id));
+        if (messages) set((s) => ({ messages: { ...s.messages, [id]: messages } }));
+      },
+      // A chat is created lazily by its first question, so "New chat" never leaves empty ones.
+      newChat: () => set({ activeChatId: null, view: 'chat' }),
+      async renameChat(id, title) {
+        const trimmed = title.trim();
+        if (!trimmed) return;
+        const chat = await attempt(() => api.renameChat(id, trimmed));
+        if (chat) set((s) => ({ chats: s.chats.map((c) => (c.id === id ? chat : c)) }));
+      },
+      async deleteChat(id) {
+        if (!(await succeeded(() => api.deleteChat(id)))) return;
+        set((s) => {
+          const { [id]: _removed, ...messages } = s.messages;
+          return {
+            chats: s.chats.filter((c) => c.id !== id),
+            messages,
+            activeChatId: s.activeChatId === id ? null : s.activeChatId,
+          };
+        });
+      },
+      setMode: (mode) => set({ mode }),
+
+      async ask(question) {
+        const text = question.trim();
+        if (!text || get().streaming) return;
+        const { mode, settings } = get();
+        let chatId = get().activeChatId;
+        if (chatId === null) {
+          const chat = await attempt(() => api.createChat(chatTitleFrom(text)));
+          if (!chat) return;
+          chatId = chat.id;
+          set((s) => ({ chats: [chat, ...s.chats], activeChatId: chat.id, messages: { ...s.messages, [chat.id]: [] } }));
+        }
+        // Tokens can arrive before ask() resolves, so the stream is keyed by chat first.
+        set({ streaming: { chatId, requestId: null, mode, text: '' } });
+        try {
+          const { requestId, userMessage } = await api.ask({ chatId, question: text, mode, k: settings?.topK ?? 3 });
+          addMessage(store, userMessage);
+          set((s) => (s.streaming?.chatId === chatId ? { streaming: { ...s.streaming, requestId } } : {}));
+        } catch (error) {
+          set({ streaming: null });
+          get().notify(errorMessage(error));
+        }
+      },
+      async stopAnswer() {
+        const requestId = get().streaming?.requestId;
+        if (requestId) await succeeded(() => api.cancelAnswer(requestId));
+      },
+
+      async refreshDocuments() {
+        const documents = await attempt(() => api.listDocuments());
+        if (documents) set({ documents });
+      },
+      async importPaths(paths) {
+        const clean = paths.map((p) => p.trim()).filter(Boolean);
+        if (clean.length === 0) return;
+        set({ importing: { done: 0, total: clean.length, currentPath: clean[0] ?? '' } });
+        const report = await attempt(() => api.importPaths(clean));
+        set({ importing: null });
+        if (report) set({ lastImport: report });
+        await get().refreshDocuments();
+      },
+      async importFiles(files) {
+        if (files.length === 0) return;
+        set({ importing: { done: 0, total: files.length, currentPath: files[0]?.name ?? '' } });
+        const uploads = await attempt(() => Promise.all(files.map(toUpload)));
+        const report = uploads && (await attempt(() => api.importUploads(uploads)));
+        set({ importing: null });
+        if (report) set({ lastImport: report });
+        await get().refreshDocuments();
+      },
+      async search(query) {
+        set({ searchQuery: query });
+        if (!query.trim()) {
+          set({ searchResults: null });
+          return;
+        }
+        const results = await attempt(() => api.search(query, 20));
+        // Keep only the answer to the latest query when typing fast.
+        if (results && get().searchQuery === query) set({ searchResults: results });
+      },
+      async showDocument(id, highlightPassageId = null) {
+        const detail = await attempt(() => api.getDocument(id));
+        if (detail) set({ openDocument: { detail, highlightPassageId } });
+      },
+      closeDocument: () => set({ openDocument: null }),
+      async deleteDocument(id) {
+        if (!(await succeeded(() => api.deleteDocument(id)))) return;
+        set((s) => ({
+          documents: s.documents.filter((d) => d.id !== id),
+          searchResults: s.searchResults?.filter((h) => h.documentId !== id) ?? null,
+          openDocument: s.openDocument?.detail.id === id ? null : s.openDocument,
+        }));
+      },
+      async reencodeDocument(id) {
+        if (!(await succeeded(() => api.reencodeDocument(id)))) return;
+        await get().refreshDocuments();
+      },
+      async setEncodingPaused(paused) {
+        const queue = await attempt(() => (paused ? api.pauseEncoding() : api.resumeEncoding()));
+        if (queue) set({ queue });
+      },
+
+      async openModel(path) {
+        const trimmed = path.trim();
+        if (!trimmed) return;
+        set({ modelError: null });
+        try {
+          set({ model: await api.openModel(trimmed) });
+        } catch (error) {
+          set({ modelError: errorMessage(error) });
+        }
+      },
+      async downloadModel(id) {
+        set((s) => ({ downloads: { ...s.downloads, [id]: { id, downloadedBytes: 0, totalBytes: 0, state: 'downloading', error: null } } }));
+        await succeeded(() => api.downloadModel(id));
+      },
+      async cancelDownload(id) {
+        await succeeded(() => api.cancelDownload(id));
+      },
+      async updateSettings(patch) {
+        const settings = await attempt(() => api.updateSettings(patch));
+        if (!settings) return false;
+        set({ settings });
+        return true;
+      },
+    };
+  });
+
+  subscribeToEvents(api, store);
+  return store;
+}
+
+/** Adds a message in id order: an answer can finish before ask() has returned its question. */
+function addMessage(store: AppStore, message: ChatMessage): void {
+  store.setState((s) => {
+    const list = (s.messages[message.chatId] ?? []).filter((m) => m.id !== message.id);
+    return { messages: { ...s.messages, [message.chatId]: [...list, message].sort((a, b) => a.id - b.id) } };
+  });
+}
+
+/** Keeps the store in step with what the engine reports. */
+function subscribeToEvents(api: ApiClient, store: AppStore): void {
+  const { setState: set, getState: get } = store;
+  const isCurrent = (chatId: number, requestId: string) => {
+    const s = get().streaming;
+    return s !== null && s.chatId === chatId && (s.requestId === null || s.requestId === requestId);
+  };
+
+  api.on('answerToken', ({ requestId, chatId, text }) => {
+    if (isCurrent(chatId, requestId)) set((s) => ({ streaming: s.streaming && { ...s.streaming, requestId, text: s.streaming.text + text } }));
+  });
+  api.on('answerDone', ({ requestId, chatId, message }) => {
+    if (isCurrent(chatId, requestId)) set({ streaming: null });
+    addMessage(store, message);
+    void api.listChats().then((chats) => set({ chats }), () => {});
+  });
+  api.on('answerError', ({ requestId, chatId, error, message }) => {
+    if (isCurrent(chatId, requestId)) set({ streaming: null });
+    // With a message the error is shown in place, in the conversation; without one, as a notice.
+    if (message) addMessage(store, message);
+    else if (error.code !== 'cancelled') get().notify(error.message);
+  });
+  api.on('importProgress', (importing) => set({ importing: importing.done >= importing.total ? null : importing }));
+  api.on('documentsChanged', () => void get().refreshDocuments());
+  api.on('encodingQueueChanged', (queue) => set({ queue }));
+  api.on('modelChanged', (model) => set({ model }));
+  api.on('downloadProgress', (progress) => {
+    set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } }));
+    if (progress.state === 'failed' && progress.error) get().notify(progress.error);
+  });
+  api.on('processCrashed', ({ process, message }) => {
+    // The restarted process knows nothing of the answer in flight: end it and reload.
+    if (process === 'engine') set({ streaming: null });
+    get().notify(`The ${process} process stopped unexpectedly (${message}). It is being restarted.`);
+    if (process === 'engine') void get().init();
+  });
+}

@@ -1,0 +1,202 @@
+// An in-memory ParamKbApi for renderer tests: a small knowledge base, chats, and answers that
+// stream word by word through the same events the engine sends. No node, no model.
+import type { ApiEvent, ParamKbEvents, UploadedFile } from '../../electron/shared/contract.js';
+import { ParamKbError } from '../../electron/shared/errors.js';
+import type { ApiClient, EventHandler } from '../../electron/shared/rpc.js';
+import type {
+  ChatMessage, ChatSummary, DocumentDetail, EncodingQueueStatus, ModelInfo, RecommendedModel, Settings,
+} from '../../electron/shared/types.js';
+
+export interface FakeApi extends ApiClient {
+  /** Sends an event to the subscribers, as the engine would. */
+  emit<E extends ApiEvent>(event: E, payload: ParamKbEvents[E]): void;
+  /** Calls made, by method name, in order. */
+  calls: { method: string; args: unknown[] }[];
+}
+
+export interface FakeApiOptions {
+  /** Documents present at start, as [title, passages]. */
+  documents?: [string, string[]][];
+  modelLoaded?: boolean;
+  /** Delay between streamed words; 0 streams synchronously after ask() resolves. */
+  tokenDelayMs?: number;
+}
+
+export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
+  const handlers = new Map<ApiEvent, Set<(payload: unknown) => void>>();
+  const calls: FakeApi['calls'] = [];
+  const now = () => new Date(Date.UTC(2026, 0, 1, 12)).toISOString();
+  let nextId = 1;
+  const documents = new Map<number, DocumentDetail>();
+  const chats = new Map<number, ChatSummary>();
+  const messages = new Map<number, ChatMessage[]>();
+  const running = new Map<string, { cancelled: boolean }>();
+  let paused = false;
+  let settings: Settings = {
+    topK: 3, defaultMode: 'auto', rank: 2, alpha: 32, learningRate: 3e-4, epochs: 1, gpuLayers: 'auto', threads: 0,
+    theme: 'light', dataDir: '/home/user/.config/ParamKB',
+  };
+  let model: ModelInfo = {
+    path: options.modelLoaded === false ? null : '/models/tiny-llama.gguf',
+    name: options.modelLoaded === false ? null : 'tiny-llama',
+    architecture: options.modelLoaded === false ? null : 'llama',
+    sizeBytes: options.modelLoaded === false ? null : 12_345_678,
+    contextSize: 2048, gpu: false, gpuLayers: 'auto', threads: 2, loaded: options.modelLoaded !== false, error: null,
+  };
+  const recommended: RecommendedModel[] = [
+    { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, description: 'Fast and small; a good first model.' },
+  ];
+
+  const emit: FakeApi['emit'] = (event, payload) => {
+    for (const handler of handlers.get(event) ?? []) handler(payload);
+  };
+  const addDocument = (title: string, passages: string[], path: string | null) => {
+    const id = nextId++;
+    documents.set(id, {
+      id, title, path, format: title.split('.').pop() ?? 'txt', sizeBytes: passages.join(' ').length, passageCount: passages.length,
+      encodedCount: 0, status: 'indexed', error: null, importedAt: now(),
+      passages: passages.map((text, position) => ({ id: nextId++, documentId: id, position, text, hasAdapter: false })),
+    });
+    return id;
+  };
+  for (const [title, passages] of options.documents ?? []) addDocument(title, passages, `/docs/${title}`);
+  const summary = ({ passages: _passages, ...rest }: DocumentDetail) => rest;
+  const queue = (): EncodingQueueStatus => {
+    const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
+    const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
+    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null };
+  };
+  const search = (query: string, k: number) => {
+    const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);
+    const hits = [];
+    for (const doc of documents.values()) {
+      for (const p of doc.passages) {
+        const score = words.filter((w) => p.text.toLowerCase().includes(w)).length;
+        if (score > 0) {
+          const snippet = p.text.replace(new RegExp(`\\b(${words.join('|')})\\b`, 'gi'), '[[$1]]');
+          hits.push({ passageId: p.id, documentId: doc.id, documentTitle: doc.title, position: p.position, score, snippet, text: p.text });
+        }
+      }
+    }
+    return hits.sort((a, b) => b.score - a.score).slice(0, k);
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const record = (method: string, args: unknown[]) => calls.push({ method, args });
+  const message = (chatId: number, role: ChatMessage['role'], text: string, extra: Partial<ChatMessage> = {}): ChatMessage => {
+    const m: ChatMessage = { id: nextId++, chatId, role, text, mode: null, sources: [], error: null, createdAt: now(), ...extra };
+    messages.set(chatId, [...(messages.get(chatId) ?? []), m]);
+    return m;
+  };
+  const importReport = (ids: number[]) => ({
+    added: ids.length, updated: 0, unchanged: 0, failed: [], documentIds: ids,
+    passages: ids.reduce((n, id) => n + (documents.get(id)?.passageCount ?? 0), 0),
+  });
+
+  const api: Omit<FakeApi, 'on' | 'emit' | 'calls'> = {
+    async importPaths(paths) {
+      record('importPaths', [paths]);
+      const ids = paths.map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
+      emit('documentsChanged', {});
+      emit('encodingQueueChanged', queue());
+      return importReport(ids);
+    },
+    async importUploads(files: UploadedFile[]) {
+      record('importUploads', [files]);
+      const ids = files.map((f) => addDocument(f.name, [atob(f.base64)], null));
+      emit('documentsChanged', {});
+      return importReport(ids);
+    },
+    async listDocuments() { return [...documents.values()].map(summary); },
+    async getDocument(id) {
+      const doc = documents.get(id);
+      if (!doc) throw new ParamKbError('not-found', `Document ${id} was not found.`);
+      return doc;
+    },
+    async deleteDocument(id) { record('deleteDocument', [id]); documents.delete(id); },
+    async reencodeDocument(id) { record('reencodeDocument', [id]); },
+    async search(query, k) { record('search', [query, k]); return search(query, k); },
+    async listChats() { return [...chats.values()].sort((a, b) => b.id - a.id); },
+    async createChat(title) {
+      const chat = { id: nextId++, title, createdAt: now(), updatedAt: now() };
+      chats.set(chat.id, chat);
+      return chat;
+    },
+    async renameChat(id, title) {
+      const chat = chats.get(id);
+      if (!chat) throw new ParamKbError('not-found', 'Chat was not found.');
+      const renamed = { ...chat, title };
+      chats.set(id, renamed);
+      return renamed;
+    },
+    async deleteChat(id) { record('deleteChat', [id]); chats.delete(id); messages.delete(id); },
+    async getMessages(chatId) { return messages.get(chatId) ?? []; },
+    async ask(request) {
+      record('ask', [request]);
+      if (!model.loaded) throw new ParamKbError('no-model', 'No model is loaded.');
+      const requestId = `r${nextId++}`;
+      const userMessage = message(request.chatId, 'user', request.question, { mode: request.mode });
+      const state = { cancelled: false };
+      running.set(requestId, state);
+      const hits = request.mode === 'closed-book' ? [] : search(request.question, request.k);
+      const words = ['Based', ' on', ' your', ' documents,', ' the', ' answer', ' is', ' 42.'];
+      void (async () => {
+        await sleep(0);
+        let text = '';
+        for (const word of words) {
+          if (state.cancelled) break;
+          text += word;
+          emit('answerToken', { requestId, chatId: request.chatId, text: word });
+          await sleep(options.tokenDelayMs ?? 0);
+        }
+        const sources = hits.map((h, i) => ({
+          passageId: h.passageId, documentId: h.documentId, documentTitle: h.documentTitle, text: h.text, score: h.score,
+          usedAs: (request.mode === 'parametric' || (request.mode !== 'context' && i === 0) ? 'adapter' : 'context') as 'adapter' | 'context',
+        }));
+        const answer = message(request.chatId, 'assistant', text, { mode: request.mode, sources, error: state.cancelled ? 'cancelled' : null });
+        if (state.cancelled) emit('answerError', { requestId, chatId: request.chatId, error: { name: 'CancelledError', message: 'cancelled', code: 'cancelled', expected: true }, message: answer });
+        else emit('answerDone', { requestId, chatId: request.chatId, message: answer });
+      })();
+      return { requestId, userMessage };
+    },
+    async cancelAnswer(requestId) {
+      record('cancelAnswer', [requestId]);
+      const state = running.get(requestId);
+      if (state) state.cancelled = true;
+    },
+    async getEncodingQueue() { return queue(); },
+    async pauseEncoding() { paused = true; return queue(); },
+    async resumeEncoding() { paused = false; return queue(); },
+    async getModel() { return model; },
+    async openModel(path) {
+      record('openModel', [path]);
+      if (!path.endsWith('.gguf')) throw new ParamKbError('not-gguf', `${path} is not a GGUF model file.`);
+      model = { ...model, path, name: path.split('/').pop()!.replace(/\.gguf$/, ''), loaded: true, error: null };
+      emit('modelChanged', model);
+      return model;
+    },
+    async getRecommendedModels() { return recommended; },
+    async downloadModel(id) {
+      record('downloadModel', [id]);
+      emit('downloadProgress', { id, downloadedBytes: 200_000_000, totalBytes: 807_000_000, state: 'downloading', error: null });
+    },
+    async cancelDownload(id) {
+      record('cancelDownload', [id]);
+      emit('downloadProgress', { id, downloadedBytes: 200_000_000, totalBytes: 807_000_000, state: 'cancelled', error: null });
+    },
+    async getSettings() { return settings; },
+    async updateSettings(patch) {
+      record('updateSettings', [patch]);
+      settings = { ...settings, ...patch };
+      return settings;
+    },
+  };
+
+  const on = <E extends ApiEvent>(event: E, handler: EventHandler<E>) => {
+    let set = handlers.get(event);
+    if (!set) handlers.set(event, (set = new Set()));
+    const h = handler as (payload: unknown) => void;
+    set.add(h);
+    return () => void set.delete(h);
+  };
+  return { ...api, on, emit, calls };
+}
