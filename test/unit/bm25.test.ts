@@ -43,6 +43,17 @@ describe('BM25 retrieval', () => {
     for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
   });
 
+  it('skipping terms found in most passages leaves the BM25 ranking unchanged', () => {
+    for (const question of ['Where was Zhexa born?', 'Who was born on 14 September 1903?', 'Which company employs Fioix?']) {
+      const all = (db.prepare('SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank').pluck().all(ftsQuery(question)) as number[]);
+      const fast = retriever.search(question, 10).map((h) => h.passageId);
+      expect(fast).toEqual(all.slice(0, fast.length));
+      expect(fast.length).toBeGreaterThan(0);
+    }
+    // A query of only common words still finds passages.
+    expect(retriever.search('born was', 3).length).toBeGreaterThan(0);
+  });
+
   it('returns at most k passages', () => {
     expect(retriever.search('born', 2)).toHaveLength(2);
   });

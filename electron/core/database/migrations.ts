@@ -95,4 +95,9 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: per-term document counts of the passage index, so retrieval can skip terms too common
+  // to rank by (their BM25 weight is zero) instead of scanning their long posting lists.
+  `
+  CREATE VIRTUAL TABLE passages_vocab USING fts5vocab(passages_fts, 'row');
+  `,
 ];

@@ -29,42 +29,69 @@ export function queryTerms(text: string): string[] {
 
 /** An FTS5 MATCH expression for the terms, or null when nothing is searchable. */
 export function ftsQuery(text: string): string | null {
-  const terms = queryTerms(text);
+  return matchExpression(queryTerms(text));
+}
+
+function matchExpression(terms: string[]): string | null {
   return terms.length ? terms.map((t) => `"${t}"`).join(' OR ') : null;
 }
 
 export class Bm25Retriever {
-  private readonly statement;
+  private readonly topStatement;
+  private readonly detailStatement;
+  private readonly documentFrequency;
+  private readonly passageCount;
 
   constructor(db: Db) {
-    // bm25() is lower-is-better in FTS5; we negate it so a larger score means more relevant.
-    this.statement = db.prepare(`
-      SELECT f.rowid AS passage_id, -bm25(passages_fts) AS score,
-        snippet(passages_fts, 1, '[[', ']]', '…', 24) AS snippet,
+    this.documentFrequency = db.prepare('SELECT doc FROM passages_vocab WHERE term = ?').pluck();
+    this.passageCount = db.prepare('SELECT COUNT(*) FROM passages').pluck();
+    // Rank first, on the FTS table alone, and only then join and make snippets for the k rows
+    // kept: joining or calling snippet() for every matching row costs more than the ranking.
+    // FTS5's rank is bm25(), lower-is-better; scores are negated so larger means more relevant.
+    this.topStatement = db.prepare('SELECT rowid AS passage_id, rank FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?');
+    this.detailStatement = db.prepare(`
+      SELECT f.rowid AS passage_id, snippet(passages_fts, 1, '[[', ']]', '…', 24) AS snippet,
         p.document_id, p.position, p.text, d.title AS document_title
       FROM passages_fts f
       JOIN passages p ON p.id = f.rowid
       JOIN documents d ON d.id = p.document_id
-      WHERE passages_fts MATCH ?
-      ORDER BY bm25(passages_fts), f.rowid
-      LIMIT ?`);
+      WHERE passages_fts MATCH ? AND f.rowid IN (SELECT value FROM json_each(?))`);
+  }
+
+  /**
+   * The query's terms minus those in more than half of all passages: FTS5's BM25 gives those an
+   * IDF of (almost) zero, so they cannot change the ranking, but their posting lists dominate
+   * the query's cost. If every term is that common, the rarest one is kept.
+   */
+  private rankingTerms(query: string): string[] {
+    const terms = queryTerms(query);
+    if (terms.length < 2) return terms;
+    const half = (this.passageCount.get() as number) / 2;
+    const counted = terms.map((term) => ({ term, df: (this.documentFrequency.get(term) as number | undefined) ?? 0 }));
+    const useful = counted.filter((t) => t.df <= half).map((t) => t.term);
+    return useful.length > 0 ? useful : [counted.reduce((a, b) => (b.df < a.df ? b : a)).term];
   }
 
   /** The top-k passages for `query`, best first; [] when the query has no searchable term. */
   search(query: string, k: number): SearchHit[] {
-    const match = ftsQuery(query);
+    const match = matchExpression(this.rankingTerms(query));
     if (!match || k <= 0) return [];
-    const rows = this.statement.all(match, k) as {
-      passage_id: number; score: number; snippet: string; document_id: number; position: number; text: string; document_title: string;
-    }[];
-    return rows.map((r) => ({
-      passageId: r.passage_id,
-      documentId: r.document_id,
-      documentTitle: r.document_title,
-      position: r.position,
-      score: r.score,
-      snippet: r.snippet,
-      text: r.text,
-    }));
+    const top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
+    if (top.length === 0) return [];
+    const details = new Map((this.detailStatement.all(match, JSON.stringify(top.map((t) => t.passage_id))) as {
+      passage_id: number; snippet: string; document_id: number; position: number; text: string; document_title: string;
+    }[]).map((d) => [d.passage_id, d]));
+    return top.flatMap((t) => {
+      const d = details.get(t.passage_id);
+      return d ? [{
+        passageId: t.passage_id,
+        documentId: d.document_id,
+        documentTitle: d.document_title,
+        position: d.position,
+        score: -t.rank,
+        snippet: d.snippet,
+        text: d.text,
+      }] : [];
+    });
   }
 }
