@@ -75,6 +75,19 @@ describe('paramkb CLI', () => {
     expect(status).toMatchObject({ documents: 3, passages: 3, model: { loaded: true, path: modelPath } });
   });
 
+  it('encodes passages into adapters in the foreground, then answers with them', async () => {
+    const r = await paramkb(['encode', '--all', '--epochs', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Encoded 3 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
+    const jobs = await paramkb(['jobs']);
+    expect(jobs.stdout).toContain('3 done, 0 running, 0 queued, 0 failed');
+    const again = await paramkb(['encode']);
+    expect(again.stdout).toMatch(/^Encoded 0 passages/);
+    const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
+    expect(answer.code).toBe(0);
+    expect((JSON.parse(answer.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
+  }, 600_000);
+
   it('evaluates a small question set with EM/F1 per type', async () => {
     const docs = join(dir, 'docs.jsonl');
     const questions = join(dir, 'questions.jsonl');

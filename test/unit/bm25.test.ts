@@ -50,8 +50,10 @@ describe('BM25 retrieval', () => {
       expect(fast).toEqual(all.slice(0, fast.length));
       expect(fast.length).toBeGreaterThan(0);
     }
-    // A query of only common words still finds passages.
-    expect(retriever.search('born was', 3).length).toBeGreaterThan(0);
+    // A query of only common words still finds passages, and k is filled by the common terms.
+    expect(retriever.search('born was', 3).length).toBe(3);
+    expect(retriever.search('Where was Zhexa born?', 3).map((h) => h.documentTitle)[0]).toBe('Zhexa Lohuys Sucott');
+    expect(retriever.search('Where was Zhexa born?', 3)).toHaveLength(3);
   });
 
   it('returns at most k passages', () => {

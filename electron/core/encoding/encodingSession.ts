@@ -41,7 +41,10 @@ export async function openEncodingSession(options: EncodingSessionOptions): Prom
       rank: settings.rank, alpha: settings.alpha, lr: settings.learningRate, epochs: settings.epochs,
       ...options.config,
     };
-    runtime = await LlmRuntime.load({ modelPath: options.modelPath, profilePath: options.profilePath, threads, sequences: 2, useGpu: options.useGpu });
+    runtime = await LlmRuntime.load({
+      modelPath: options.modelPath, profilePath: options.profilePath, threads, useGpu: options.useGpu,
+      sequences: 2 * Math.max(1, config.augmentBatch), contextSize: 2048,
+    });
     const trainer = await LoraTrainer.create(options.modelPath, { threads });
     const jobs = new JobQueue(db);
     const encoder = new PassageEncoder(db, jobs, runtime, trainer, options.dataDir, config, options.onProgress);

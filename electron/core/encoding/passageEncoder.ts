@@ -31,10 +31,16 @@ export interface EncodingConfig {
   warmupInit: string | null;
   /** Tensor type of adapter files. Default 'f32'. */
   outType: 'f32' | 'f16';
+  /**
+   * Passages augmented together in one batch ahead of training (each uses two sequences of
+   * the runtime: rewrite and QA). Batched decoding makes augmentation several times faster per
+   * passage on a CPU. Default 4.
+   */
+  augmentBatch: number;
 }
 
 export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
-  rank: 2, alpha: 32, lr: 3e-4, epochs: 1, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'f32',
+  rank: 2, alpha: 32, lr: 3e-4, epochs: 1, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'f32', augmentBatch: 4,
 };
 
 export interface EncodeProgress {
@@ -84,6 +90,15 @@ export class PassageEncoder {
     return { augmentation, seconds: (performance.now() - started) / 1000 };
   }
 
+  /** Augments the next queued passages that have no augmentation yet, together in one batch. */
+  private async prefetchAugmentations(signal?: AbortSignal): Promise<void> {
+    const rows = this.db.prepare(`
+      SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
+      WHERE j.state = 'queued' AND j.base_model = ? AND p.augmentation IS NULL
+      ORDER BY j.priority DESC, j.id LIMIT ?`).all(this.baseModel, this.config.augmentBatch) as { id: number; text: string }[];
+    if (rows.length > 1) await Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal)));
+  }
+
   /** Encodes one claimed job. Throws on failure; the caller records it. */
   async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
     const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
@@ -127,6 +142,8 @@ export class PassageEncoder {
     this.adapters.sweepOrphans(this.baseModel);
     let encoded = 0;
     while (!options.signal?.aborted && !this.jobs.isPaused()) {
+      // A failed batch is not fatal: each job augments (and reports) its own passage again.
+      await this.prefetchAugmentations(options.signal).catch(() => undefined);
       const job = this.jobs.claim(this.baseModel);
       if (!job) break;
       try {

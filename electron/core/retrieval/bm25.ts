@@ -63,8 +63,7 @@ export class Bm25Retriever {
    * IDF of (almost) zero, so they cannot change the ranking, but their posting lists dominate
    * the query's cost. If every term is that common, the rarest one is kept.
    */
-  private rankingTerms(query: string): string[] {
-    const terms = queryTerms(query);
+  private rankingTerms(terms: string[]): string[] {
     if (terms.length < 2) return terms;
     const half = (this.passageCount.get() as number) / 2;
     const counted = terms.map((term) => ({ term, df: (this.documentFrequency.get(term) as number | undefined) ?? 0 }));
@@ -74,9 +73,16 @@ export class Bm25Retriever {
 
   /** The top-k passages for `query`, best first; [] when the query has no searchable term. */
   search(query: string, k: number): SearchHit[] {
-    const match = matchExpression(this.rankingTerms(query));
+    const terms = queryTerms(query);
+    const ranking = this.rankingTerms(terms);
+    let match = matchExpression(ranking);
     if (!match || k <= 0) return [];
-    const top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
+    let top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
+    // Fewer than k passages hold a rare term: the common terms decide the rest, as in full BM25.
+    if (top.length < k && ranking.length < terms.length) {
+      match = matchExpression(terms)!;
+      top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
+    }
     if (top.length === 0) return [];
     const details = new Map((this.detailStatement.all(match, JSON.stringify(top.map((t) => t.passage_id))) as {
       passage_id: number; snippet: string; document_id: number; position: number; text: string; document_title: string;

@@ -1,0 +1,247 @@
+// Parametric encoding's engine: a LoRA trainer over a frozen GGUF base model (DESIGN §3). The
+// native addon does the math; this class holds the policy: option defaults, validation that
+// gives actionable messages, AbortSignal, typed errors, and one job at a time per model.
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import {
+  loadNativeTrainer, prebuiltBinsDir,
+  type NativeAdapter, type NativeModelInfo, type NativeSequence, type NativeTrainParams, type NativeTrainerBinding, type NativeTrainerHandle,
+} from './nativeTrainerBinding.js';
+import { InvalidTrainingInputError, TrainerError, TrainingCancelledError, toTrainerError } from './trainerErrors.js';
+
+/** The matrices a LoRA can adapt, per layer. */
+export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+export interface TrainerCreateOptions {
+  /** CPU threads for training and evaluation. Default: the number of logical CPUs. */
+  threads?: number;
+}
+
+export interface TokenSequence {
+  /** Token ids (from the base model's tokenizer), at least 2, at most the model's context. */
+  tokens: number[];
+  /**
+   * Per token, 1 where the token is a target of the next-token loss, 0 where it is not (e.g.
+   * a prompt). Same length as tokens; the first entry is ignored (nothing predicts token 0).
+   * Default: every token is a target (the paper's "loss on all tokens").
+   */
+  lossMask?: number[];
+}
+
+export interface AdapterRef {
+  /** A GGUF LoRA adapter file for this base model. */
+  path: string;
+  /** llama.cpp's adapter scale; the effective factor is scale * alpha / rank. Default 1. */
+  scale?: number;
+}
+
+export interface TrainProgress { step: number; totalSteps: number; loss: number }
+
+export interface TrainOptions {
+  sequences: TokenSequence[];
+  /** LoRA rank r. Default 2 (the paper's). */
+  rank?: number;
+  /** LoRA alpha; the update is (alpha / r) * B A as in PEFT and llama.cpp. Default 32. */
+  alpha?: number;
+  /** Matrices to adapt in every layer. Default ['ffn_gate', 'ffn_up', 'ffn_down']. */
+  targets?: LoraTarget[];
+  /** AdamW learning rate. Default 3e-4. */
+  lr?: number;
+  /** AdamW decoupled weight decay (torch's default). Default 0.01. */
+  weightDecay?: number;
+  /** Passes over the sequences. Default 1. */
+  epochs?: number;
+  /** Sequences per micro-batch. Default 1 (the paper's). */
+  batchSize?: number;
+  /** Micro-batches per optimizer step. Default 1. */
+  gradAccumulation?: number;
+  /** Seeds the random init of A and the per-epoch shuffle; same seed, same adapter. Default 0. */
+  seed?: number;
+  /** Shuffle the sequences each epoch (with the seed). Default true. */
+  shuffle?: boolean;
+  /** An adapter file to start from (e.g. a warm-up LoRA); its rank and alpha win. Default: random init (A ~ Kaiming-uniform, B = 0). */
+  init?: string;
+  /** Where to write the GGUF adapter (via a temporary file in the same folder, then renamed). */
+  outPath: string;
+  /** Tensor type of the written adapter. Default 'f32'. */
+  outType?: 'f32' | 'f16';
+  /**
+   * Back-propagate through quantized/F16 base weights exactly (ggml's out_prod) instead of
+   * through transposed Q8_0 copies made at the first training (see native/src/backward_weights.h).
+   * Exact is far slower on real models; the forward pass and reported losses are exact either
+   * way. Default false.
+   */
+  exactBackward?: boolean;
+  /** Aborts training before its next sequence; the promise rejects with TrainingCancelledError. */
+  signal?: AbortSignal;
+  /** Called after each optimizer step with the step's mean per-token loss. */
+  onProgress?: (progress: TrainProgress) => void;
+}
+
+export interface TrainResult {
+  /** Mean per-token NLL of each optimizer step, computed before that step's update. */
+  losses: number[];
+  steps: number;
+  seconds: number;
+  outPath: string;
+}
+
+export type ModelInfo = NativeModelInfo;
+
+function checkInt(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new InvalidTrainingInputError(`${name} must be an integer in [${min}, ${max}], got ${value}.`);
+  return value;
+}
+
+function checkNumber(name: string, value: number, ok: (v: number) => boolean, rule: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) throw new InvalidTrainingInputError(`${name} ${rule}, got ${value}.`);
+  return value;
+}
+
+export class LoraTrainer {
+  private handle: NativeTrainerHandle | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly native: NativeTrainerBinding, handle: NativeTrainerHandle, readonly modelPath: string, readonly info: ModelInfo) {
+    this.handle = handle;
+  }
+
+  /** Loads the base model (once; every train/loss/logits call reuses it). */
+  static async create(modelPath: string, options: TrainerCreateOptions = {}): Promise<LoraTrainer> {
+    const native = loadNativeTrainer();
+    const threads = options.threads ?? cpus().length;
+    checkInt('threads', threads, 1, 1024);
+    if (typeof modelPath !== 'string' || modelPath === '') throw new InvalidTrainingInputError('modelPath must be a file path.');
+    try {
+      const handle = await native.trainerCreate(modelPath, { threads, binsDir: prebuiltBinsDir() });
+      return new LoraTrainer(native, handle, modelPath, native.trainerInfo(handle));
+    } catch (error) {
+      throw toTrainerError(error);
+    }
+  }
+
+  /** Trains a fresh (or `init`) LoRA on the sequences and writes it to `outPath`. */
+  async train(options: TrainOptions): Promise<TrainResult> {
+    const handle = this.liveHandle();
+    const sequences = this.toNativeSequences(options.sequences);
+    const targets = options.targets ?? ['ffn_gate', 'ffn_up', 'ffn_down'];
+    if (!Array.isArray(targets) || targets.length === 0) throw new InvalidTrainingInputError('targets must list at least one matrix.');
+    for (const t of targets) {
+      if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new InvalidTrainingInputError(`Unknown LoRA target '${t}'; use one of ${LORA_TARGETS.join(', ')}.`);
+    }
+    if (typeof options.outPath !== 'string' || options.outPath === '') throw new InvalidTrainingInputError('outPath must be a file path.');
+    const params: NativeTrainParams = {
+      sequences,
+      targets: [...targets],
+      rank: checkInt('rank', options.rank ?? 2, 1, Math.min(4096, this.info.nEmbd)),
+      alpha: checkNumber('alpha', options.alpha ?? 32, (v) => v >= 0, 'must be >= 0'),
+      lr: checkNumber('lr', options.lr ?? 3e-4, (v) => v > 0 && v <= 1, 'must be in (0, 1]'),
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: checkNumber('weightDecay', options.weightDecay ?? 0.01, (v) => v >= 0 && v <= 1, 'must be in [0, 1]'),
+      epochs: checkInt('epochs', options.epochs ?? 1, 1, 1_000_000),
+      batchSize: checkInt('batchSize', options.batchSize ?? 1, 1, 1_000_000),
+      gradAccumulation: checkInt('gradAccumulation', options.gradAccumulation ?? 1, 1, 1_000_000),
+      seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
+      shuffle: options.shuffle ?? true,
+      init: options.init,
+      outPath: options.outPath,
+      outType: options.outType ?? 'f32',
+      exactBackward: options.exactBackward ?? false,
+    };
+    if (params.outType !== 'f32' && params.outType !== 'f16') throw new InvalidTrainingInputError(`outType must be 'f32' or 'f16'.`);
+    const { signal, onProgress } = options;
+    return this.enqueue(async () => {
+      if (signal?.aborted) throw new TrainingCancelledError();
+      const onAbort = () => this.native.trainerCancel(handle);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const started = performance.now();
+      try {
+        const progress = onProgress ? (p: TrainProgress) => { if (!signal?.aborted) onProgress(p); } : undefined;
+        const result = await this.native.trainerTrain(handle, params, progress);
+        return { losses: Array.from(result.losses), steps: result.steps, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /** Mean per-token negative log-likelihood of the sequences' loss tokens, with the adapters applied. */
+  async loss(sequences: TokenSequence[], adapters: AdapterRef[] = []): Promise<number> {
+    const handle = this.liveHandle();
+    const native = this.toNativeSequences(sequences);
+    const refs = this.toNativeAdapters(adapters);
+    return this.enqueue(() => this.native.trainerLoss(handle, native, refs));
+  }
+
+  /** Logits of every position, row-major n_tokens x n_vocab, with the adapters applied. */
+  async logits(tokens: number[], adapters: AdapterRef[] = []): Promise<Float32Array> {
+    const handle = this.liveHandle();
+    const ids = this.toTokenArray(tokens, 'tokens', 1);
+    const refs = this.toNativeAdapters(adapters);
+    return this.enqueue(() => this.native.trainerLogits(handle, ids, refs));
+  }
+
+  /** Releases the model; a job already running finishes first. Idempotent. */
+  dispose(): void {
+    if (!this.handle) return;
+    this.native.trainerFree(this.handle);
+    this.handle = undefined;
+  }
+
+  get disposed(): boolean {
+    return this.handle === undefined;
+  }
+
+  private liveHandle(): NativeTrainerHandle {
+    if (!this.handle) throw new TrainerError('disposed', 'The trainer was disposed; create a new one.');
+    return this.handle;
+  }
+
+  /** Runs jobs one after another (the native trainer holds one compute buffer per model). */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job).catch((error: unknown) => { throw toTrainerError(error); });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private toTokenArray(tokens: number[], name: string, minLength: number): Int32Array {
+    if (!Array.isArray(tokens) && !(tokens as unknown instanceof Int32Array)) throw new InvalidTrainingInputError(`${name} must be an array of token ids.`);
+    if (tokens.length < minLength) throw new InvalidTrainingInputError(`${name} needs at least ${minLength} token(s).`);
+    if (tokens.length > this.info.nCtxTrain) throw new InvalidTrainingInputError(`${name} has ${tokens.length} tokens, more than the model's context of ${this.info.nCtxTrain}.`);
+    const out = new Int32Array(tokens.length);
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= this.info.nVocab) throw new InvalidTrainingInputError(`${name}[${i}] = ${t} is not a token id of this model (0..${this.info.nVocab - 1}).`);
+      out[i] = t;
+    }
+    return out;
+  }
+
+  private toNativeSequences(sequences: TokenSequence[]): NativeSequence[] {
+    if (!Array.isArray(sequences) || sequences.length === 0) throw new InvalidTrainingInputError('sequences must be a non-empty array.');
+    return sequences.map((seq, s) => {
+      const tokens = this.toTokenArray(seq?.tokens, `sequences[${s}].tokens`, 2);
+      if (seq.lossMask === undefined) return { tokens };
+      if (!Array.isArray(seq.lossMask) || seq.lossMask.length !== tokens.length) {
+        throw new InvalidTrainingInputError(`sequences[${s}].lossMask must have one entry per token (${tokens.length}).`);
+      }
+      const mask = Int32Array.from(seq.lossMask, (m, i) => {
+        if (m !== 0 && m !== 1) throw new InvalidTrainingInputError(`sequences[${s}].lossMask[${i}] must be 0 or 1.`);
+        return m;
+      });
+      if (!mask.subarray(1).some((m) => m === 1)) throw new InvalidTrainingInputError(`sequences[${s}] has no loss tokens (lossMask is 0 after the first token).`);
+      return { tokens, lossMask: mask };
+    });
+  }
+
+  private toNativeAdapters(adapters: AdapterRef[]): NativeAdapter[] {
+    if (!Array.isArray(adapters)) throw new InvalidTrainingInputError('adapters must be an array.');
+    return adapters.map((a, i) => {
+      if (typeof a?.path !== 'string' || a.path === '') throw new InvalidTrainingInputError(`adapters[${i}].path must be a file path.`);
+      return { path: a.path, scale: checkNumber(`adapters[${i}].scale`, a.scale ?? 1, () => true, 'must be a finite number') };
+    });
+  }
+}
