@@ -64,15 +64,41 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
   }
 }
 
+interface EncodingFlags { lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number }
+
+/** The hyperparameter flags shared by `encode` and `eval --encode`. */
+function addEncodingFlags(command: Command): Command {
+  return command
+    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 3e-4)', Number.parseFloat)
+    .option('--epochs <n>', 'training epochs (default: settings, 1)', (v) => Number.parseInt(v, 10))
+    .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
+    .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
+    .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
+    .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
+    .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
+}
+
 /** Encodes the passages (of one document, or all) that have no adapter yet, with a progress bar. */
-async function encodeAll(dataDir: string, modelPath: string, profilePath: string | undefined, config: Partial<EncodingConfig> = {}, threads?: number, documentId?: number): Promise<string> {
-  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads, config });
+async function encodeAll(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags, documentId?: number): Promise<string> {
+  const config: Partial<EncodingConfig> = {};
+  if (flags.lr !== undefined) config.lr = flags.lr;
+  if (flags.epochs !== undefined) config.epochs = flags.epochs;
+  if (flags.rank !== undefined) config.rank = flags.rank;
+  if (flags.alpha !== undefined) config.alpha = flags.alpha;
+  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
   try {
     const baseModel = session.runtime.fingerprint;
+    if (flags.reencode) session.encoder.adapters.deleteAll(baseModel);
     const passages = documentId === undefined
       ? session.db.prepare('SELECT id FROM passages ORDER BY id').all()
       : session.db.prepare('SELECT id FROM passages WHERE document_id = ? ORDER BY position').all(documentId);
     if (passages.length === 0) throw new ParamKbError('not-found', documentId === undefined ? 'The knowledge base has no passages; import documents first.' : `Document ${documentId} has no passages (see paramkb status).`);
+    let warmup = '';
+    if (flags.warmup) {
+      const started = performance.now();
+      await session.encoder.trainWarmup(flags.warmup);
+      warmup = ` after a warm-up on ${flags.warmup} passages (${((performance.now() - started) / 1000).toFixed(1)} s)`;
+    }
     session.jobs.enqueue((passages as { id: number }[]).map((r) => r.id), baseModel);
     const bar = progressBar('Encoding');
     bar.start(session.jobs.status(baseModel).queued, 0);
@@ -81,7 +107,7 @@ async function encodeAll(dataDir: string, modelPath: string, profilePath: string
     const encoded = await session.encoder.runQueue({ onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
     bar.stop();
     const status = session.jobs.status(baseModel);
-    return `Encoded ${encoded} passages (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${status.queued} still queued${status.paused ? ' (paused)' : ''}.`;
+    return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${status.queued} still queued${status.paused ? ' (paused)' : ''}.`;
   } finally {
     await session.close();
   }
@@ -191,23 +217,15 @@ export function buildCli(): Command {
       });
     });
 
-  program.command('encode')
+  addEncodingFlags(program.command('encode')
     .description('turn passages into LoRA adapters (parametric encoding), in the foreground')
     .option('--all', 'queue every passage without an adapter (default when no --doc)')
-    .option('--doc <id>', 'queue the passages of one document', (v) => Number.parseInt(v, 10))
-    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 3e-4)', Number.parseFloat)
-    .option('--epochs <n>', 'training epochs (default: settings, 1)', (v) => Number.parseInt(v, 10))
-    .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
-    .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
-    .action(async (opts: { all?: boolean; doc?: number; lr?: number; epochs?: number; rank?: number; threads?: number }) => {
+    .option('--doc <id>', 'queue the passages of one document', (v) => Number.parseInt(v, 10)))
+    .action(async (opts: EncodingFlags & { all?: boolean; doc?: number }) => {
       const options = engineOptions(program.opts());
       const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
       if (!modelPath) throw new ParamKbError('no-model', 'No model to encode with: pass --model or set PARAMKB_MODEL.');
-      const config: Partial<EncodingConfig> = {};
-      if (opts.lr !== undefined) config.lr = opts.lr;
-      if (opts.epochs !== undefined) config.epochs = opts.epochs;
-      if (opts.rank !== undefined) config.rank = opts.rank;
-      process.stdout.write(`${await encodeAll(options.dataDir, modelPath, options.profilePath, config, opts.threads, opts.doc)}\n`);
+      process.stdout.write(`${await encodeAll(options.dataDir, modelPath, options.profilePath, opts, opts.doc)}\n`);
     });
 
   program.command('jobs')
@@ -228,7 +246,7 @@ export function buildCli(): Command {
       });
     });
 
-  program.command('eval')
+  addEncodingFlags(program.command('eval')
     .description('score answers on a JSONL question set (EM, F1, precision, recall per type)')
     .requiredOption('--docs <jsonl>', 'documents: {id, title, text} per line')
     .requiredOption('--questions <jsonl>', 'questions: {id, question, answers, type} per line')
@@ -236,8 +254,8 @@ export function buildCli(): Command {
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
     .option('--out <file>', 'write the JSON report here (default: stdout)')
-    .option('--encode', 'encode every document into adapters before answering (needed by parametric, combine, auto)')
-    .action(async (opts: { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean }) => {
+    .option('--encode', 'encode every document into adapters before answering (needed by parametric, combine, auto)'))
+    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
       let questions = readEvalQuestions(resolve(opts.questions));
@@ -248,7 +266,7 @@ export function buildCli(): Command {
         const options = engineOptions(globals, tempDir ?? undefined);
         const reports = await withEngine(options, true, async (engine) => {
           engine.importer.importRecords(documents);
-          if (opts.encode) await encodeAll(options.dataDir, engine.loadedModelPath()!, options.profilePath);
+          if (opts.encode) process.stderr.write(`${await encodeAll(options.dataDir, engine.loadedModelPath()!, options.profilePath, opts)}\n`);
           const out: EvalReport[] = [];
           for (const mode of opts.mode) {
             const bar = progressBar(`eval ${mode}`);

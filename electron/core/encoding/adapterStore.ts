@@ -33,11 +33,28 @@ export class AdapterStore implements AdapterSource {
     private readonly onRefused: (passageId: number, reason: string) => void = () => undefined,
   ) {}
 
-  /** Where the adapter of a passage goes; the folder is created. */
-  pathFor(passageId: number, baseModel: string): string {
+  private modelDir(baseModel: string): string {
     const dir = join(adaptersDir(this.dataDir), baseModel);
     mkdirSync(dir, { recursive: true });
-    return join(dir, `${passageId}.gguf`);
+    return dir;
+  }
+
+  /** Where the adapter of a passage goes; the folder is created. */
+  pathFor(passageId: number, baseModel: string): string {
+    return join(this.modelDir(baseModel), `${passageId}.gguf`);
+  }
+
+  /** Where the warm-up init of a base model and LoRA shape goes (kept by sweepOrphans). */
+  warmupPath(baseModel: string, rank: number, alpha: number): string {
+    return join(this.modelDir(baseModel), `warmup-r${rank}-a${alpha}.gguf`);
+  }
+
+  /** Deletes every adapter of a base model (rows and files), e.g. to encode again with new settings. */
+  deleteAll(baseModel: string): number {
+    const files = (this.db.prepare('SELECT file FROM adapters WHERE base_model = ?').all(baseModel) as { file: string }[]).map((r) => r.file);
+    this.db.prepare('DELETE FROM adapters WHERE base_model = ?').run(baseModel);
+    for (const file of files) rmSync(join(this.dataDir, file), { force: true });
+    return files.length;
   }
 
   /** Writes the adapter's row; call inside the job's completion transaction. */

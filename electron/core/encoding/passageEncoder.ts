@@ -9,7 +9,7 @@ import type { LoraTarget, LoraTrainer } from '../trainer/LoraTrainer.js';
 import { AdapterStore } from './adapterStore.js';
 import { augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
-import { buildTrainingSequences } from './trainingSequences.js';
+import { buildClosedBookSequences, buildTrainingSequences } from './trainingSequences.js';
 
 /** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1). */
 export interface EncodingConfig {
@@ -97,6 +97,32 @@ export class PassageEncoder {
       WHERE j.state = 'queued' AND j.base_model = ? AND p.augmentation IS NULL
       ORDER BY j.priority DESC, j.id LIMIT ?`).all(this.baseModel, this.config.augmentBatch) as { id: number; text: string }[];
     if (rows.length > 1) await Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal)));
+  }
+
+  /**
+   * Trains a warm-up LoRA on closed-book QA sequences from the augmentations of `count`
+   * passages spread over the knowledge base, and uses it as the init of every passage encoded
+   * from now on (the paper's warm-up, with the model's own QA pairs: never evaluation questions).
+   */
+  async trainWarmup(count: number, options: { lr?: number; epochs?: number; signal?: AbortSignal } = {}): Promise<string> {
+    const all = this.db.prepare('SELECT id, text FROM passages ORDER BY id').all() as { id: number; text: string }[];
+    const step = Math.max(1, Math.floor(all.length / Math.max(1, count)));
+    const chosen = all.filter((_, i) => i % step === 0).slice(0, count);
+    const augmentations: Augmentation[] = [];
+    for (let i = 0; i < chosen.length; i += this.config.augmentBatch) {
+      const batch = chosen.slice(i, i + this.config.augmentBatch);
+      augmentations.push(...(await Promise.all(batch.map((r) => this.augmentation(r.id, r.text, options.signal)))).map((a) => a.augmentation));
+    }
+    const sequences = augmentations.flatMap((a) => buildClosedBookSequences(this.runtime, a));
+    if (sequences.length === 0) throw new Error('The warm-up found no QA pairs to train on.');
+    const path = this.adapters.warmupPath(this.baseModel, this.config.rank, this.config.alpha);
+    await this.trainer.train({
+      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
+      rank: this.config.rank, alpha: this.config.alpha, lr: options.lr ?? this.config.lr, epochs: options.epochs ?? 1, targets: this.config.targets,
+      seed: this.config.seed, outPath: path, outType: 'f32', signal: options.signal,
+    });
+    this.config.warmupInit = path;
+    return path;
   }
 
   /** Encodes one claimed job. Throws on failure; the caller records it. */

@@ -16,6 +16,17 @@ export interface TrainingSequence {
   kind: 'passage' | 'rewrite' | 'closed-book';
 }
 
+/** One closed-book sequence per QA pair: the material of a warm-up init (DESIGN §1). */
+export function buildClosedBookSequences(runtime: LlmRuntime, augmentation: Augmentation): TrainingSequence[] {
+  return augmentation.qa.map((pair) => {
+    const tokens = runtime.conversationTokens([
+      { role: 'user', content: renderQuestion(runtime.profile, pair.question, []) },
+      { role: 'assistant', content: renderAnswer(runtime.profile, pair.answer) },
+    ]);
+    return { tokens, lossMask: tokens.map(() => 1), kind: 'closed-book' as const };
+  });
+}
+
 export function buildTrainingSequences(runtime: LlmRuntime, passage: string, augmentation: Augmentation): TrainingSequence[] {
   const sequences: TrainingSequence[] = [];
   const add = (question: string, answer: string, context: string | null, kind: TrainingSequence['kind']) => {
