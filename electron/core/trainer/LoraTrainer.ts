@@ -9,6 +9,9 @@ import {
 } from './nativeTrainerBinding.js';
 import { InvalidTrainingInputError, TrainerError, TrainingCancelledError, toTrainerError } from './trainerErrors.js';
 
+/** Longest sequence the trainer takes (attention memory grows with its square); = TRAINER_MAX_TOKENS in native/src/trainer.h. */
+export const MAX_SEQUENCE_TOKENS = 4096;
+
 /** The matrices a LoRA can adapt, per layer. */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
@@ -16,10 +19,17 @@ export type LoraTarget = (typeof LORA_TARGETS)[number];
 export interface TrainerCreateOptions {
   /** CPU threads for training and evaluation. Default: the number of logical CPUs. */
   threads?: number;
+  /**
+   * Type of the transposed copies of quantized base weights that carry gradients backwards
+   * (built at the first training; native/src/backward_weights.h). 'q8_0': ~1.06 bytes per
+   * weight, gradients close to exact. 'q4_0': half the memory and, on x86 with AVX2, the
+   * CPU backend's repacked GEMM, so faster; coarser gradients. Default 'q8_0'.
+   */
+  backwardWeights?: 'q8_0' | 'q4_0';
 }
 
 export interface TokenSequence {
-  /** Token ids (from the base model's tokenizer), at least 2, at most the model's context. */
+  /** Token ids (from the base model's tokenizer), at least 2, at most min(model context, MAX_SEQUENCE_TOKENS). */
   tokens: number[];
   /**
    * Per token, 1 where the token is a target of the next-token loss, 0 where it is not (e.g.
@@ -114,7 +124,9 @@ export class LoraTrainer {
     checkInt('threads', threads, 1, 1024);
     if (typeof modelPath !== 'string' || modelPath === '') throw new InvalidTrainingInputError('modelPath must be a file path.');
     try {
-      const handle = await native.trainerCreate(modelPath, { threads, binsDir: prebuiltBinsDir() });
+      const backwardWeights = options.backwardWeights ?? 'q8_0';
+      if (backwardWeights !== 'q8_0' && backwardWeights !== 'q4_0') throw new InvalidTrainingInputError(`backwardWeights must be 'q8_0' or 'q4_0'.`);
+      const handle = await native.trainerCreate(modelPath, { threads, binsDir: prebuiltBinsDir(), backwardWeights });
       return new LoraTrainer(native, handle, modelPath, native.trainerInfo(handle));
     } catch (error) {
       throw toTrainerError(error);
@@ -210,7 +222,8 @@ export class LoraTrainer {
   private toTokenArray(tokens: number[], name: string, minLength: number): Int32Array {
     if (!Array.isArray(tokens) && !(tokens as unknown instanceof Int32Array)) throw new InvalidTrainingInputError(`${name} must be an array of token ids.`);
     if (tokens.length < minLength) throw new InvalidTrainingInputError(`${name} needs at least ${minLength} token(s).`);
-    if (tokens.length > this.info.nCtxTrain) throw new InvalidTrainingInputError(`${name} has ${tokens.length} tokens, more than the model's context of ${this.info.nCtxTrain}.`);
+    const limit = Math.min(this.info.nCtxTrain, MAX_SEQUENCE_TOKENS);
+    if (tokens.length > limit) throw new InvalidTrainingInputError(`${name} has ${tokens.length} tokens, more than the limit of ${limit} (model context or the trainer's maximum); split it into shorter sequences.`);
     const out = new Int32Array(tokens.length);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i]!;

@@ -54,7 +54,7 @@ export interface NativeModelInfo {
 export interface NativeProgress { step: number; totalSteps: number; loss: number }
 
 export interface NativeTrainerBinding {
-  trainerCreate(modelPath: string, options: { threads: number; binsDir: string }): Promise<NativeTrainerHandle>;
+  trainerCreate(modelPath: string, options: { threads: number; binsDir: string; backwardWeights?: 'q8_0' | 'q4_0' }): Promise<NativeTrainerHandle>;
   /** Releases the handle's model; a running job keeps it alive until it ends. */
   trainerFree(handle: NativeTrainerHandle): void;
   trainerInfo(handle: NativeTrainerHandle): NativeModelInfo;

@@ -1,0 +1,152 @@
+// Benchmark of the native LoRA trainer (DESIGN §5 "Encoding"): a random-weight model with the
+// exact shape of Llama-3.2-1B (2048 hidden, 8192 FFN, 16 layers, 32/8 heads, llama-bpe vocab of
+// 128256, rope base 500000, tied output), quantized to Q4_K_M by llama.cpp's quantizer; compute
+// cost does not depend on the weights. Measures, in one process and with the same threads:
+// training tokens/s against node-llama-cpp's prompt-eval tokens/s, seconds to encode one
+// passage with the paper's recipe (5 sequences of ~200 tokens, rank 2, alpha 32, FFN targets,
+// lr 3e-4, 1 epoch, batch 1) and peak RSS. Prints JSON and a markdown table.
+//
+// Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
+// (the first run writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized, then deleted).
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { getLlama } from 'node-llama-cpp';
+import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
+import { quantizeModel } from '../electron/core/trainer/quantizeModel.js';
+import type { TinyModelSpec } from '../test/support/tinyModel.js';
+
+/** The folder with package.json, from the source tree or from dist/. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) || existsSync(join(dir, 'tsconfig.build.json')) === false) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('bench: cannot find the repository root');
+    dir = parent;
+  }
+  return dir;
+}
+const repoRoot = findRepoRoot();
+
+const LLAMA_32_1B: TinyModelSpec = {
+  arch: 'llama', vocab: 'llama-bpe', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192,
+  nCtx: 4096, ropeBase: 500000, tiedOutput: true, type: 'f16', seed: 1,
+};
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+async function benchModel(): Promise<string> {
+  const dir = join(repoRoot, '.cache', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const q4 = join(dir, 'llama-3.2-1b-shape.q4_k_m.gguf');
+  if (existsSync(q4)) return q4;
+  const f16 = join(dir, 'llama-3.2-1b-shape.f16.gguf');
+  let started = performance.now();
+  if (!existsSync(f16)) {
+    // The generator lives with the test fixtures (it needs scripts/llama-source.js, which is
+    // not compiled into dist/), so the model is generated from the TypeScript sources.
+    const { writeRandomModel } = await import('../test/support/tinyModel.js');
+    writeRandomModel(f16, LLAMA_32_1B);
+  }
+  console.error(`bench: wrote ${f16} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  started = performance.now();
+  await quantizeModel(f16, q4, 'q4_k_m', 2);
+  console.error(`bench: quantized to Q4_K_M in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  rmSync(f16, { force: true });
+  return q4;
+}
+
+/** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
+function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
+  let s = seed >>> 0;
+  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
+  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)) }));
+}
+
+const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
+
+async function main(): Promise<void> {
+  const threads = arg('threads', 2);
+  const tokens = arg('tokens', 200);
+  const count = arg('sequences', 5);
+  const modelPath = await benchModel();
+
+  // Trainer first, so its peak RSS is measured before llama.cpp loads the model again.
+  const started = performance.now();
+  const trainer = await LoraTrainer.create(modelPath, { threads });
+  const loadSeconds = (performance.now() - started) / 1000;
+  const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
+  const outDir = join(repoRoot, 'bench', 'out');
+  mkdirSync(outDir, { recursive: true });
+  const recipe = { sequences: seqs, rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1 } as const;
+  // The first training also builds the transposed backward weights (once per loaded model).
+  const first = await trainer.train({ ...recipe, seed: 0, outPath: join(outDir, 'passage-first.gguf') });
+  const second = await trainer.train({ ...recipe, seed: 1, outPath: join(outDir, 'passage.gguf') });
+  const trainerPeakRss = peakRssMiB();
+
+  // node-llama-cpp prompt eval of the same sequences, same threads, default context options.
+  const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath });
+  const context = await model.createContext({ contextSize: Math.max(512, tokens + 16), threads, batchSize: Math.max(512, tokens) });
+  const sequence = context.getSequence();
+  await sequence.evaluateWithoutGeneratingNewTokens(seqs[0]!.tokens.slice(0, 16) as never); // warm-up
+  await sequence.clearHistory();
+  const promptEval = async () => {
+    const t0 = performance.now();
+    for (const seq of seqs) {
+      await sequence.evaluateWithoutGeneratingNewTokens(seq.tokens as never);
+      await sequence.clearHistory();
+    }
+    return (count * tokens) / ((performance.now() - t0) / 1000);
+  };
+  // Interleaved (eval, train, eval), because a shared machine's load drifts over minutes.
+  const evalBefore = await promptEval();
+  const third = await trainer.train({ ...recipe, seed: 2, outPath: join(outDir, 'passage-third.gguf') });
+  const evalAfter = await promptEval();
+  trainer.dispose();
+  await context.dispose();
+  await model.dispose();
+  const trainTokensPerSecond = (2 * count * tokens) / (second.seconds + third.seconds);
+  const evalTokensPerSecond = (evalBefore + evalAfter) / 2;
+
+  const result = {
+    model: { shape: 'Llama-3.2-1B', type: 'Q4_K_M', path: modelPath, bytes: statSync(modelPath).size },
+    threads,
+    recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', lr: 3e-4, epochs: 1, batchSize: 1 },
+    trainerLoadSeconds: loadSeconds,
+    passageSecondsFirst: first.seconds,
+    passageSeconds: (second.seconds + third.seconds) / 2,
+    passageSecondsRuns: [second.seconds, third.seconds],
+    trainTokensPerSecond,
+    promptEvalTokensPerSecond: evalTokensPerSecond,
+    promptEvalTokensPerSecondRuns: [evalBefore, evalAfter],
+    ratio: trainTokensPerSecond / evalTokensPerSecond,
+    trainerPeakRssMiB: trainerPeakRss,
+    processPeakRssMiB: peakRssMiB(),
+    losses: second.losses,
+    adapterBytes: statSync(join(outDir, 'passage.gguf')).size,
+  };
+  writeFileSync(join(outDir, 'trainer.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(result, null, 2));
+  console.log([
+    '',
+    `| metric (${threads} threads, Llama-3.2-1B shape, Q4_K_M) | value |`,
+    '|---|---|',
+    `| training tokens/s | ${trainTokensPerSecond.toFixed(1)} |`,
+    `| node-llama-cpp prompt-eval tokens/s | ${evalTokensPerSecond.toFixed(1)} |`,
+    `| ratio (target >= 0.4) | ${result.ratio.toFixed(3)} |`,
+    `| seconds per passage (${count} x ${tokens} tokens, 1 epoch) | ${result.passageSeconds.toFixed(1)} |`,
+    `| first passage incl. backward weights | ${first.seconds.toFixed(1)} |`,
+    `| trainer peak RSS (MiB) | ${trainerPeakRss.toFixed(0)} |`,
+    `| adapter size (bytes) | ${result.adapterBytes} |`,
+  ].join('\n'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

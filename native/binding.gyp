@@ -1,0 +1,62 @@
+# Built by scripts/build-native.js, which passes (as -D gyp variables):
+#   llama_src:  the llama.cpp checkout from node-llama-cpp's bundle (headers only are used)
+#   bins_dir:   the prebuilt node-llama-cpp binaries for this platform (libggml*, libllama)
+#   bins_rpath: bins_dir relative to build/Release, so the addon finds the libraries at run
+#               time wherever the repository (or the unpacked app) lives.
+{
+  "variables": {
+    "llama_src%": "",
+    "bins_dir%": "",
+    "bins_rpath%": "",
+  },
+  "targets": [
+    {
+      "target_name": "paramkb_trainer",
+      "sources": [
+        "src/addon.cpp",
+        "src/adapter_write.cpp",
+        "src/backward_weights.cpp",
+        "src/backend_cpu.cpp",
+        "src/forward_graph.cpp",
+        "src/lora.cpp",
+        "src/model_load.cpp",
+        "src/model_quantize.cpp",
+        "src/trainer.cpp",
+        "src/weights_repack.cpp",
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<(llama_src)/ggml/include",
+        "<(llama_src)/include",
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "conditions": [
+        ["OS=='linux'", {
+          "libraries": [
+            "-L<(bins_dir)",
+            "-lggml-base",
+            "-l:libggml.v0.5.0.so",
+            "-l:libllama.v0.5.0.so",
+            "-Wl,-rpath,'$$ORIGIN/<(bins_rpath)'",
+          ],
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "11.0",
+            "OTHER_LDFLAGS": ["-L<(bins_dir)", "-lggml-base", "-lggml", "-lllama", "-Wl,-rpath,@loader_path/<(bins_rpath)"],
+          },
+        }],
+        ["OS=='win'", {
+          "msvs_settings": {
+            "VCCLCompilerTool": {"ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"]},
+          },
+          "libraries": ["<(bins_dir)/ggml-base.lib", "<(bins_dir)/ggml.lib", "<(bins_dir)/llama.lib"],
+        }],
+      ],
+    },
+  ],
+}

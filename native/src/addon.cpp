@@ -1,0 +1,430 @@
+// The N-API surface of the trainer: C-like functions over an opaque handle. Every call checks
+// the JavaScript values it gets, converts them to plain C++ structs on the JS thread, and runs
+// the work on a libuv worker (Napi::AsyncWorker) that resolves a promise. Errors reject with an
+// Error that carries a stable `code` (see trainer_error.h); nothing here aborts the process.
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "model_quantize.h"
+#include "trainer.h"
+#include "trainer_error.h"
+
+namespace {
+
+// What the JS handle owns. The trainer itself is shared with the workers running on it, so
+// trainerFree while a job runs only drops the handle's reference; the job finishes first.
+struct trainer_handle {
+    std::shared_ptr<trainer> tr;
+    std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Tags our handles so that an External made by another addon is never mistaken for one.
+const napi_type_tag TRAINER_HANDLE_TAG = {0x7f3a9c21d4e85b60ull, 0x1c2d3e4f5a6b7c8dull};
+
+Napi::Error error_make(Napi::Env env, const std::string & code, const std::string & message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Value().Set("code", Napi::String::New(env, code));
+    return error;
+}
+
+[[noreturn]] void throw_invalid(Napi::Env env, const std::string & message) {
+    throw error_make(env, TRAINER_ERR_INVALID_INPUT, message);
+}
+
+// An AsyncWorker that keeps the trainer_error code and rejects a promise with it.
+class promise_worker : public Napi::AsyncWorker {
+public:
+    explicit promise_worker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+    Napi::Promise promise() const { return deferred_.Promise(); }
+
+protected:
+    virtual void run() = 0;
+    virtual Napi::Value result(Napi::Env env) = 0;
+
+    void Execute() override {
+        try {
+            run();
+        } catch (const trainer_error & e) {
+            code_ = e.code;
+            SetError(e.what());
+        } catch (const std::bad_alloc &) {
+            code_ = TRAINER_ERR_OUT_OF_MEMORY;
+            SetError("Not enough memory.");
+        } catch (const std::exception & e) {
+            code_ = TRAINER_ERR_INTERNAL;
+            SetError(e.what());
+        }
+    }
+    void OnOK() override { deferred_.Resolve(result(Env())); }
+    void OnError(const Napi::Error & e) override {
+        Napi::Error error = error_make(Env(), code_, e.Message());
+        deferred_.Reject(error.Value());
+    }
+
+private:
+    Napi::Promise::Deferred deferred_;
+    std::string code_ = TRAINER_ERR_INTERNAL;
+};
+
+// ---- argument conversion (JS thread) ----
+
+std::string arg_string(const Napi::Value & v, const char * what) {
+    if (!v.IsString()) throw_invalid(v.Env(), std::string(what) + " must be a string.");
+    return v.As<Napi::String>().Utf8Value();
+}
+
+double arg_number(const Napi::Object & o, const char * key, double fallback) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return fallback;
+    if (!v.IsNumber()) throw_invalid(o.Env(), std::string(key) + " must be a number.");
+    return v.As<Napi::Number>().DoubleValue();
+}
+
+uint32_t arg_count(const Napi::Object & o, const char * key, uint32_t fallback) {
+    const double d = arg_number(o, key, fallback);
+    if (!(d >= 0 && d <= 4294967295.0) || d != (double) (uint64_t) d) throw_invalid(o.Env(), std::string(key) + " must be a non-negative integer.");
+    return (uint32_t) d;
+}
+
+std::vector<int32_t> arg_tokens(const Napi::Value & v, const char * what) {
+    std::vector<int32_t> out;
+    if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+        Napi::Int32Array a = v.As<Napi::Int32Array>();
+        out.assign(a.Data(), a.Data() + a.ElementLength());
+    } else if (v.IsArray()) {
+        Napi::Array a = v.As<Napi::Array>();
+        out.reserve(a.Length());
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            Napi::Value x = a.Get(i);
+            const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1.5;
+            if (d != (double) (int64_t) d || d < INT32_MIN || d > INT32_MAX) throw_invalid(v.Env(), std::string(what) + "[" + std::to_string(i) + "] is not an integer.");
+            out.push_back((int32_t) d);
+        }
+    } else {
+        throw_invalid(v.Env(), std::string(what) + " must be an Int32Array or an array of integers.");
+    }
+    return out;
+}
+
+std::vector<token_sequence> arg_sequences(const Napi::Value & v) {
+    if (!v.IsArray()) throw_invalid(v.Env(), "sequences must be an array.");
+    Napi::Array a = v.As<Napi::Array>();
+    std::vector<token_sequence> out(a.Length());
+    for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value item = a.Get(i);
+        if (!item.IsObject()) throw_invalid(v.Env(), "sequences[" + std::to_string(i) + "] must be an object.");
+        Napi::Object o = item.As<Napi::Object>();
+        out[i].tokens = arg_tokens(o.Get("tokens"), "tokens");
+        Napi::Value mask = o.Get("lossMask");
+        if (!mask.IsUndefined() && !mask.IsNull()) {
+            for (int32_t m : arg_tokens(mask, "lossMask")) {
+                if (m != 0 && m != 1) throw_invalid(v.Env(), "lossMask values must be 0 or 1.");
+                out[i].loss_mask.push_back((uint8_t) m);
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<adapter_spec> arg_adapters(const Napi::Value & v) {
+    std::vector<adapter_spec> out;
+    if (v.IsUndefined() || v.IsNull()) return out;
+    if (!v.IsArray()) throw_invalid(v.Env(), "adapters must be an array.");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value item = a.Get(i);
+        if (!item.IsObject()) throw_invalid(v.Env(), "adapters[" + std::to_string(i) + "] must be an object.");
+        Napi::Object o = item.As<Napi::Object>();
+        adapter_spec spec;
+        spec.path = arg_string(o.Get("path"), "adapter path");
+        spec.scale = (float) arg_number(o, "scale", 1.0);
+        out.push_back(spec);
+    }
+    return out;
+}
+
+trainer_handle * arg_handle(const Napi::Value & v) {
+    if (!v.IsExternal() || !v.As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) throw_invalid(v.Env(), "Not a trainer handle.");
+    trainer_handle * h = v.As<Napi::External<trainer_handle>>().Data();
+    if (!h->tr) throw error_make(v.Env(), TRAINER_ERR_INVALID_INPUT, "The trainer was disposed.");
+    return h;
+}
+
+// ---- workers ----
+
+class create_worker : public promise_worker {
+public:
+    create_worker(Napi::Env env, std::string path, trainer_params params) : promise_worker(env), path_(std::move(path)), params_(std::move(params)) {}
+protected:
+    void run() override { tr_.reset(trainer_create(path_, params_), trainer_free); }
+    Napi::Value result(Napi::Env env) override {
+        auto * h = new trainer_handle();
+        h->tr = tr_;
+        Napi::External<trainer_handle> handle = Napi::External<trainer_handle>::New(env, h, [](Napi::Env, trainer_handle * p) { delete p; });
+        handle.TypeTag(&TRAINER_HANDLE_TAG);
+        return handle;
+    }
+private:
+    std::string path_;
+    trainer_params params_;
+    std::shared_ptr<trainer> tr_;
+};
+
+struct progress_data { int32_t step; int32_t total; float loss; };
+
+class train_worker : public promise_worker {
+public:
+    train_worker(Napi::Env env, std::shared_ptr<trainer> tr, std::shared_ptr<std::atomic<bool>> cancel,
+                 std::vector<token_sequence> seqs, train_params params, Napi::Function on_progress)
+        : promise_worker(env), tr_(std::move(tr)), cancel_(std::move(cancel)), seqs_(std::move(seqs)), params_(std::move(params)) {
+        if (!on_progress.IsEmpty()) {
+            tsfn_ = Napi::ThreadSafeFunction::New(env, on_progress, "trainer-progress", 0, 1);
+            has_tsfn_ = true;
+        }
+    }
+    ~train_worker() override {
+        if (has_tsfn_) tsfn_.Release();
+    }
+protected:
+    void run() override {
+        train_progress_fn progress;
+        if (has_tsfn_) {
+            progress = [this](int32_t step, int32_t total, float loss) {
+                auto * data = new progress_data{step, total, loss};
+                // Blocking would stall training on a busy JS thread; a dropped update is harmless.
+                if (tsfn_.NonBlockingCall(data, [](Napi::Env env, Napi::Function fn, progress_data * d) {
+                        Napi::Object p = Napi::Object::New(env);
+                        p.Set("step", d->step);
+                        p.Set("totalSteps", d->total);
+                        p.Set("loss", d->loss);
+                        delete d;
+                        fn.Call({p});
+                    }) != napi_ok) {
+                    delete data;
+                }
+            };
+        }
+        result_ = trainer_train(*tr_, seqs_, params_, progress, *cancel_);
+    }
+    Napi::Value result(Napi::Env env) override {
+        Napi::Object o = Napi::Object::New(env);
+        Napi::Float64Array losses = Napi::Float64Array::New(env, result_.losses.size());
+        for (size_t i = 0; i < result_.losses.size(); i++) losses[i] = result_.losses[i];
+        o.Set("losses", losses);
+        o.Set("steps", result_.steps);
+        return o;
+    }
+private:
+    std::shared_ptr<trainer> tr_;
+    std::shared_ptr<std::atomic<bool>> cancel_;
+    std::vector<token_sequence> seqs_;
+    train_params params_;
+    Napi::ThreadSafeFunction tsfn_;
+    bool has_tsfn_ = false;
+    train_result result_;
+};
+
+class logits_worker : public promise_worker {
+public:
+    logits_worker(Napi::Env env, std::shared_ptr<trainer> tr, std::vector<int32_t> tokens, std::vector<adapter_spec> adapters)
+        : promise_worker(env), tr_(std::move(tr)), tokens_(std::move(tokens)), adapters_(std::move(adapters)) {}
+protected:
+    void run() override { logits_ = trainer_logits(*tr_, tokens_, adapters_); }
+    Napi::Value result(Napi::Env env) override {
+        Napi::Float32Array out = Napi::Float32Array::New(env, logits_.size());
+        std::copy(logits_.begin(), logits_.end(), out.Data());
+        return out;
+    }
+private:
+    std::shared_ptr<trainer> tr_;
+    std::vector<int32_t> tokens_;
+    std::vector<adapter_spec> adapters_;
+    std::vector<float> logits_;
+};
+
+class loss_worker : public promise_worker {
+public:
+    loss_worker(Napi::Env env, std::shared_ptr<trainer> tr, std::vector<token_sequence> seqs, std::vector<adapter_spec> adapters)
+        : promise_worker(env), tr_(std::move(tr)), seqs_(std::move(seqs)), adapters_(std::move(adapters)) {}
+protected:
+    void run() override { loss_ = trainer_loss(*tr_, seqs_, adapters_); }
+    Napi::Value result(Napi::Env env) override { return Napi::Number::New(env, loss_); }
+private:
+    std::shared_ptr<trainer> tr_;
+    std::vector<token_sequence> seqs_;
+    std::vector<adapter_spec> adapters_;
+    double loss_ = 0.0;
+};
+
+class quantize_worker : public promise_worker {
+public:
+    quantize_worker(Napi::Env env, std::string in, std::string out, std::string type, int32_t threads)
+        : promise_worker(env), in_(std::move(in)), out_(std::move(out)), type_(std::move(type)), threads_(threads) {}
+protected:
+    void run() override { model_quantize(in_, out_, type_, threads_); }
+    Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+private:
+    std::string in_, out_, type_;
+    int32_t threads_;
+};
+
+// ---- exported functions ----
+
+// trainerCreate(modelPath, {threads, binsDir}) -> Promise<handle>
+Napi::Value trainer_create_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    const std::string path = arg_string(info[0], "modelPath");
+    trainer_params params;
+    if (info[1].IsObject()) {
+        Napi::Object o = info[1].As<Napi::Object>();
+        params.n_threads = (int32_t) arg_count(o, "threads", 0);
+        Napi::Value backward = o.Get("backwardWeights");
+        if (!backward.IsUndefined()) {
+            const std::string type = arg_string(backward, "backwardWeights");
+            if (type == "q8_0") params.backward_type = GGML_TYPE_Q8_0;
+            else if (type == "q4_0") params.backward_type = GGML_TYPE_Q4_0;
+            else throw_invalid(env, "backwardWeights must be 'q8_0' or 'q4_0'.");
+        }
+        Napi::Value bins = o.Get("binsDir");
+        if (!bins.IsUndefined()) params.bins_dir = arg_string(bins, "binsDir");
+    }
+    auto * worker = new create_worker(env, path, params);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+// trainerFree(handle): releases the model once no job runs on it.
+Napi::Value trainer_free_js(const Napi::CallbackInfo & info) {
+    if (info[0].IsExternal() && info[0].As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) {
+        info[0].As<Napi::External<trainer_handle>>().Data()->tr.reset();
+    }
+    return info.Env().Undefined();
+}
+
+// trainerInfo(handle) -> {architecture, nVocab, nEmbd, nLayer, nHead, nHeadKv, nFf, nCtxTrain}
+Napi::Value trainer_info_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    trainer_handle * h = arg_handle(info[0]);
+    const base_model & m = *h->tr->model;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("architecture", m.arch_name);
+    o.Set("nVocab", m.hp.n_vocab);
+    o.Set("nEmbd", m.hp.n_embd);
+    o.Set("nLayer", m.hp.n_layer);
+    o.Set("nHead", m.hp.n_head);
+    o.Set("nHeadKv", m.hp.n_head_kv);
+    o.Set("nFf", m.hp.n_ff);
+    o.Set("nCtxTrain", m.hp.n_ctx_train);
+    return o;
+}
+
+// trainerTrain(handle, params, onProgress?) -> Promise<{losses: Float64Array, steps}>
+Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    trainer_handle * h = arg_handle(info[0]);
+    if (!info[1].IsObject()) throw_invalid(env, "Training parameters must be an object.");
+    Napi::Object o = info[1].As<Napi::Object>();
+    std::vector<token_sequence> seqs = arg_sequences(o.Get("sequences"));
+    train_params p;
+    Napi::Value targets = o.Get("targets");
+    if (!targets.IsUndefined()) {
+        if (!targets.IsArray()) throw_invalid(env, "targets must be an array of strings.");
+        Napi::Array a = targets.As<Napi::Array>();
+        p.targets.clear();
+        for (uint32_t i = 0; i < a.Length(); i++) p.targets.push_back(arg_string(a.Get(i), "targets[i]"));
+    }
+    p.rank = arg_count(o, "rank", p.rank);
+    p.alpha = (float) arg_number(o, "alpha", p.alpha);
+    p.lr = (float) arg_number(o, "lr", p.lr);
+    p.beta1 = (float) arg_number(o, "beta1", p.beta1);
+    p.beta2 = (float) arg_number(o, "beta2", p.beta2);
+    p.eps = (float) arg_number(o, "eps", p.eps);
+    p.weight_decay = (float) arg_number(o, "weightDecay", p.weight_decay);
+    p.epochs = arg_count(o, "epochs", p.epochs);
+    p.batch_size = arg_count(o, "batchSize", p.batch_size);
+    p.grad_accum = arg_count(o, "gradAccumulation", p.grad_accum);
+    p.seed = arg_count(o, "seed", 0);
+    Napi::Value shuffle = o.Get("shuffle");
+    if (!shuffle.IsUndefined()) p.shuffle = shuffle.ToBoolean().Value();
+    Napi::Value exact = o.Get("exactBackward");
+    if (!exact.IsUndefined()) p.exact_backward = exact.ToBoolean().Value();
+    Napi::Value init = o.Get("init");
+    if (!init.IsUndefined() && !init.IsNull()) p.init_path = arg_string(init, "init");
+    p.out_path = arg_string(o.Get("outPath"), "outPath");
+    Napi::Value out_type = o.Get("outType");
+    if (!out_type.IsUndefined()) {
+        const std::string t = arg_string(out_type, "outType");
+        if (t != "f32" && t != "f16") throw_invalid(env, "outType must be 'f32' or 'f16'.");
+        p.out_f16 = t == "f16";
+    }
+    Napi::Function on_progress;
+    if (info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
+    h->cancel->store(false);
+    auto * worker = new train_worker(env, h->tr, h->cancel, std::move(seqs), std::move(p), on_progress);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+// trainerCancel(handle): the running training stops before its next sequence.
+Napi::Value trainer_cancel_js(const Napi::CallbackInfo & info) {
+    if (info[0].IsExternal() && info[0].As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) {
+        info[0].As<Napi::External<trainer_handle>>().Data()->cancel->store(true);
+    }
+    return info.Env().Undefined();
+}
+
+// trainerLogits(handle, tokens, adapters?) -> Promise<Float32Array n_tokens x n_vocab>
+Napi::Value trainer_logits_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    trainer_handle * h = arg_handle(info[0]);
+    auto * worker = new logits_worker(env, h->tr, arg_tokens(info[1], "tokens"), arg_adapters(info[2]));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+// trainerLoss(handle, sequences, adapters?) -> Promise<number>
+Napi::Value trainer_loss_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    trainer_handle * h = arg_handle(info[0]);
+    auto * worker = new loss_worker(env, h->tr, arg_sequences(info[1]), arg_adapters(info[2]));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+// modelQuantize(inPath, outPath, type, threads) -> Promise<void>
+Napi::Value model_quantize_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    const std::string in = arg_string(info[0], "inPath");
+    const std::string out = arg_string(info[1], "outPath");
+    const std::string type = arg_string(info[2], "type");
+    const int32_t threads = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+    auto * worker = new quantize_worker(env, in, out, type, threads);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
+    exports.Set("trainerCreate", Napi::Function::New(env, trainer_create_js));
+    exports.Set("trainerFree", Napi::Function::New(env, trainer_free_js));
+    exports.Set("trainerInfo", Napi::Function::New(env, trainer_info_js));
+    exports.Set("trainerTrain", Napi::Function::New(env, trainer_train_js));
+    exports.Set("trainerCancel", Napi::Function::New(env, trainer_cancel_js));
+    exports.Set("trainerLogits", Napi::Function::New(env, trainer_logits_js));
+    exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
+    exports.Set("modelQuantize", Napi::Function::New(env, model_quantize_js));
+    return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(paramkb_trainer, addon_init)

@@ -1,0 +1,13 @@
+// The ggml CPU backend, loaded from the prebuilt node-llama-cpp binaries so that training and
+// inference run the same ggml code (and the variant that fits this CPU: AVX2, AVX-512, ...).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ggml-backend.h"
+
+// Loads the backends found in bins_dir once per process (a no-op when a CPU device is already
+// registered, e.g. by node-llama-cpp in the same process) and returns a new CPU backend with
+// n_threads threads. The caller owns the backend (ggml_backend_free). Throws trainer_error.
+ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads);

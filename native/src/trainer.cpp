@@ -1,0 +1,379 @@
+#include "trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <thread>
+
+#include "adapter_write.h"
+#include "backward_weights.h"
+#include "backend_cpu.h"
+#include "forward_graph.h"
+#include "lora.h"
+#include "trainer_error.h"
+#include "weights_repack.h"
+
+namespace {
+
+using adapter_ptr = std::unique_ptr<lora_adapter, void (*)(lora_adapter *)>;
+using ctx_ptr = std::unique_ptr<ggml_context, void (*)(ggml_context *)>;
+
+[[noreturn]] void throw_invalid(const std::string & message) { throw trainer_error(TRAINER_ERR_INVALID_INPUT, message); }
+
+// A no_alloc context for the tensor and graph headers of one forward(+backward) pass.
+ctx_ptr compute_ctx_new(size_t graph_size) {
+    ggml_init_params params = {
+        /*mem_size   =*/ graph_size * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true),
+        /*mem_buffer =*/ nullptr,
+        /*no_alloc   =*/ true,
+    };
+    ggml_context * ctx = ggml_init(params);
+    if (ctx == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the compute graph.");
+    return ctx_ptr(ctx, ggml_free);
+}
+
+void graph_allocate(trainer & tr, ggml_cgraph * graph) {
+    if (!ggml_gallocr_alloc_graph(tr.galloc, graph)) {
+        throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the compute buffers; use shorter sequences.");
+    }
+}
+
+void graph_compute(trainer & tr, ggml_cgraph * graph) {
+    if (ggml_backend_graph_compute(tr.backend, graph) != GGML_STATUS_SUCCESS) {
+        throw trainer_error(TRAINER_ERR_INTERNAL, "The ggml CPU backend failed to compute the graph.");
+    }
+}
+
+std::vector<adapter_ptr> adapters_load(const trainer & tr, const std::vector<adapter_spec> & specs) {
+    std::vector<adapter_ptr> adapters;
+    for (const adapter_spec & spec : specs) {
+        if (!std::isfinite(spec.scale)) throw_invalid("An adapter scale is not a finite number.");
+        adapters.emplace_back(lora_adapter_load(*tr.model, spec.path, false), lora_adapter_free);
+    }
+    return adapters;
+}
+
+std::vector<adapter_ref> adapter_refs(const std::vector<adapter_ptr> & adapters, const std::vector<adapter_spec> & specs) {
+    std::vector<adapter_ref> refs;
+    for (size_t i = 0; i < adapters.size(); i++) refs.push_back({adapters[i].get(), specs[i].scale});
+    return refs;
+}
+
+// Forward pass for evaluation; returns logits row-major [n_tokens][n_vocab].
+std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_ref> & refs) {
+    const size_t graph_size = forward_graph_size(*tr.model, refs.size());
+    ctx_ptr ctx = compute_ctx_new(graph_size);
+    ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, false);
+    forward_inputs inputs;
+    forward_params fparams;
+    fparams.n_tokens = (int32_t) tokens.size();
+    fparams.kv_f16 = true;  // match llama.cpp's F16 KV cache
+    ggml_tensor * logits = forward_graph_build(ctx.get(), *tr.model, refs, fparams, inputs);
+    ggml_set_output(logits);
+    ggml_build_forward_expand(gf, logits);
+    graph_allocate(tr, gf);
+    forward_inputs_set(inputs, tokens.data(), (int32_t) tokens.size());
+    graph_compute(tr, gf);
+    std::vector<float> out((size_t) ggml_nelements(logits));
+    ggml_backend_tensor_get(logits, out.data(), 0, ggml_nbytes(logits));
+    return out;
+}
+
+bool mask_at(const token_sequence & seq, size_t i) { return seq.loss_mask.empty() || seq.loss_mask[i] != 0; }
+
+size_t loss_token_count(const token_sequence & seq) {
+    size_t n = 0;
+    for (size_t i = 1; i < seq.tokens.size(); i++) n += mask_at(seq, i) ? 1 : 0;
+    return n;
+}
+
+// One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
+// gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
+// that the accumulated gradient is that of the step's mean per-token loss. Returns that loss.
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, bool exact_backward) {
+    const base_model & model = *tr.model;
+    const int32_t n_tokens = (int32_t) seq.tokens.size();
+    const int64_t n_vocab = model.hp.n_vocab;
+    const size_t graph_size = forward_graph_size(model, 1);
+    ctx_ptr ctx = compute_ctx_new(graph_size);
+    ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
+
+    forward_inputs inputs;
+    forward_params fparams;
+    fparams.n_tokens = n_tokens;
+    fparams.kv_f16 = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
+    fparams.lora_train_form = true;
+    fparams.use_repacked = !exact_backward;
+    const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
+    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs);
+
+    // Row t of labels is the one-hot of token t+1 where it is a target, zero otherwise (the
+    // last row is always zero). cross_entropy_loss averages over all n_tokens rows, so scale
+    // by n_tokens / step_tokens to get this sequence's share of the step's mean.
+    ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_tokens);
+    ggml_set_input(labels);
+    ggml_tensor * loss = ggml_cross_entropy_loss(ctx.get(), logits, labels);
+    loss = ggml_scale(ctx.get(), loss, (float) n_tokens / (float) step_tokens);
+    ggml_set_loss(loss);
+    ggml_set_output(loss);
+    ggml_build_forward_expand(gf, loss);
+
+    // Route the gradients of A and B into the persistent accumulators (indexed by node).
+    std::vector<ggml_tensor *> grad_accs((size_t) ggml_graph_n_nodes(gf), nullptr);
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        const ggml_tensor * node = ggml_graph_node(gf, i);
+        for (const lora_weight & w : adapter.weights) {
+            if (node == w.a) grad_accs[(size_t) i] = w.grad_a;
+            if (node == w.b) grad_accs[(size_t) i] = w.grad_b;
+        }
+    }
+    ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
+    if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, *tr.backward);
+    // A repacked weight left under an out_prod would be read in the wrong layout: refuse.
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        const ggml_tensor * node = ggml_graph_node(gf, i);
+        if (node->op != GGML_OP_OUT_PROD) continue;
+        for (const auto & kv : model.repacked) {
+            if (node->src[0] == kv.second) throw trainer_error(TRAINER_ERR_INTERNAL, "Backward pass through a repacked weight without its transposed copy.");
+        }
+    }
+    if (getenv("PARAMKB_TRAINER_DEBUG")) {
+        for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+            const ggml_tensor * n = ggml_graph_node(gf, i);
+            if (n->op != GGML_OP_OUT_PROD && n->op != GGML_OP_MUL_MAT) continue;
+            fprintf(stderr, "%s %s [%lld %lld %lld] src0 %s [%lld %lld %lld] src1 %s [%lld %lld %lld] nb1 %zu %zu\n", ggml_op_name(n->op), n->name,
+                (long long) n->ne[0], (long long) n->ne[1], (long long) n->ne[2], ggml_type_name(n->src[0]->type),
+                (long long) n->src[0]->ne[0], (long long) n->src[0]->ne[1], (long long) n->src[0]->ne[2], ggml_type_name(n->src[1]->type),
+                (long long) n->src[1]->ne[0], (long long) n->src[1]->ne[1], (long long) n->src[1]->ne[2], n->src[1]->nb[0], n->src[1]->nb[1]);
+        }
+    }
+    ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
+    ggml_set_input(loss_grad);
+
+    graph_allocate(tr, gf);
+    forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
+    std::vector<float> label_data((size_t) n_vocab * (size_t) n_tokens, 0.0f);
+    for (int32_t t = 0; t + 1 < n_tokens; t++) {
+        if (mask_at(seq, (size_t) t + 1)) label_data[(size_t) t * (size_t) n_vocab + (size_t) seq.tokens[(size_t) t + 1]] = 1.0f;
+    }
+    ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
+    const float one = 1.0f;
+    ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(float));
+    graph_compute(tr, gf);
+    float value = 0.0f;
+    ggml_backend_tensor_get(loss, &value, 0, sizeof(float));
+    return value;
+}
+
+// AdamW as torch.optim.AdamW (decoupled weight decay, bias-corrected moments) and
+// ggml_opt_step_adamw compute it; done here because the parameters live in CPU memory.
+struct adamw_state {
+    std::vector<std::vector<float>> m, v;
+};
+
+void adamw_step(lora_adapter & adapter, adamw_state & state, const train_params & p, int64_t iter) {
+    const float beta1h = 1.0f / (1.0f - powf(p.beta1, (float) iter));
+    const float beta2h = 1.0f / (1.0f - powf(p.beta2, (float) iter));
+    const float keep = 1.0f - p.lr * p.weight_decay;
+    size_t k = 0;
+    for (lora_weight & w : adapter.weights) {
+        for (auto [param, grad] : {std::pair<ggml_tensor *, ggml_tensor *>{w.a, w.grad_a}, {w.b, w.grad_b}}) {
+            const int64_t n = ggml_nelements(param);
+            if (state.m.size() <= k) {
+                state.m.emplace_back((size_t) n, 0.0f);
+                state.v.emplace_back((size_t) n, 0.0f);
+            }
+            float * x = (float *) param->data;
+            const float * g = (const float *) grad->data;
+            float * m = state.m[k].data();
+            float * v = state.v[k].data();
+            for (int64_t i = 0; i < n; i++) {
+                m[i] = m[i] * p.beta1 + g[i] * (1.0f - p.beta1);
+                v[i] = v[i] * p.beta2 + g[i] * g[i] * (1.0f - p.beta2);
+                const float mh = m[i] * beta1h;
+                const float vh = sqrtf(v[i] * beta2h) + p.eps;
+                x[i] = x[i] * keep - p.lr * mh / vh;
+            }
+            k++;
+        }
+    }
+}
+
+void grads_clear(lora_adapter & adapter) {
+    for (lora_weight & w : adapter.weights) {
+        memset(w.grad_a->data, 0, ggml_nbytes(w.grad_a));
+        memset(w.grad_b->data, 0, ggml_nbytes(w.grad_b));
+    }
+}
+
+}  // namespace
+
+trainer * trainer_create(const std::string & model_path, const trainer_params & params) {
+    std::unique_ptr<trainer, void (*)(trainer *)> tr(new trainer(), trainer_free);
+    tr->n_threads = params.n_threads > 0 ? params.n_threads : (int32_t) std::max(1u, std::thread::hardware_concurrency());
+    if (params.backward_type != GGML_TYPE_Q8_0 && params.backward_type != GGML_TYPE_Q4_0) {
+        throw trainer_error(TRAINER_ERR_INVALID_INPUT, "backwardWeights must be 'q8_0' or 'q4_0'.");
+    }
+    tr->backward_type = params.backward_type;
+    tr->backend = backend_cpu_init(params.bins_dir, tr->n_threads);
+    tr->model = base_model_load(model_path);
+    weights_repack(*tr->model, tr->backend);
+    tr->galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(tr->backend));
+    if (tr->galloc == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the graph allocator.");
+    return tr.release();
+}
+
+void trainer_free(trainer * tr) {
+    if (tr == nullptr) return;
+    if (tr->galloc) ggml_gallocr_free(tr->galloc);
+    if (tr->backward) transposed_weights_free(tr->backward);
+    if (tr->model) base_model_free(tr->model);
+    if (tr->backend) ggml_backend_free(tr->backend);
+    delete tr;
+}
+
+void sequences_validate(const base_model & model, const std::vector<token_sequence> & sequences, bool need_loss_tokens) {
+    if (sequences.empty()) throw_invalid("No sequences were given.");
+    const uint32_t n_ctx = std::min<uint32_t>(model.hp.n_ctx_train, TRAINER_MAX_TOKENS);
+    for (size_t s = 0; s < sequences.size(); s++) {
+        const token_sequence & seq = sequences[s];
+        const std::string where = "Sequence " + std::to_string(s);
+        if (seq.tokens.size() < 2) throw_invalid(where + " has fewer than 2 tokens; a next-token loss needs at least 2.");
+        if (seq.tokens.size() > n_ctx) {
+            throw_invalid(where + " has " + std::to_string(seq.tokens.size()) + " tokens, more than the model's context or the trainer's limit (" +
+                          std::to_string(n_ctx) + "); split it into shorter sequences.");
+        }
+        for (size_t i = 0; i < seq.tokens.size(); i++) {
+            if (seq.tokens[i] < 0 || (uint32_t) seq.tokens[i] >= model.hp.n_vocab) {
+                throw_invalid(where + " has token id " + std::to_string(seq.tokens[i]) + " at " + std::to_string(i) +
+                              ", outside the vocabulary [0, " + std::to_string(model.hp.n_vocab) + ").");
+            }
+        }
+        if (!seq.loss_mask.empty() && seq.loss_mask.size() != seq.tokens.size()) {
+            throw_invalid(where + ": lossMask has " + std::to_string(seq.loss_mask.size()) + " entries for " + std::to_string(seq.tokens.size()) + " tokens.");
+        }
+        if (need_loss_tokens && loss_token_count(seq) == 0) throw_invalid(where + " has no loss tokens (lossMask is 0 after the first token).");
+    }
+}
+
+void train_params_validate(const base_model & model, const train_params & p) {
+    if (p.targets.empty()) throw_invalid("targets is empty.");
+    for (const std::string & t : p.targets) {
+        const auto & names = lora_target_names();
+        if (std::find(names.begin(), names.end(), t) == names.end()) {
+            throw_invalid("Unknown LoRA target '" + t + "' (known: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down).");
+        }
+    }
+    if (p.rank == 0 || p.rank > 4096) throw_invalid("rank must be between 1 and 4096.");
+    if (p.rank > model.hp.n_embd) throw_invalid("rank is larger than the model's hidden size.");
+    if (!std::isfinite(p.alpha) || p.alpha < 0.0f) throw_invalid("alpha must be a finite number >= 0.");
+    if (!std::isfinite(p.lr) || p.lr <= 0.0f || p.lr > 1.0f) throw_invalid("lr must be in (0, 1].");
+    if (!(p.beta1 >= 0.0f && p.beta1 < 1.0f && p.beta2 >= 0.0f && p.beta2 < 1.0f)) throw_invalid("AdamW betas must be in [0, 1).");
+    if (!(p.eps >= 0.0f) || !std::isfinite(p.eps)) throw_invalid("eps must be >= 0.");
+    if (!(p.weight_decay >= 0.0f && p.weight_decay * p.lr <= 1.0f)) throw_invalid("weightDecay must be >= 0 (and lr * weightDecay <= 1).");
+    if (p.epochs == 0 || p.epochs > 1000000) throw_invalid("epochs must be a positive integer.");
+    if (p.batch_size == 0 || p.batch_size > 1000000) throw_invalid("batchSize must be a positive integer.");
+    if (p.grad_accum == 0 || p.grad_accum > 1000000) throw_invalid("gradAccumulation must be a positive integer.");
+}
+
+train_result trainer_train(trainer & tr, const std::vector<token_sequence> & sequences, const train_params & p,
+                           const train_progress_fn & progress, const std::atomic<bool> & cancel) {
+    std::lock_guard<std::mutex> lock(tr.busy);
+    const base_model & model = *tr.model;
+    sequences_validate(model, sequences, true);
+    train_params_validate(model, p);
+    adapter_out_path_check(p.out_path);
+
+    if (tr.backward == nullptr && !p.exact_backward) tr.backward = transposed_weights_build(model, tr.backward_type, tr.backend, tr.n_threads);
+
+    adapter_ptr adapter(nullptr, lora_adapter_free);
+    if (!p.init_path.empty()) {
+        adapter.reset(lora_adapter_load(model, p.init_path, true));
+    } else {
+        lora_init_params ip;
+        ip.targets = p.targets;
+        ip.rank = p.rank;
+        ip.alpha = p.alpha;
+        ip.seed = p.seed;
+        adapter.reset(lora_adapter_init_random(model, ip, true));
+    }
+
+    // Steps: each epoch visits every sequence once (shuffled by the seed when asked); an
+    // optimizer step covers batch_size * grad_accum sequences, the last one what is left.
+    const size_t per_step = (size_t) p.batch_size * p.grad_accum;
+    const size_t steps_per_epoch = (sequences.size() + per_step - 1) / per_step;
+    const int32_t total_steps = (int32_t) (steps_per_epoch * p.epochs);
+    uint64_t shuffle_state = p.seed ^ 0x5DEECE66Dull;
+    auto next_random = [&shuffle_state]() {
+        uint64_t z = (shuffle_state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    };
+
+    train_result result;
+    adamw_state opt;
+    std::vector<size_t> order(sequences.size());
+    for (uint32_t epoch = 0; epoch < p.epochs; epoch++) {
+        for (size_t i = 0; i < order.size(); i++) order[i] = i;
+        if (p.shuffle) {
+            for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[(size_t) (next_random() % i)]);
+        }
+        for (size_t step = 0; step < steps_per_epoch; step++) {
+            const size_t begin = step * per_step, end = std::min(order.size(), begin + per_step);
+            size_t step_tokens = 0;
+            for (size_t i = begin; i < end; i++) step_tokens += loss_token_count(sequences[order[i]]);
+            grads_clear(*adapter);
+            float step_loss = 0.0f;
+            for (size_t i = begin; i < end; i++) {
+                if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
+                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p.exact_backward);
+            }
+            if (!std::isfinite(step_loss)) throw trainer_error(TRAINER_ERR_INTERNAL, "The training loss is not finite (lr too high?).");
+            result.steps++;
+            adamw_step(*adapter, opt, p, result.steps);
+            result.losses.push_back(step_loss);
+            if (progress) progress(result.steps, total_steps, step_loss);
+        }
+    }
+    if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
+    adapter_write(model, *adapter, p.out_path, p.out_f16);
+    return result;
+}
+
+std::vector<float> trainer_logits(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_spec> & specs) {
+    std::lock_guard<std::mutex> lock(tr.busy);
+    token_sequence seq;
+    seq.tokens = tokens;
+    if (tokens.empty()) throw_invalid("No tokens were given.");
+    if (tokens.size() > 1) sequences_validate(*tr.model, {seq}, false);
+    else if (tokens[0] < 0 || (uint32_t) tokens[0] >= tr.model->hp.n_vocab) throw_invalid("Token id outside the vocabulary.");
+    std::vector<adapter_ptr> adapters = adapters_load(tr, specs);
+    return logits_compute(tr, tokens, adapter_refs(adapters, specs));
+}
+
+double trainer_loss(trainer & tr, const std::vector<token_sequence> & sequences, const std::vector<adapter_spec> & specs) {
+    std::lock_guard<std::mutex> lock(tr.busy);
+    sequences_validate(*tr.model, sequences, true);
+    std::vector<adapter_ptr> adapters = adapters_load(tr, specs);
+    const std::vector<adapter_ref> refs = adapter_refs(adapters, specs);
+    const size_t n_vocab = tr.model->hp.n_vocab;
+    double nll = 0.0;
+    size_t count = 0;
+    for (const token_sequence & seq : sequences) {
+        const std::vector<float> logits = logits_compute(tr, seq.tokens, refs);
+        for (size_t t = 0; t + 1 < seq.tokens.size(); t++) {
+            if (!mask_at(seq, t + 1)) continue;
+            const float * row = logits.data() + t * n_vocab;
+            double max = row[0];
+            for (size_t j = 1; j < n_vocab; j++) max = std::max(max, (double) row[j]);
+            double sum = 0.0;
+            for (size_t j = 0; j < n_vocab; j++) sum += std::exp((double) row[j] - max);
+            nll += (max + std::log(sum)) - (double) row[(size_t) seq.tokens[t + 1]];
+            count++;
+        }
+    }
+    return nll / (double) count;
+}

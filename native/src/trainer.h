@@ -1,0 +1,94 @@
+// The trainer: one frozen base model on the CPU backend, and the operations on it (train a
+// LoRA, evaluate logits or loss with adapters). Each call validates all of its inputs first,
+// since anything that reaches ggml unchecked could abort the process.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "model_load.h"
+
+struct transposed_weights;
+
+// Longest sequence the trainer takes: attention scores are n_tokens^2 x heads floats per layer
+// (and kept for the backward pass), so memory grows quadratically. Passages are far shorter.
+#define TRAINER_MAX_TOKENS 4096u
+
+struct trainer {
+    base_model *   model   = nullptr;
+    ggml_backend_t backend = nullptr;
+    ggml_gallocr_t galloc  = nullptr;  // compute memory, reused (and grown) across calls
+    transposed_weights * backward = nullptr;  // built at the first training (backward_weights.h)
+    int32_t        n_threads = 1;
+    ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
+    std::mutex     busy;               // one operation at a time per trainer
+};
+
+struct trainer_params {
+    std::string bins_dir;   // folder of the prebuilt ggml CPU backends
+    int32_t     n_threads = 0;  // 0: hardware concurrency
+    ggml_type   backward_type = GGML_TYPE_Q8_0;  // GGML_TYPE_Q8_0 or GGML_TYPE_Q4_0, see backward_weights.h
+};
+
+// Loads the model. The result is owned by the caller (trainer_free). Throws trainer_error.
+trainer * trainer_create(const std::string & model_path, const trainer_params & params);
+void      trainer_free(trainer * tr);
+
+struct token_sequence {
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> loss_mask;  // per token, 1: the token is a target of the loss; empty: all
+};
+
+struct adapter_spec {
+    std::string path;
+    float       scale = 1.0f;
+};
+
+struct train_params {
+    std::vector<std::string> targets = {"ffn_gate", "ffn_up", "ffn_down"};
+    uint32_t    rank         = 2;
+    float       alpha        = 32.0f;
+    float       lr           = 3e-4f;
+    float       beta1        = 0.9f;
+    float       beta2        = 0.999f;
+    float       eps          = 1e-8f;
+    float       weight_decay = 0.01f;
+    uint32_t    epochs       = 1;
+    uint32_t    batch_size   = 1;
+    uint32_t    grad_accum   = 1;
+    uint64_t    seed         = 0;
+    bool        shuffle      = true;
+    std::string init_path;          // adapter to start from; empty: seeded random init
+    std::string out_path;
+    bool        out_f16      = false;
+    // Back-propagate through quantized weights with ggml's out_prod instead of the transposed
+    // Q8_0 copies: exact gradients, but far slower. For tests and diagnosis.
+    bool        exact_backward = false;
+};
+
+struct train_result {
+    std::vector<float> losses;  // mean per-token NLL of each optimizer step, before its update
+    int32_t            steps = 0;
+};
+
+// Called after each optimizer step from the worker thread.
+using train_progress_fn = std::function<void(int32_t step, int32_t total_steps, float loss)>;
+
+train_result trainer_train(trainer & tr, const std::vector<token_sequence> & sequences, const train_params & params,
+                           const train_progress_fn & progress, const std::atomic<bool> & cancel);
+
+// Logits of every position, row-major [n_tokens][n_vocab].
+std::vector<float> trainer_logits(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_spec> & adapters);
+
+// Mean per-token negative log-likelihood over the loss tokens of all sequences.
+double trainer_loss(trainer & tr, const std::vector<token_sequence> & sequences, const std::vector<adapter_spec> & adapters);
+
+// Input checks shared by the entry points; throw trainer_error(invalid-input).
+void sequences_validate(const base_model & model, const std::vector<token_sequence> & sequences, bool need_loss_tokens);
+void train_params_validate(const base_model & model, const train_params & params);
