@@ -1,7 +1,7 @@
 // `npm install` runs this (prepare): compile TypeScript, build the native trainer, build the
 // renderer. Each step says what failed and how to fix it; nothing here uses the network.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './llama-source.js';
 
@@ -19,6 +19,9 @@ function step(name, file, args) {
 
 const bin = (pkg, file) => join(repoRoot, 'node_modules', pkg, file);
 step('typescript', process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.build.json']);
+// Compiled benchmarks import the test fixtures, which use this plain JS module.
+mkdirSync(join(repoRoot, 'dist', 'scripts'), { recursive: true });
+copyFileSync(join(repoRoot, 'scripts', 'llama-source.js'), join(repoRoot, 'dist', 'scripts', 'llama-source.js'));
 // A sandboxed preload must be one CommonJS file, so Vite bundles it.
 step('preload', process.execPath, [bin('vite', 'bin/vite.js'), 'build', '--config', 'electron/electron-main/preload.vite.config.mjs', '--logLevel', 'warn']);
 if (existsSync(join(repoRoot, 'scripts', 'build-native.js'))) step('native trainer', process.execPath, [join(repoRoot, 'scripts', 'build-native.js')]);

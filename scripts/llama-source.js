@@ -2,11 +2,23 @@
 // against their ggml headers and the test fixtures take their tokenizer vocab files from them,
 // so training, tests and inference all use one ggml version. No network: the bundle is local.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The ParamKB folder: the first parent holding our package.json (this file is also copied into dist/). */
+function findRepoRoot() {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'paramkb') return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('Cannot find the ParamKB folder (package.json named paramkb).');
+    dir = parent;
+  }
+}
+
+export const repoRoot = findRepoRoot();
 
 /** Returns the folder of a checkout of node-llama-cpp's bundled llama.cpp, cloning it once. */
 export function ensureLlamaSource() {
