@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/llama-source.js';
 import { BIOGRAPHIES } from '../support/documentFixtures.js';
@@ -15,9 +16,9 @@ let dir: string;
 let dataDir: string;
 let modelPath: string;
 
-async function paramkb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function paramkb(args: string[], timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, '--data', dataDir, ...args], { env: { ...process.env, PARAMKB_GPU: '0', PARAMKB_MODEL: '' }, timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [bin, '--data', dataDir, ...args], { env: { ...process.env, PARAMKB_GPU: '0', PARAMKB_MODEL: '' }, timeout });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -76,12 +77,18 @@ describe('paramkb CLI', () => {
   });
 
   it('encodes passages into adapters in the foreground, then answers with them', async () => {
-    const r = await paramkb(['encode', '--all', '--epochs', '1']);
+    // One document: the random-weight model writes no usable augmentation, so each passage
+    // costs every retry at full token budget.
+    const db = new BetterSqlite3(join(dataDir, 'paramkb.sqlite'), { readonly: true });
+    const orla = (db.prepare("SELECT id FROM documents WHERE title = 'orla venkatesh'").get() as { id: number }).id;
+    db.close();
+    const r = await paramkb(['encode', '--doc', String(orla), '--epochs', '1'], 500_000);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Encoded 3 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
+    expect(r.stdout).toMatch(/^Encoded 1 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
     const jobs = await paramkb(['jobs']);
-    expect(jobs.stdout).toContain('3 done, 0 running, 0 queued, 0 failed');
-    const again = await paramkb(['encode']);
+    expect(jobs.stdout).toContain('1 done, 0 running, 0 queued, 0 failed');
+    const again = await paramkb(['encode', '--doc', String(orla)]);
     expect(again.stdout).toMatch(/^Encoded 0 passages/);
     const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
     expect(answer.code).toBe(0);

@@ -25,7 +25,7 @@ export interface AugmentOptions {
   attempts?: number;
   /** Token budget of the rewrite; default twice the passage's tokens, at least 64. */
   rewriteMaxTokens?: number;
-  /** Token budget of the QA list. Default 384. */
+  /** Token budget of the QA list (three pairs take 150-200 tokens). Default 256. */
   qaMaxTokens?: number;
   signal?: AbortSignal;
 }
@@ -95,7 +95,7 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     const prompt = runtime.promptTokens([{ role: 'user', content: renderQaGenerationPrompt(runtime.profile, passage) }]);
     let qa: QaPair[] = [];
     for (let attempt = 0; attempt < attempts && qa.length < qaCount; attempt++) {
-      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 384, signal: options.signal, sampling: samplingFor(attempt) });
+      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 256, signal: options.signal, sampling: samplingFor(attempt) });
       // Keep the pairs found so far, topped up with new questions from later attempts.
       const known = new Set(qa.map((p) => p.question.toLowerCase()));
       qa = [...qa, ...parseQaPairs(result.text).filter((p) => !known.has(p.question.toLowerCase()))].slice(0, qaCount);
