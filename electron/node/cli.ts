@@ -257,9 +257,10 @@ export function buildCli(): Command {
     .addOption(new Option('--mode <modes>', 'one mode or a comma-separated list').argParser(parseModes).default(['context']))
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
+    .option('--adapter-scale <s>', 'scale of each applied adapter (default 1)', Number.parseFloat)
     .option('--out <file>', 'write the JSON report here (default: stdout)')
     .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)'))
-    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean }) => {
+    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
       let questions = readEvalQuestions(resolve(opts.questions));
@@ -280,7 +281,7 @@ export function buildCli(): Command {
           for (const mode of opts.mode) {
             const bar = progressBar(`eval ${mode}`);
             bar.start(questions.length, 0);
-            out.push(await evaluate(engine, questions, { mode, k: opts.k, onProgress: (done) => bar.update(done) }));
+            out.push(await evaluate(engine, questions, { mode, k: opts.k, adapterScale: opts.adapterScale, onProgress: (done) => bar.update(done) }));
             bar.stop();
           }
           return out;

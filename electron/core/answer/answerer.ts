@@ -24,6 +24,11 @@ export interface AnswerOptions {
   k?: number;
   /** Default 64. */
   maxTokens?: number;
+  /**
+   * Scale of each applied adapter. 1 applies it as trained (DESIGN §1); a smaller scale softens
+   * adapters next to passages in the prompt (combine). Default 1.
+   */
+  adapterScale?: number;
   signal?: AbortSignal;
   onText?: (delta: string) => void;
 }
@@ -85,7 +90,8 @@ export class Answerer {
 
     const plan = planPassageUse(options.mode, hits, adapterPaths);
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
-    const adapters: AdapterApplication[] = plan.filter((p) => p.use !== 'context').map((p) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: 1 }));
+    const scale = options.adapterScale ?? 1;
+    const adapters: AdapterApplication[] = plan.filter((p) => p.use !== 'context').map((p) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
     const generation = await runtime.generate({ tokens, adapters, maxTokens: options.maxTokens ?? 64, signal: options.signal, onText: options.onText });

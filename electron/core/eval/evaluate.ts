@@ -25,6 +25,7 @@ export interface ScoreSummary extends AnswerScore { n: number }
 export interface EvalReport {
   mode: AnswerMode;
   k: number;
+  adapterScale: number;
   model: string | null;
   profile: string;
   overall: ScoreSummary;
@@ -73,6 +74,8 @@ export function summarize(predictions: AnswerScore[]): ScoreSummary {
 export interface EvaluateOptions {
   mode: AnswerMode;
   k: number;
+  /** Scale of applied adapters (see AnswerOptions). Default 1. */
+  adapterScale?: number;
   maxTokens?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -83,7 +86,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   const started = performance.now();
   const predictions: EvalPrediction[] = [];
   for (const q of questions) {
-    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40 });
+    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale });
     predictions.push({
       id: q.id, type: q.type, question: q.question, answers: q.answers, prediction: result.answer, generation: result.text,
       retrieved: result.sources.map((s) => s.documentTitle), usedAs: result.sources.map((s) => s.usedAs),
@@ -96,6 +99,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   return {
     mode: options.mode,
     k: options.k,
+    adapterScale: options.adapterScale ?? 1,
     model: runtime.modelPath,
     profile: runtime.profileSource,
     overall: summarize(predictions),
