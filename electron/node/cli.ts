@@ -69,8 +69,8 @@ interface EncodingFlags { lr?: number; epochs?: number; rank?: number; alpha?: n
 /** The hyperparameter flags shared by `encode` and `eval --encode`. */
 function addEncodingFlags(command: Command): Command {
   return command
-    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 3e-4)', Number.parseFloat)
-    .option('--epochs <n>', 'training epochs (default: settings, 1)', (v) => Number.parseInt(v, 10))
+    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 2e-3)', Number.parseFloat)
+    .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
     .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
     .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
     .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))

@@ -10,8 +10,8 @@ const NUMERIC_FIELDS: { key: NumericKey; label: string; hint: string; min: numbe
   { key: 'topK', label: 'Passages per question (top-k)', hint: 'How many passages BM25 retrieves for each question. Default 3.', min: 1, max: 20, step: 1, integer: true },
   { key: 'rank', label: 'Adapter rank', hint: 'LoRA rank of new adapters. Default 2.', min: 1, max: 64, step: 1, integer: true },
   { key: 'alpha', label: 'Adapter alpha', hint: 'LoRA scale of new adapters. Default 32.', min: 0.001, max: 4096, step: 'any', integer: false },
-  { key: 'learningRate', label: 'Learning rate', hint: 'Of adapter training. Default 0.0003.', min: 1e-7, max: 1, step: 'any', integer: false },
-  { key: 'epochs', label: 'Epochs', hint: 'Training passes over each passage’s examples. Default 1.', min: 1, max: 50, step: 1, integer: true },
+  { key: 'learningRate', label: 'Learning rate', hint: 'Of adapter training. Default 0.002.', min: 1e-7, max: 1, step: 'any', integer: false },
+  { key: 'epochs', label: 'Epochs', hint: 'Training passes over each passage’s examples. Default 3.', min: 1, max: 50, step: 1, integer: true },
 ];
 
 function fieldError(field: (typeof NUMERIC_FIELDS)[number], text: string): string | null {
