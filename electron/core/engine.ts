@@ -124,6 +124,9 @@ export class Engine implements ParamKbApi {
       this.modelError = null;
       this.settings.setValue('modelPath', modelPath);
       await previous?.dispose();
+      // Adapters belong to one base model: every passage without one for this model is queued.
+      const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
+      this.jobs.enqueue(all, runtime.fingerprint);
     } catch (error) {
       this.modelError = (error as Error).message;
       throw error;
@@ -206,7 +209,7 @@ export class Engine implements ParamKbApi {
   async ask(request: AskRequest): Promise<{ requestId: string; userMessage: ChatMessage }> {
     this.requireRuntime();
     const userMessage = this.chats.addMessage(request.chatId, { role: 'user', text: request.question, mode: request.mode });
-    if (this.chats.messages(request.chatId).length === 1) {
+    if (this.chats.messageCount(request.chatId) === 1) {
       this.chats.rename(request.chatId, request.question.trim().slice(0, 60) || 'New chat');
     }
     const requestId = randomUUID();

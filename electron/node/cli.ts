@@ -103,15 +103,17 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
       await session.encoder.trainWarmup(flags.warmup);
       warmup = ` after a warm-up on ${flags.warmup} passages (${((performance.now() - started) / 1000).toFixed(1)} s)`;
     }
-    session.jobs.enqueue((passages as { id: number }[]).map((r) => r.id), baseModel);
+    const ids = (passages as { id: number }[]).map((r) => r.id);
+    session.jobs.enqueue(ids, baseModel);
+    const queued = session.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?))").pluck();
     const bar = progressBar('Encoding');
-    bar.start(session.jobs.status(baseModel).queued, 0);
+    bar.start(queued.get(baseModel, JSON.stringify(ids)) as number, 0);
     let augment = 0;
     let train = 0;
-    const encoded = await session.encoder.runQueue({ onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
+    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
     bar.stop();
     const status = session.jobs.status(baseModel);
-    return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${status.queued} still queued${status.paused ? ' (paused)' : ''}.`;
+    return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${queued.get(baseModel, JSON.stringify(ids)) as number} still queued${status.paused ? ' (paused)' : ''}.`;
   } finally {
     await session.close();
   }

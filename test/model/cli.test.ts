@@ -87,7 +87,7 @@ describe('paramkb CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Encoded 1 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
     const jobs = await paramkb(['jobs']);
-    expect(jobs.stdout).toContain('1 done, 0 running, 0 queued, 0 failed');
+    expect(jobs.stdout).toContain('1 done, 0 running, 2 queued, 0 failed'); // opening the model queued every passage
     const again = await paramkb(['encode', '--doc', String(orla)]);
     expect(again.stdout).toMatch(/^Encoded 0 passages/);
     const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);

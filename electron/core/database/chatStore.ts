@@ -51,6 +51,10 @@ export class ChatStore {
     return rows.map((r) => toMessage(r, byMessage.get(r.id) ?? []));
   }
 
+  messageCount(chatId: number): number {
+    return this.db.prepare('SELECT COUNT(*) FROM messages WHERE chat_id = ?').pluck().get(chatId) as number;
+  }
+
   /** Appends a message (and its sources) and touches the chat, in one transaction. */
   addMessage(chatId: number, message: { role: 'user' | 'assistant'; text: string; mode: AnswerMode | null; error?: string | null; sources?: AnswerSource[] }): ChatMessage {
     return this.db.transaction(() => {

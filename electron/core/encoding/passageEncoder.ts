@@ -93,11 +93,12 @@ export class PassageEncoder {
   }
 
   /** Augments the next queued passages that have no augmentation yet, together in one batch. */
-  private async prefetchAugmentations(signal?: AbortSignal): Promise<void> {
+  private async prefetchAugmentations(signal?: AbortSignal, among?: number[]): Promise<void> {
     const rows = this.db.prepare(`
       SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
       WHERE j.state = 'queued' AND j.base_model = ? AND p.augmentation IS NULL
-      ORDER BY j.priority DESC, j.id LIMIT ?`).all(this.baseModel, this.config.augmentBatch) as { id: number; text: string }[];
+        AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))
+      ORDER BY j.priority DESC, j.id LIMIT ?`).all(this.baseModel, among ? 1 : null, JSON.stringify(among ?? []), this.config.augmentBatch) as { id: number; text: string }[];
     if (rows.length < 2) return;
     const started = performance.now();
     await Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal)));
@@ -170,17 +171,18 @@ export class PassageEncoder {
   }
 
   /**
-   * Runs queued jobs of the loaded base model until the queue is empty, encoding is paused, or
-   * `signal` aborts (the running job is then put back, not counted as a failed attempt).
+   * Runs queued jobs of the loaded base model (of the `among` passages only, when given) until
+   * none is left, encoding is paused, or `signal` aborts (the running job is then put back, not
+   * counted as a failed attempt).
    */
-  async runQueue(options: { signal?: AbortSignal; onEncoded?: (e: EncodedPassage) => void } = {}): Promise<number> {
+  async runQueue(options: { signal?: AbortSignal; onEncoded?: (e: EncodedPassage) => void; among?: number[] } = {}): Promise<number> {
     this.jobs.recoverInterrupted();
     this.adapters.sweepOrphans(this.baseModel);
     let encoded = 0;
     while (!options.signal?.aborted && !this.jobs.isPaused()) {
       // A failed batch is not fatal: each job augments (and reports) its own passage again.
-      await this.prefetchAugmentations(options.signal).catch(() => undefined);
-      const job = this.jobs.claim(this.baseModel);
+      await this.prefetchAugmentations(options.signal, options.among).catch(() => undefined);
+      const job = this.jobs.claim(this.baseModel, options.among);
       if (!job) break;
       try {
         const result = await this.encode(job, options.signal);
