@@ -2,7 +2,7 @@
 // adapters to a context at once (llama_set_adapters_lora, each with its own scale), but only
 // exposes it at context creation; recreating a context per question would cost its KV memory
 // allocation every time. LlamaContext._setLoras and LlamaModel._loraAdapters are internal, so
-// they are wrapped here, checked at run time, and covered by test/model/loraBinding.test.ts:
+// they are wrapped here, checked at run time, and covered by test/model/llmRuntime.test.ts:
 // a node-llama-cpp upgrade that changes them fails that test, not a user's question.
 import type { LlamaContext } from 'node-llama-cpp';
 import { ModelError } from '../../shared/errors.js';
