@@ -8,57 +8,12 @@
 //
 // Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
 // (the first run writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized, then deleted).
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { getLlama } from 'node-llama-cpp';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
-import { quantizeModel } from '../electron/core/trainer/quantizeModel.js';
-import type { TinyModelSpec } from '../test/support/tinyModel.js';
-
-/** The folder with package.json, from the source tree or from dist/. */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || existsSync(join(dir, 'tsconfig.build.json')) === false) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('bench: cannot find the repository root');
-    dir = parent;
-  }
-  return dir;
-}
-const repoRoot = findRepoRoot();
-
-const LLAMA_32_1B: TinyModelSpec = {
-  arch: 'llama', vocab: 'llama-bpe', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192,
-  nCtx: 4096, ropeBase: 500000, tiedOutput: true, type: 'f16', seed: 1,
-};
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-async function benchModel(): Promise<string> {
-  const dir = join(repoRoot, '.cache', 'bench');
-  mkdirSync(dir, { recursive: true });
-  const q4 = join(dir, 'llama-3.2-1b-shape.q4_k_m.gguf');
-  if (existsSync(q4)) return q4;
-  const f16 = join(dir, 'llama-3.2-1b-shape.f16.gguf');
-  let started = performance.now();
-  if (!existsSync(f16)) {
-    // The generator lives with the test fixtures (it needs scripts/llama-source.js, which is
-    // not compiled into dist/), so the model is generated from the TypeScript sources.
-    const { writeRandomModel } = await import('../test/support/tinyModel.js');
-    writeRandomModel(f16, LLAMA_32_1B);
-  }
-  console.error(`bench: wrote ${f16} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  started = performance.now();
-  await quantizeModel(f16, q4, 'q4_k_m', 2);
-  console.error(`bench: quantized to Q4_K_M in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  rmSync(f16, { force: true });
-  return q4;
-}
+import { llama1bModel, numberArg, repoRoot } from './benchModel.js';
 
 /** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
 function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
@@ -70,10 +25,10 @@ function sequences(count: number, length: number, nVocab: number, seed: number):
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
 async function main(): Promise<void> {
-  const threads = arg('threads', 2);
-  const tokens = arg('tokens', 200);
-  const count = arg('sequences', 5);
-  const modelPath = await benchModel();
+  const threads = numberArg('threads', 2);
+  const tokens = numberArg('tokens', 200);
+  const count = numberArg('sequences', 5);
+  const modelPath = await llama1bModel();
 
   // Trainer first, so its peak RSS is measured before llama.cpp loads the model again.
   const started = performance.now();

@@ -14,6 +14,7 @@
       "target_name": "paramkb_trainer",
       "sources": [
         "src/addon.cpp",
+        "src/adapter_merge.cpp",
         "src/adapter_write.cpp",
         "src/backward_weights.cpp",
         "src/backend_cpu.cpp",

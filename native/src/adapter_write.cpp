@@ -36,31 +36,55 @@ void adapter_out_path_check(const std::string & out_path) {
     std::remove(probe.c_str());
 }
 
-void adapter_write(const base_model & model, const lora_adapter & adapter, const std::string & out_path, bool f16) {
-    // A context that owns converted copies of A and B in the output type.
-    size_t data_size = 0;
-    for (const lora_weight & w : adapter.weights) {
-        data_size += ggml_row_size(f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, ggml_nelements(w.a)) + 64;
-        data_size += ggml_row_size(f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, ggml_nelements(w.b)) + 64;
+static ggml_type written_type(const adapter_tensor_values & t, adapter_out_type out_type) {
+    switch (out_type) {
+        case ADAPTER_OUT_F32: return GGML_TYPE_F32;
+        case ADAPTER_OUT_F16: return GGML_TYPE_F16;
+        case ADAPTER_OUT_Q8_0: return t.is_a && t.ne0 % ggml_blck_size(GGML_TYPE_Q8_0) == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
     }
-    ggml_init_params params = {/*mem_size =*/ data_size + (adapter.weights.size() * 2 + 1) * ggml_tensor_overhead(), nullptr, /*no_alloc =*/ false};
+    return GGML_TYPE_F32;
+}
+
+bool adapter_out_type_parse(const std::string & name, adapter_out_type & out) {
+    if (name == "f32") out = ADAPTER_OUT_F32;
+    else if (name == "f16") out = ADAPTER_OUT_F16;
+    else if (name == "q8_0") out = ADAPTER_OUT_Q8_0;
+    else return false;
+    return true;
+}
+
+void adapter_write(const base_model & model, const lora_adapter & adapter, const std::string & out_path, adapter_out_type out_type) {
+    std::vector<adapter_tensor_values> tensors;
+    for (const lora_weight & w : adapter.weights) {
+        tensors.push_back({w.a->name, w.a->ne[0], w.a->ne[1], (const float *) w.a->data, true});
+        tensors.push_back({w.b->name, w.b->ne[0], w.b->ne[1], (const float *) w.b->data, false});
+    }
+    adapter_file_write(model.arch_name, adapter.alpha, tensors, out_path, out_type);
+}
+
+void adapter_file_write(const std::string & arch, float alpha, const std::vector<adapter_tensor_values> & tensors,
+                        const std::string & out_path, adapter_out_type out_type) {
+    // A context that owns converted copies of the tensors in the output types.
+    size_t data_size = 0;
+    for (const adapter_tensor_values & t : tensors) data_size += ggml_row_size(written_type(t, out_type), t.ne0) * t.ne1 + 64;
+    ggml_init_params params = {/*mem_size =*/ data_size + (tensors.size() + 1) * ggml_tensor_overhead(), nullptr, /*no_alloc =*/ false};
     std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx(ggml_init(params), ggml_free);
     std::unique_ptr<gguf_context, void (*)(gguf_context *)> gguf(gguf_init_empty(), gguf_free);
     if (!ctx || !gguf) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory to write the adapter.");
 
     gguf_set_val_str(gguf.get(), "general.type", "adapter");
-    gguf_set_val_str(gguf.get(), "general.architecture", model.arch_name.c_str());
+    gguf_set_val_str(gguf.get(), "general.architecture", arch.c_str());
     gguf_set_val_str(gguf.get(), "adapter.type", "lora");
-    gguf_set_val_f32(gguf.get(), "adapter.lora.alpha", adapter.alpha);
+    gguf_set_val_f32(gguf.get(), "adapter.lora.alpha", alpha);
 
-    for (const lora_weight & w : adapter.weights) {
-        for (const ggml_tensor * src : {w.a, w.b}) {
-            ggml_tensor * dst = ggml_new_tensor_2d(ctx.get(), f16 ? GGML_TYPE_F16 : GGML_TYPE_F32, src->ne[0], src->ne[1]);
-            ggml_set_name(dst, src->name);
-            if (f16) ggml_fp32_to_fp16_row((const float *) src->data, (ggml_fp16_t *) dst->data, ggml_nelements(src));
-            else memcpy(dst->data, src->data, ggml_nbytes(src));
-            gguf_add_tensor(gguf.get(), dst);
-        }
+    for (const adapter_tensor_values & t : tensors) {
+        const ggml_type type = written_type(t, out_type);
+        ggml_tensor * dst = ggml_new_tensor_2d(ctx.get(), type, t.ne0, t.ne1);
+        ggml_set_name(dst, t.name.c_str());
+        if (type == GGML_TYPE_F32) memcpy(dst->data, t.data, ggml_nbytes(dst));
+        else if (type == GGML_TYPE_F16) ggml_fp32_to_fp16_row(t.data, (ggml_fp16_t *) dst->data, t.ne0 * t.ne1);
+        else ggml_quantize_chunk(type, t.data, dst->data, 0, t.ne1, t.ne0, nullptr);
+        gguf_add_tensor(gguf.get(), dst);
     }
 
     const std::string temp = temp_path_for(out_path);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "adapter_merge.h"
 #include "model_quantize.h"
 #include "trainer.h"
 #include "trainer_error.h"
@@ -273,6 +274,19 @@ private:
     int32_t threads_;
 };
 
+class merge_worker : public promise_worker {
+public:
+    merge_worker(Napi::Env env, std::vector<adapter_spec> inputs, std::string out, adapter_out_type type)
+        : promise_worker(env), inputs_(std::move(inputs)), out_(std::move(out)), type_(type) {}
+protected:
+    void run() override { adapter_merge(inputs_, out_, type_); }
+    Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+private:
+    std::vector<adapter_spec> inputs_;
+    std::string out_;
+    adapter_out_type type_;
+};
+
 // ---- exported functions ----
 
 // trainerCreate(modelPath, {threads, binsDir}) -> Promise<handle>
@@ -360,8 +374,7 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     Napi::Value out_type = o.Get("outType");
     if (!out_type.IsUndefined()) {
         const std::string t = arg_string(out_type, "outType");
-        if (t != "f32" && t != "f16") throw_invalid(env, "outType must be 'f32' or 'f16'.");
-        p.out_f16 = t == "f16";
+        if (!adapter_out_type_parse(t, p.out_type)) throw_invalid(env, "outType must be 'f32', 'f16' or 'q8_0'.");
     }
     Napi::Function on_progress;
     if (info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
@@ -413,6 +426,19 @@ Napi::Value model_quantize_js(const Napi::CallbackInfo & info) {
     return promise;
 }
 
+// adapterMerge([{path, scale}], outPath, outType) -> Promise<void>; needs no loaded model.
+Napi::Value adapter_merge_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::vector<adapter_spec> inputs = arg_adapters(info[0]);
+    const std::string out = arg_string(info[1], "outPath");
+    adapter_out_type type = ADAPTER_OUT_F32;
+    if (!adapter_out_type_parse(arg_string(info[2], "outType"), type)) throw_invalid(env, "outType must be 'f32', 'f16' or 'q8_0'.");
+    auto * worker = new merge_worker(env, std::move(inputs), out, type);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
 Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerCreate", Napi::Function::New(env, trainer_create_js));
     exports.Set("trainerFree", Napi::Function::New(env, trainer_free_js));
@@ -422,6 +448,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerLogits", Napi::Function::New(env, trainer_logits_js));
     exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
     exports.Set("modelQuantize", Napi::Function::New(env, model_quantize_js));
+    exports.Set("adapterMerge", Napi::Function::New(env, adapter_merge_js));
     return exports;
 }
 

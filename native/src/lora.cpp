@@ -152,7 +152,7 @@ lora_adapter * lora_adapter_load(const base_model & model, const std::string & p
             if (src.a == nullptr || src.b == nullptr) throw invalid("lacks lora_a or lora_b for " + name + ".");
             ggml_tensor * base = base_model_target_weight(model, il, target);
             for (ggml_tensor * t : {src.a, src.b}) {
-                if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16) throw invalid("has a tensor that is neither F32 nor F16: " + std::string(t->name) + ".");
+                if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_Q8_0) throw invalid("has a tensor that is not F32, F16 or Q8_0: " + std::string(t->name) + ".");
                 if (ggml_n_dims(t) > 2) throw invalid("has a tensor with more than 2 dimensions.");
             }
             if (src.a->ne[0] != base->ne[0] || src.b->ne[1] != base->ne[1] || src.a->ne[1] != src.b->ne[0] || src.a->ne[1] <= 0) {
@@ -194,8 +194,9 @@ lora_adapter * lora_adapter_load(const base_model & model, const std::string & p
             if (offs + size > file_size) throw invalid("is truncated.");
             raw.resize(size);
             if (fseek(f, (long) offs, SEEK_SET) != 0 || fread(raw.data(), 1, size, f) != size) throw trainer_error(TRAINER_ERR_IO, "Cannot read the adapter file " + path + ".");
-            if (src->type == GGML_TYPE_F16 && dst->type == GGML_TYPE_F32) {
-                ggml_fp16_to_fp32_row((const ggml_fp16_t *) raw.data(), (float *) dst->data, ggml_nelements(src));
+            if (src->type != dst->type) {
+                // Only training asks for a conversion, always to F32 (its parameters).
+                ggml_get_type_traits(src->type)->to_float(raw.data(), (float *) dst->data, ggml_nelements(src));
             } else {
                 memcpy(dst->data, raw.data(), size);
             }

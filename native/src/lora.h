@@ -22,6 +22,12 @@ struct lora_weight {
     ggml_tensor * grad_b = nullptr;
 };
 
+// An adapter file applied with a scale, as in llama_set_adapters_lora.
+struct adapter_spec {
+    std::string path;
+    float       scale = 1.0f;
+};
+
 struct lora_adapter {
     float    alpha = 0.0f;
     std::vector<lora_weight> weights;

@@ -339,7 +339,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         }
     }
     if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
-    adapter_write(model, *adapter, p.out_path, p.out_f16);
+    adapter_write(model, *adapter, p.out_path, p.out_type);
     return result;
 }
 

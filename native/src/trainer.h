@@ -12,6 +12,7 @@
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
+#include "adapter_write.h"
 #include "model_load.h"
 
 struct transposed_weights;
@@ -45,10 +46,6 @@ struct token_sequence {
     std::vector<uint8_t> loss_mask;  // per token, 1: the token is a target of the loss; empty: all
 };
 
-struct adapter_spec {
-    std::string path;
-    float       scale = 1.0f;
-};
 
 struct train_params {
     std::vector<std::string> targets = {"ffn_gate", "ffn_up", "ffn_down"};
@@ -66,7 +63,7 @@ struct train_params {
     bool        shuffle      = true;
     std::string init_path;          // adapter to start from; empty: seeded random init
     std::string out_path;
-    bool        out_f16      = false;
+    adapter_out_type out_type = ADAPTER_OUT_F32;
     // Back-propagate through quantized weights with ggml's out_prod instead of the transposed
     // Q8_0 copies: exact gradients, but far slower. For tests and diagnosis.
     bool        exact_backward = false;

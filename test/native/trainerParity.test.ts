@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertAdapter, mergeAdapters } from '../../electron/core/trainer/adapterFiles.js';
 import { LoraTrainer } from '../../electron/core/trainer/LoraTrainer.js';
 import { quantizedModelPath } from '../support/quantizedModel.js';
 import { tinyModelPath, type TinyModelSpec } from '../support/tinyModel.js';
@@ -31,6 +32,7 @@ describe.each(cases)('forward parity with llama.cpp: $name', ({ name, tolerance,
   let tokens: number[];
   let adapterA: string;
   let adapterB: string;
+  let dir: string;
 
   beforeAll(async () => {
     const path = await modelPath();
@@ -38,7 +40,7 @@ describe.each(cases)('forward parity with llama.cpp: $name', ({ name, tolerance,
     model = await (await referenceLlama()).loadModel({ modelPath: path });
     tokens = tokenize(model, TEXTS[0]!);
     // Random non-zero adapters: a few steps at a large learning rate move B away from 0.
-    const dir = outputDir(name.replace(/[^a-z0-9]+/gi, '-'));
+    dir = outputDir(name.replace(/[^a-z0-9]+/gi, '-'));
     const sequences = TEXTS.map((t) => ({ tokens: tokenize(model, t) }));
     adapterA = join(dir, 'a.gguf');
     adapterB = join(dir, 'b.gguf');
@@ -77,5 +79,30 @@ describe.each(cases)('forward parity with llama.cpp: $name', ({ name, tolerance,
     const diff = logitsDiff(await trainer.logits(tokens, adapters), await referenceLogits(model, tokens, { adapters }));
     report('two adapters', diff.relative);
     expect(diff.relative).toBeLessThan(adapterTolerance);
+  });
+
+  // Merging is file arithmetic, independent of the base weights' type: checked on F32 bases.
+  it.runIf(name.endsWith('F32'))('a merged adapter gives the logits of its parts applied together', async () => {
+    const parts = [{ path: adapterA, scale: 0.5 }, { path: adapterB, scale: 1 }];
+    const merged = join(dir, 'merged.gguf');
+    await mergeAdapters(parts, merged, 'f32');
+    const together = await referenceLogits(model, tokens, { adapters: parts });
+    const diff = logitsDiff(await referenceLogits(model, tokens, { adapters: [{ path: merged }] }), together);
+    report('merged adapter', diff.relative);
+    expect(diff.relative).toBeLessThan(1e-4);
+    // The trainer reads merged files too (rank 6 on FFN weights, alpha 0).
+    expect(logitsDiff(await trainer.logits(tokens, [{ path: merged }]), together).relative).toBeLessThan(adapterTolerance);
+  });
+
+  it.runIf(name.endsWith('F32'))('a Q8_0 copy of an adapter stays close to it, in llama.cpp and in the trainer', async () => {
+    const q8 = join(dir, 'a.q8_0.gguf');
+    await convertAdapter(adapterA, q8, 'q8_0');
+    const full = await referenceLogits(model, tokens, { adapters: [{ path: adapterA }] });
+    const quantized = await referenceLogits(model, tokens, { adapters: [{ path: q8 }] });
+    const diff = logitsDiff(quantized, full);
+    report('q8_0 adapter vs f32', diff.relative);
+    expect(diff.relative).toBeLessThan(2e-2);
+    expect(logitsDiff(await trainer.logits(tokens, [{ path: q8 }]), quantized).relative).toBeLessThan(adapterTolerance);
+    await expect(mergeAdapters([{ path: join(dir, 'missing.gguf'), scale: 1 }], join(dir, 'x.gguf'), 'f16')).rejects.toThrow(/missing, truncated or not a GGUF/);
   });
 });

@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import type { Db } from '../database/database.js';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
-import type { LoraTarget, LoraTrainer } from '../trainer/LoraTrainer.js';
+import type { AdapterTensorType, LoraTarget, LoraTrainer } from '../trainer/LoraTrainer.js';
 import { AdapterStore } from './adapterStore.js';
 import { augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
@@ -29,8 +29,8 @@ export interface EncodingConfig {
   qaCount: number;
   /** A warm-up LoRA used as the init of every passage, instead of the random init. Default none. */
   warmupInit: string | null;
-  /** Tensor type of adapter files. Default 'f32'. */
-  outType: 'f32' | 'f16';
+  /** Tensor types of adapter files (LoraTrainer's outType). Default 'f32'. */
+  outType: AdapterTensorType;
   /**
    * Passages augmented together in one batch ahead of training (each uses two sequences of
    * the runtime: rewrite and QA). Batched decoding makes augmentation several times faster per

@@ -220,7 +220,7 @@ export class LlmRuntime {
       throw new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`);
     }
     const started = performance.now();
-    await this.applyAdapters(options.adapters ?? []);
+    await this.setAdapters(options.adapters ?? []);
     const adapterMs = performance.now() - started;
 
     // Reuse the KV cache for the prompt's common prefix with what the sequence holds.
@@ -271,7 +271,7 @@ export class LlmRuntime {
    */
   logitsAt(tokens: Token[], positions: number[], adapters: AdapterApplication[] = []): Promise<Float32Array[]> {
     return this.withSequence(async (sequence) => {
-      await this.applyAdapters(adapters);
+      await this.setAdapters(adapters);
       await sequence.clearHistory();
       const wanted = new Set(positions);
       const output = await sequence.controlledEvaluate(tokens.map((t, i) => (wanted.has(i) ? [t, { generateNext: { logits: true } }] : t)));
@@ -305,8 +305,11 @@ export class LlmRuntime {
     return this.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
   }
 
-  /** Applies `adapters` if they differ from the current set, and clears the KV state then. */
-  private async applyAdapters(adapters: AdapterApplication[]): Promise<void> {
+  /**
+   * Applies `adapters` if they differ from the current set, and clears the KV state then.
+   * `generate` does this itself; calling it ahead (e.g. while the user types) hides its cost.
+   */
+  async setAdapters(adapters: AdapterApplication[]): Promise<void> {
     const key = (list: AdapterApplication[]) => list.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
     if (key(adapters) === key(this.currentAdapters)) return;
     if (this.sequences.length > 1) throw new ModelError('adapters-need-one-sequence', 'Adapters are set on the whole context; load the runtime with one sequence to apply them.');
@@ -334,6 +337,13 @@ export class LlmRuntime {
       this.adapterCache.delete(path);
       total -= size;
     }
+  }
+
+  /** Removes every adapter from the context and frees their memory. */
+  async unloadAdapters(): Promise<void> {
+    await this.setAdapters([]);
+    for (const path of this.adapterCache.keys()) await unloadAdapter(this.context, path);
+    this.adapterCache.clear();
   }
 
   /** Paths of the adapters held in memory, least recently used first. */

@@ -16,6 +16,9 @@ export const MAX_SEQUENCE_TOKENS = 4096;
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
 
+export const ADAPTER_TENSOR_TYPES = ['f32', 'f16', 'q8_0'] as const;
+export type AdapterTensorType = (typeof ADAPTER_TENSOR_TYPES)[number];
+
 export interface TrainerCreateOptions {
   /** CPU threads for training and evaluation. Default: the number of logical CPUs. */
   threads?: number;
@@ -74,8 +77,11 @@ export interface TrainOptions {
   init?: string;
   /** Where to write the GGUF adapter (via a temporary file in the same folder, then renamed). */
   outPath: string;
-  /** Tensor type of the written adapter. Default 'f32'. */
-  outType?: 'f32' | 'f16';
+  /**
+   * Tensor types of the written adapter. 'q8_0' stores lora_a as Q8_0 and lora_b as F16 (its rows
+   * are `rank` long, shorter than a Q8_0 block). Default 'f32'.
+   */
+  outType?: AdapterTensorType;
   /**
    * Back-propagate through quantized/F16 base weights exactly (ggml's out_prod) instead of
    * through transposed Q8_0 copies made at the first training (see native/src/backward_weights.h).
@@ -163,7 +169,7 @@ export class LoraTrainer {
       outType: options.outType ?? 'f32',
       exactBackward: options.exactBackward ?? false,
     };
-    if (params.outType !== 'f32' && params.outType !== 'f16') throw new InvalidTrainingInputError(`outType must be 'f32' or 'f16'.`);
+    if (!ADAPTER_TENSOR_TYPES.includes(params.outType)) throw new InvalidTrainingInputError(`outType must be one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
     const { signal, onProgress } = options;
     return this.enqueue(async () => {
       if (signal?.aborted) throw new TrainingCancelledError();

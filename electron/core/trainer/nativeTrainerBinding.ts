@@ -36,7 +36,7 @@ export interface NativeTrainParams {
   shuffle: boolean;
   init?: string;
   outPath: string;
-  outType: 'f32' | 'f16';
+  outType: 'f32' | 'f16' | 'q8_0';
   exactBackward: boolean;
 }
 
@@ -64,6 +64,7 @@ export interface NativeTrainerBinding {
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
   trainerLoss(handle: NativeTrainerHandle, sequences: NativeSequence[], adapters: NativeAdapter[]): Promise<number>;
   modelQuantize(inPath: string, outPath: string, type: string, threads: number): Promise<void>;
+  adapterMerge(inputs: NativeAdapter[], outPath: string, outType: 'f32' | 'f16' | 'q8_0'): Promise<void>;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'paramkb_trainer.node');
