@@ -8,12 +8,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
+import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
 import { databasePath, defaultDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
+import { modelFingerprint } from '../core/llm/llmRuntime.js';
+import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { ParamKbError } from '../shared/errors.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
@@ -64,7 +67,12 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
   }
 }
 
-interface EncodingFlags { lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number }
+interface EncodingFlags { lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType }
+
+function parseAdapterType(value: string): AdapterTensorType {
+  if (!(ADAPTER_TENSOR_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
+  return value as AdapterTensorType;
+}
 
 /** The hyperparameter flags shared by `encode` and `eval --encode`. */
 function addEncodingFlags(command: Command): Command {
@@ -73,6 +81,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
     .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
     .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
+    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: f32)`, parseAdapterType)
     .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
@@ -89,6 +98,7 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   if (flags.epochs !== undefined) config.epochs = flags.epochs;
   if (flags.rank !== undefined) config.rank = flags.rank;
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
+  if (flags.adapterType !== undefined) config.outType = flags.adapterType;
   const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
   try {
     const baseModel = session.runtime.fingerprint;
@@ -234,6 +244,23 @@ export function buildCli(): Command {
       process.stdout.write(`${await encodePassages(options.dataDir, modelPath, options.profilePath, opts, { documentId: opts.doc })}\n`);
     });
 
+  program.command('convert-adapters')
+    .description("rewrite the model's adapters with other tensor types, without training again (q8_0 halves f16's size)")
+    .argument('<type>', ADAPTER_TENSOR_TYPES.join(' | '), parseAdapterType)
+    .action(async (type: AdapterTensorType) => {
+      const options = engineOptions(program.opts());
+      const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
+      if (!modelPath) throw new ParamKbError('no-model', 'No model whose adapters to convert: pass --model or set PARAMKB_MODEL.');
+      await withEngine(options, false, async (engine) => {
+        const bar = progressBar('Converting');
+        bar.start(engine.adapters.stats(modelFingerprint(modelPath)).count, 0);
+        const result = await engine.adapters.convertAll(modelFingerprint(modelPath), type, (done) => bar.update(done));
+        bar.stop();
+        const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+        process.stdout.write(`Converted ${result.count} adapters to ${type}: ${mb(result.bytesBefore)} MB before, ${mb(result.bytesAfter)} MB after.\n`);
+      });
+    });
+
   program.command('jobs')
     .description('list the encoding jobs')
     .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20)
@@ -260,9 +287,10 @@ export function buildCli(): Command {
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
     .option('--adapter-scale <s>', 'scale of each applied adapter (default 1)', Number.parseFloat)
+    .option('--relevance-exponent <e>', `adapters scaled by (BM25 score / best score)^e; 0: equal scales as in the paper (default ${DEFAULT_RELEVANCE_EXPONENT})`, Number.parseFloat)
     .option('--out <file>', 'write the JSON report here (default: stdout)')
     .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)'))
-    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number }) => {
+    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number; relevanceExponent?: number }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
       let questions = readEvalQuestions(resolve(opts.questions));
@@ -283,7 +311,7 @@ export function buildCli(): Command {
           for (const mode of opts.mode) {
             const bar = progressBar(`eval ${mode}`);
             bar.start(questions.length, 0);
-            out.push(await evaluate(engine, questions, { mode, k: opts.k, adapterScale: opts.adapterScale, onProgress: (done) => bar.update(done) }));
+            out.push(await evaluate(engine, questions, { mode, k: opts.k, adapterScale: opts.adapterScale, relevanceExponent: opts.relevanceExponent, onProgress: (done) => bar.update(done) }));
             bar.stop();
           }
           return out;

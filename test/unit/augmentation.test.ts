@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseQaPairs } from '../../electron/core/encoding/augmentation.js';
-import { planPassageUse } from '../../electron/core/answer/answerer.js';
+import { adapterScales, planPassageUse } from '../../electron/core/answer/answerer.js';
 import type { SearchHit } from '../../electron/shared/types.js';
 
 describe('QA output parsing', () => {
@@ -36,4 +36,22 @@ describe('passage use per answer mode', () => {
   it('combine uses both where it can', () => expect(plan('combine')).toEqual(['1:both', '2:context', '3:both']));
   it('context uses only text', () => expect(plan('context')).toEqual(['1:context', '2:context', '3:context']));
   it('closed-book uses nothing', () => expect(plan('closed-book')).toEqual([]));
+});
+
+describe('adapter scales from retrieval scores', () => {
+  it('keeps the best passage whole and damps the others by relative score', () => {
+    const scales = adapterScales([10, 5, 2.5], 1, 3);
+    expect(scales[0]).toBe(1);
+    expect(scales[1]).toBeCloseTo(0.125, 10);
+    expect(scales[2]).toBeCloseTo(0.015625, 10);
+  });
+  it('exponent 0 is the paper: equal scales; the overall scale multiplies all', () => {
+    expect(adapterScales([10, 5, 1], 0.5, 0)).toEqual([0.5, 0.5, 0.5]);
+  });
+  it('does not depend on the order, and copes with zero or negative scores', () => {
+    expect(adapterScales([2, 8], 1, 1)).toEqual([0.25, 1]);
+    expect(adapterScales([0, 0], 1, 3)).toEqual([1, 1]);
+    expect(adapterScales([4, -1], 1, 2)).toEqual([1, 0]);
+    expect(adapterScales([], 1, 3)).toEqual([]);
+  });
 });

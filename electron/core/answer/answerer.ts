@@ -29,6 +29,8 @@ export interface AnswerOptions {
    * adapters next to passages in the prompt (combine). Default 1.
    */
   adapterScale?: number;
+  /** See adapterScales. Default DEFAULT_RELEVANCE_EXPONENT. */
+  relevanceExponent?: number;
   signal?: AbortSignal;
   onText?: (delta: string) => void;
 }
@@ -63,6 +65,21 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
   return plan;
 }
 
+/** Tuned on the world dev split (README, "Answer quality"); 0 gives the paper's equal scales. */
+export const DEFAULT_RELEVANCE_EXPONENT = 3;
+
+/**
+ * The scale of each applied adapter: `scale * (score / best score) ^ exponent`, from the BM25
+ * scores of their passages. The paper sums the top-k adapters with equal scales, but summed
+ * adapters interfere: a passage retrieved for a shared first name pushes its own facts into
+ * the answer. Damping adapters by their relative relevance keeps the best passage's adapter
+ * whole and fades the weaker ones.
+ */
+export function adapterScales(scores: number[], scale: number, exponent: number): number[] {
+  const best = Math.max(0, ...scores);
+  return scores.map((s) => (best > 0 ? scale * Math.pow(Math.max(0, s) / best, exponent) : scale));
+}
+
 export class Answerer {
   constructor(
     private readonly retriever: Bm25Retriever,
@@ -90,8 +107,9 @@ export class Answerer {
 
     const plan = planPassageUse(options.mode, hits, adapterPaths);
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
-    const scale = options.adapterScale ?? 1;
-    const adapters: AdapterApplication[] = plan.filter((p) => p.use !== 'context').map((p) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale }));
+    const applied = plan.filter((p) => p.use !== 'context');
+    const scales = adapterScales(applied.map((p) => p.hit.score), options.adapterScale ?? 1, options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
+    const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
     const generation = await runtime.generate({ tokens, adapters, maxTokens: options.maxTokens ?? 64, signal: options.signal, onText: options.onText });

@@ -3,11 +3,13 @@
 // loaded base model and its file matches its checksum; otherwise it is refused, removed and
 // its passage queued again, so a corrupt or foreign file never reaches the model.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { AdapterSource } from '../answer/answerer.js';
 import { nowIso, type Db } from '../database/database.js';
 import { adaptersDir } from '../paths.js';
+import { convertAdapter } from '../trainer/adapterFiles.js';
+import type { AdapterTensorType } from '../trainer/LoraTrainer.js';
 import type { JobQueue } from './jobQueue.js';
 
 export interface AdapterRecord {
@@ -126,6 +128,47 @@ export class AdapterStore implements AdapterSource {
       if (!known.has(path)) { rmSync(path, { force: true }); removed++; }
     }
     return removed;
+  }
+
+  /**
+   * Rewrites every adapter of a base model with other tensor types (e.g. Q8_0 to save disk),
+   * without training again. Each file is converted to a new name, its row repointed in one
+   * statement, then the old file removed: a crash leaves either file in use, never a half one
+   * (an unreferenced new file is swept by sweepOrphans). Returns the bytes before and after.
+   */
+  async convertAll(baseModel: string, type: AdapterTensorType, onProgress?: (done: number, total: number) => void): Promise<{ count: number; bytesBefore: number; bytesAfter: number }> {
+    const rows = this.db.prepare('SELECT passage_id, file, sha256, size_bytes FROM adapters WHERE base_model = ? ORDER BY passage_id').all(baseModel) as
+      { passage_id: number; file: string; sha256: string; size_bytes: number }[];
+    const repoint = this.db.prepare('UPDATE adapters SET file = ?, sha256 = ?, size_bytes = ? WHERE passage_id = ? AND base_model = ? AND file = ?');
+    let bytesBefore = 0;
+    let bytesAfter = 0;
+    let done = 0;
+    for (const row of rows) {
+      const oldPath = join(this.dataDir, row.file);
+      const problem = this.checkFile(oldPath, row.sha256);
+      if (problem) {
+        this.refuse(row.passage_id, baseModel, oldPath, problem);
+        continue;
+      }
+      // Alternate between two names so the new file never overwrites the one in use.
+      const stem = join(this.modelDir(baseModel), String(row.passage_id));
+      const newPath = oldPath === `${stem}.gguf` ? `${stem}.${type}.gguf` : `${stem}.gguf`;
+      if (existsSync(newPath)) rmSync(newPath, { force: true });
+      await convertAdapter(oldPath, newPath, type);
+      const bytes = readFileSync(newPath);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const changed = repoint.run(relative(this.dataDir, newPath), sha256, bytes.length, row.passage_id, baseModel, row.file).changes;
+      if (changed === 0) {
+        rmSync(newPath, { force: true }); // deleted or re-encoded meanwhile
+        continue;
+      }
+      rmSync(oldPath, { force: true });
+      this.verified.set(this.verifyKey(newPath), sha256);
+      bytesBefore += row.size_bytes;
+      bytesAfter += bytes.length;
+      onProgress?.(++done, rows.length);
+    }
+    return { count: done, bytesBefore, bytesAfter };
   }
 
   /** Storage used by this base model's adapters. */

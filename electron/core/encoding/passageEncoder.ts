@@ -54,6 +54,8 @@ export interface EncodedPassage {
   passageId: number;
   augmentSeconds: number;
   trainSeconds: number;
+  /** Tokens the trainer processed: the sequences' tokens times the epochs. */
+  trainTokens: number;
   losses: number[];
   warnings: string[];
   path: string;
@@ -167,7 +169,8 @@ export class PassageEncoder {
       config: { ...this.config, sequences: sequences.map((s) => s.kind), warnings: augmentation.warnings },
     }));
     report('done', 1, meanLoss ?? undefined);
-    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, losses: trained.losses, warnings: augmentation.warnings, path };
+    const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * this.config.epochs;
+    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
   }
 
   /**

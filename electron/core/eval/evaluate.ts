@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AnswerMode } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
+import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
@@ -26,6 +27,7 @@ export interface EvalReport {
   mode: AnswerMode;
   k: number;
   adapterScale: number;
+  relevanceExponent: number;
   model: string | null;
   profile: string;
   overall: ScoreSummary;
@@ -76,6 +78,8 @@ export interface EvaluateOptions {
   k: number;
   /** Scale of applied adapters (see AnswerOptions). Default 1. */
   adapterScale?: number;
+  /** Damping of weaker passages' adapters (see adapterScales). Default DEFAULT_RELEVANCE_EXPONENT. */
+  relevanceExponent?: number;
   maxTokens?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -86,7 +90,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   const started = performance.now();
   const predictions: EvalPrediction[] = [];
   for (const q of questions) {
-    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale });
+    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale, relevanceExponent: options.relevanceExponent });
     predictions.push({
       id: q.id, type: q.type, question: q.question, answers: q.answers, prediction: result.answer, generation: result.text,
       retrieved: result.sources.map((s) => s.documentTitle), usedAs: result.sources.map((s) => s.usedAs),
@@ -100,6 +104,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
     mode: options.mode,
     k: options.k,
     adapterScale: options.adapterScale ?? 1,
+    relevanceExponent: options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT,
     model: runtime.modelPath,
     profile: runtime.profileSource,
     overall: summarize(predictions),
