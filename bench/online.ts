@@ -7,6 +7,7 @@
 //
 // Usage: node dist/bench/online.js [--model world|1b|<gguf>] [--threads 2] [--questions 12]
 //        [--ks 1,3,6,10] [--max-tokens 32] [--decode-tokens 64] [--adapter-type f32|f16|q8_0]
+//        [--merge] (merge each answer's adapters into one before applying them)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -17,7 +18,6 @@ import { openDatabase } from '../electron/core/database/database.js';
 import { DocumentStore } from '../electron/core/database/documentStore.js';
 import { readEvalDocuments, readEvalQuestions } from '../electron/core/eval/evaluate.js';
 import { Importer } from '../electron/core/ingest/importer.js';
-import type { AdapterApplication } from '../electron/core/llm/loraBinding.js';
 import { LlmRuntime } from '../electron/core/llm/llmRuntime.js';
 import { renderRewritePrompt } from '../electron/core/llm/promptProfile.js';
 import { Bm25Retriever } from '../electron/core/retrieval/bm25.js';
@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   const ks = arg('ks', '1,3,6,10').split(',').map(Number);
   const maxTokens = numberArg('max-tokens', 32);
   const decodeTokens = numberArg('decode-tokens', 64);
-  const adapterType = arg('adapter-type', 'f16') as AdapterTensorType;
+  const adapterType = arg('adapter-type', 'q8_0') as AdapterTensorType;
+  const merge = process.argv.includes('--merge');
   const modelPath = await benchModelPath(modelChoice);
 
   const dir = mkdtempSync(join(tmpdir(), 'paramkb-bench-online-'));
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
       requestEncoding: () => undefined,
     };
 
-    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31 });
+    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31, mergedAdaptersDir: merge ? join(dir, 'merged') : undefined });
     const answerer = new Answerer(retriever, () => runtime, adapterSource);
     await answerer.answer({ question: questions[0]!.question, mode: 'context', k: 1, maxTokens: 4 }); // warm-up
 
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
             skipped = (error as Error).message;
             break;
           }
-          const applied: AdapterApplication[] = result.sources.filter((s) => s.usedAs !== 'context').map((s) => ({ filePath: adapterPath(s.passageId), scale: 1 }));
+          const applied = result.adapters;
           // Cached: the adapters stay loaded; switching to this set from another costs this.
           let cachedMs = 0;
           if (applied.length > 0) {
@@ -161,17 +162,17 @@ async function main(): Promise<void> {
     const byMode = (k: number, mode: AnswerMode) => rows.find((r) => r.k === k && r.mode === mode && !r.skipped);
     const result = {
       model: { choice: modelChoice, file: basename(modelPath) },
-      threads, questions: questions.length, maxTokens, adapterType,
+      threads, questions: questions.length, maxTokens, adapterType, merge,
       rows,
       parametricOverContext: ks.map((k) => ({ k, ratio: byMode(k, 'parametric') && byMode(k, 'context') ? byMode(k, 'parametric')!.totalMs / byMode(k, 'context')!.totalMs : null })),
       decode,
     };
     const outDir = join(repoRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}${merge ? '-merged' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result));
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-    console.log(`\n${result.model.file}, ${threads} threads, ${questions.length} questions, at most ${maxTokens} new tokens, ${adapterType} adapters`);
+    console.log(`\n${result.model.file}, ${threads} threads, ${questions.length} questions, at most ${maxTokens} new tokens, ${adapterType} adapters${merge ? ', merged per answer' : ''}`);
     console.log('| k | mode | retrieval ms | adapters cold ms | adapters cached ms | prompt tokens | prompt ms | new tokens | generation ms | total ms (cached) | total ms (cold) |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
-import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
+import { COMBINE_ADAPTER_SCALE, DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
@@ -81,7 +81,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
     .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
     .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
-    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: f32)`, parseAdapterType)
+    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: q8_0)`, parseAdapterType)
     .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
@@ -245,7 +245,7 @@ export function buildCli(): Command {
     });
 
   program.command('convert-adapters')
-    .description("rewrite the model's adapters with other tensor types, without training again (q8_0 halves f16's size)")
+    .description("rewrite the model's adapters with other tensor types, without training again (q8_0: 41% of f32's size)")
     .argument('<type>', ADAPTER_TENSOR_TYPES.join(' | '), parseAdapterType)
     .action(async (type: AdapterTensorType) => {
       const options = engineOptions(program.opts());
@@ -286,7 +286,7 @@ export function buildCli(): Command {
     .addOption(new Option('--mode <modes>', 'one mode or a comma-separated list').argParser(parseModes).default(['context']))
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
-    .option('--adapter-scale <s>', 'scale of each applied adapter (default 1)', Number.parseFloat)
+    .option('--adapter-scale <s>', `scale of each applied adapter (default 1; ${COMBINE_ADAPTER_SCALE} in combine)`, Number.parseFloat)
     .option('--relevance-exponent <e>', `adapters scaled by (BM25 score / best score)^e; 0: equal scales as in the paper (default ${DEFAULT_RELEVANCE_EXPONENT})`, Number.parseFloat)
     .option('--out <file>', 'write the JSON report here (default: stdout)')
     .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)'))

@@ -1,5 +1,5 @@
 // The inference runtime on a tiny random-weight llama model with the real Llama-2 tokenizer.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,35 @@ describe('LlmRuntime', () => {
     await expect(runtime.generate({ tokens, maxTokens: 2, adapters: [{ filePath: wrongShape, scale: 1 }] })).rejects.toMatchObject({ code: 'adapter-load-failed' });
     // The runtime still works afterwards.
     expect((await runtime.generate({ tokens, maxTokens: 2 })).generatedTokens).toBeGreaterThan(0);
+  });
+});
+
+describe('merged adapter sets', () => {
+  it('applies several adapters as one merged file with the same logits, and removes it when unloaded', async () => {
+    const mergedDir = join(dir, 'merged');
+    const merging = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, mergedAdaptersDir: mergedDir });
+    try {
+      const tokens = merging.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+      const last = tokens.length - 1;
+      const set = [{ filePath: loraA, scale: 1 }, { filePath: loraB, scale: 0.5 }];
+      const [separate] = await runtime.logitsAt(tokens, [last], set);
+      const [merged] = await merging.logitsAt(tokens, [last], set);
+      const [base] = await merging.logitsAt(tokens, [last], []);
+      expect(maxAbsDiff(separate!, merged!)).toBeLessThan(1e-3);
+      expect(maxAbsDiff(base!, merged!)).toBeGreaterThan(1e-2);
+      // One merged file is loaded instead of the two adapters.
+      const loaded = loadedAdapterPaths(merging.context);
+      expect(loaded).toHaveLength(1);
+      expect(loaded[0]!.startsWith(mergedDir)).toBe(true);
+      expect(readdirSync(mergedDir)).toHaveLength(1);
+      await merging.unloadAdapters();
+      expect(readdirSync(mergedDir)).toHaveLength(0);
+      // A single adapter is applied as it is.
+      await merging.setAdapters([{ filePath: loraA, scale: 1 }]);
+      expect(loadedAdapterPaths(merging.context)).toEqual([loraA]);
+    } finally {
+      await merging.dispose();
+    }
   });
 });
 

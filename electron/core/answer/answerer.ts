@@ -26,7 +26,7 @@ export interface AnswerOptions {
   maxTokens?: number;
   /**
    * Scale of each applied adapter. 1 applies it as trained (DESIGN §1); a smaller scale softens
-   * adapters next to passages in the prompt (combine). Default 1.
+   * adapters next to passages in the prompt. Default: COMBINE_ADAPTER_SCALE in combine, else 1.
    */
   adapterScale?: number;
   /** See adapterScales. Default DEFAULT_RELEVANCE_EXPONENT. */
@@ -41,6 +41,8 @@ export interface AnswerResult {
   /** The short answer: the text after the profile's answer prefix. */
   answer: string;
   sources: AnswerSource[];
+  /** The adapters applied, with their scales. */
+  adapters: AdapterApplication[];
   retrievalMs: number;
   generation: GenerationResult;
 }
@@ -64,6 +66,13 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
   }
   return plan;
 }
+
+/**
+ * Adapters next to their passages in the prompt (combine) are applied at this scale: the
+ * passage already gives the facts, and full-strength adapters pull the reading towards other
+ * passages' facts (world dev split, README "Answer quality").
+ */
+export const COMBINE_ADAPTER_SCALE = 0.25;
 
 /** Tuned on the world dev split (README, "Answer quality"); 0 gives the paper's equal scales. */
 export const DEFAULT_RELEVANCE_EXPONENT = 3;
@@ -108,7 +117,7 @@ export class Answerer {
     const plan = planPassageUse(options.mode, hits, adapterPaths);
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
     const applied = plan.filter((p) => p.use !== 'context');
-    const scales = adapterScales(applied.map((p) => p.hit.score), options.adapterScale ?? 1, options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
+    const scales = adapterScales(applied.map((p) => p.hit.score), options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
     const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
@@ -119,6 +128,7 @@ export class Answerer {
       sources: plan.map(({ hit, use }) => ({
         passageId: hit.passageId, documentId: hit.documentId, documentTitle: hit.documentTitle, text: hit.text, score: hit.score, usedAs: use,
       })),
+      adapters,
       retrievalMs,
       generation,
     };

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AnswerMode } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
-import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
+import { COMBINE_ADAPTER_SCALE, DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
@@ -76,7 +76,7 @@ export function summarize(predictions: AnswerScore[]): ScoreSummary {
 export interface EvaluateOptions {
   mode: AnswerMode;
   k: number;
-  /** Scale of applied adapters (see AnswerOptions). Default 1. */
+  /** Scale of applied adapters (see AnswerOptions). Default: the answerer's. */
   adapterScale?: number;
   /** Damping of weaker passages' adapters (see adapterScales). Default DEFAULT_RELEVANCE_EXPONENT. */
   relevanceExponent?: number;
@@ -103,7 +103,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   return {
     mode: options.mode,
     k: options.k,
-    adapterScale: options.adapterScale ?? 1,
+    adapterScale: options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1),
     relevanceExponent: options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT,
     model: runtime.modelPath,
     profile: runtime.profileSource,
