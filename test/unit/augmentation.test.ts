@@ -40,18 +40,20 @@ describe('passage use per answer mode', () => {
 
 describe('adapter scales from retrieval scores', () => {
   it('keeps the best passage whole and damps the others by relative score', () => {
-    const scales = adapterScales([10, 5, 2.5], 1, 3);
+    const scales = adapterScales([10, 5, 2.5], 10, 1, 3);
     expect(scales[0]).toBe(1);
     expect(scales[1]).toBeCloseTo(0.125, 10);
     expect(scales[2]).toBeCloseTo(0.015625, 10);
   });
   it('exponent 0 is the paper: equal scales; the overall scale multiplies all', () => {
-    expect(adapterScales([10, 5, 1], 0.5, 0)).toEqual([0.5, 0.5, 0.5]);
+    expect(adapterScales([10, 5, 1], 10, 0.5, 0)).toEqual([0.5, 0.5, 0.5]);
   });
-  it('does not depend on the order, and copes with zero or negative scores', () => {
-    expect(adapterScales([2, 8], 1, 1)).toEqual([0.25, 1]);
-    expect(adapterScales([0, 0], 1, 3)).toEqual([1, 1]);
-    expect(adapterScales([4, -1], 1, 2)).toEqual([1, 0]);
-    expect(adapterScales([], 1, 3)).toEqual([]);
+  it('measures against the best retrieved passage, even one without an adapter', () => {
+    expect(adapterScales([5], 10, 1, 1)).toEqual([0.5]);
+  });
+  it('copes with zero or negative scores', () => {
+    expect(adapterScales([0, 0], 0, 1, 3)).toEqual([1, 1]);
+    expect(adapterScales([4, -1], 4, 1, 2)).toEqual([1, 0]);
+    expect(adapterScales([], 0, 1, 3)).toEqual([]);
   });
 });

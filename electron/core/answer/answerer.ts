@@ -78,15 +78,15 @@ export const COMBINE_ADAPTER_SCALE = 0.25;
 export const DEFAULT_RELEVANCE_EXPONENT = 3;
 
 /**
- * The scale of each applied adapter: `scale * (score / best score) ^ exponent`, from the BM25
- * scores of their passages. The paper sums the top-k adapters with equal scales, but summed
- * adapters interfere: a passage retrieved for a shared first name pushes its own facts into
- * the answer. Damping adapters by their relative relevance keeps the best passage's adapter
- * whole and fades the weaker ones.
+ * The scale of each applied adapter: `scale * (score / best) ^ exponent`, from the BM25 scores
+ * of their passages, where `best` is the best score retrieved for the question (that passage
+ * may be in the prompt instead). The paper sums the top-k adapters with equal scales, but
+ * summed adapters interfere: a passage retrieved for a shared first name pushes its own facts
+ * into the answer. Damping adapters by their relative relevance keeps the best passage's
+ * adapter whole and fades the weaker ones.
  */
-export function adapterScales(scores: number[], scale: number, exponent: number): number[] {
-  const best = Math.max(0, ...scores);
-  return scores.map((s) => (best > 0 ? scale * Math.pow(Math.max(0, s) / best, exponent) : scale));
+export function adapterScales(scores: number[], best: number, scale: number, exponent: number): number[] {
+  return scores.map((s) => (best > 0 ? scale * Math.pow(Math.min(1, Math.max(0, s) / best), exponent) : scale));
 }
 
 export class Answerer {
@@ -117,7 +117,8 @@ export class Answerer {
     const plan = planPassageUse(options.mode, hits, adapterPaths);
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
     const applied = plan.filter((p) => p.use !== 'context');
-    const scales = adapterScales(applied.map((p) => p.hit.score), options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
+    const best = Math.max(0, ...hits.map((h) => h.score));
+    const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
     const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
