@@ -18,6 +18,7 @@ import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { ParamKbError } from '../shared/errors.js';
+import { formatBytes } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
 
@@ -256,8 +257,7 @@ export function buildCli(): Command {
         bar.start(engine.adapters.stats(modelFingerprint(modelPath)).count, 0);
         const result = await engine.adapters.convertAll(modelFingerprint(modelPath), type, (done) => bar.update(done));
         bar.stop();
-        const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-        process.stdout.write(`Converted ${result.count} adapters to ${type}: ${mb(result.bytesBefore)} MB before, ${mb(result.bytesAfter)} MB after.\n`);
+        process.stdout.write(`Converted ${result.count} adapters to ${type}: ${formatBytes(result.bytesBefore)} before, ${formatBytes(result.bytesAfter)} after.\n`);
       });
     });
 

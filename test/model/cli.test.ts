@@ -93,6 +93,18 @@ describe('paramkb CLI', () => {
     const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
     expect(answer.code).toBe(0);
     expect((JSON.parse(answer.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
+
+    // New adapters are Q8_0; converting them to F16 keeps them usable and grows the file.
+    const converted = await paramkb(['convert-adapters', 'f16']);
+    expect(converted.code).toBe(0);
+    const sizes = converted.stdout.match(/^Converted 1 adapters to f16: ([\d.]+) KB before, ([\d.]+) KB after\./m);
+    expect(sizes).not.toBeNull();
+    expect(Number(sizes![2])).toBeGreaterThan(Number(sizes![1]));
+    const afterConversion = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
+    expect((JSON.parse(afterConversion.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
+    const badType = await paramkb(['convert-adapters', 'q4']);
+    expect(badType.code).not.toBe(0);
+    expect(badType.stderr).toMatch(/f32, f16, q8_0/);
   }, 600_000);
 
   it('evaluates a small question set with EM/F1 per type', async () => {
