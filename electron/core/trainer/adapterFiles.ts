@@ -1,28 +1,22 @@
 // Adapter files without a loaded model: converting an adapter's tensor types, and merging the
 // adapters an answer applies into one file (see native/src/adapter_merge.cpp for why).
 import { loadNativeTrainer } from './nativeTrainerBinding.js';
-import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from './LoraTrainer.js';
+import { ADAPTER_TENSOR_TYPES, type AdapterRef, type AdapterTensorType } from './LoraTrainer.js';
 import { InvalidTrainingInputError, toTrainerError } from './trainerErrors.js';
-
-export interface ScaledAdapter {
-  path: string;
-  /** As in llama.cpp: 1 applies the adapter as trained. */
-  scale: number;
-}
 
 /**
  * Writes one adapter equal to applying all `inputs` together with their scales (rank: the sum
  * of theirs; alpha 0, the scales are baked into lora_b). With one input of scale 1 it only
  * converts the tensor types and keeps alpha. Written through a temporary file and a rename.
  */
-export async function mergeAdapters(inputs: ScaledAdapter[], outPath: string, outType: AdapterTensorType): Promise<void> {
+export async function mergeAdapters(inputs: AdapterRef[], outPath: string, outType: AdapterTensorType): Promise<void> {
   if (!ADAPTER_TENSOR_TYPES.includes(outType)) throw new InvalidTrainingInputError(`outType must be one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
   if (inputs.length === 0) throw new InvalidTrainingInputError('No adapters to merge.');
   for (const input of inputs) {
-    if (!Number.isFinite(input.scale)) throw new InvalidTrainingInputError(`The scale of ${input.path} is not a finite number.`);
+    if (!Number.isFinite(input.scale ?? 1)) throw new InvalidTrainingInputError(`The scale of ${input.path} is not a finite number.`);
   }
   try {
-    await loadNativeTrainer().adapterMerge(inputs.map((i) => ({ path: i.path, scale: i.scale })), outPath, outType);
+    await loadNativeTrainer().adapterMerge(inputs.map((i) => ({ path: i.path, scale: i.scale ?? 1 })), outPath, outType);
   } catch (error) {
     throw toTrainerError(error);
   }
