@@ -6,8 +6,9 @@
 // trained adapter: adapters' values do not change their compute, only which answer comes out.
 //
 // Usage: node dist/bench/online.js [--model world|1b|<gguf>] [--threads 2] [--questions 12]
-//        [--ks 1,3,6,10] [--max-tokens 32] [--decode-tokens 64] [--adapter-type f32|f16|q8_0]
-//        [--merge] (merge each answer's adapters into one before applying them)
+//        [--ks 1,3,6,10] [--max-tokens 32] [--decode-tokens 64] [--decode-rounds 7]
+//        [--adapter-type f32|f16|q8_0]
+//        [--no-merge] (apply an answer's adapters one by one instead of merged into one file)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -51,8 +52,9 @@ async function main(): Promise<void> {
   const ks = arg('ks', '1,3,6,10').split(',').map(Number);
   const maxTokens = numberArg('max-tokens', 32);
   const decodeTokens = numberArg('decode-tokens', 64);
+  const decodeRounds = numberArg('decode-rounds', 7);
   const adapterType = arg('adapter-type', 'q8_0') as AdapterTensorType;
-  const merge = process.argv.includes('--merge');
+  const merge = !process.argv.includes('--no-merge');
   const modelPath = await benchModelPath(modelChoice);
 
   const dir = mkdtempSync(join(tmpdir(), 'paramkb-bench-online-'));
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
       requestEncoding: () => undefined,
     };
 
-    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31, mergedAdaptersDir: merge ? join(dir, 'merged') : undefined });
+    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31, mergeAdapterSets: merge });
     const answerer = new Answerer(retriever, () => runtime, adapterSource);
     await answerer.answer({ question: questions[0]!.question, mode: 'context', k: 1, maxTokens: 4 }); // warm-up
 
@@ -141,21 +143,22 @@ async function main(): Promise<void> {
     // for a rewrite so that a trained model writes a long answer.
     const passage = retriever.search(questions[0]!.question, 1)[0]!;
     const prompt = runtime.promptTokens([{ role: 'user', content: renderRewritePrompt(runtime.profile, passage.text) }]);
-    const decode: { adapters: number; tokensPerSecond: number; ratio: number; generatedTokens: number }[] = [];
-    let baseSpeed = 0;
-    for (const n of [0, 1, 3, 6, 10]) {
-      const applied = Array.from({ length: n }, (_, i) => ({ filePath: adapterPath(1_000_000 + i), scale: 1 }));
-      const speeds: number[] = [];
-      let tokens = 0;
-      for (let repeat = 0; repeat < 3; repeat++) {
+    // Rounds over all adapter counts, so a drift of the machine's speed hits every count alike;
+    // the median of each count is reported.
+    const counts = [0, 1, 3, 6, 10];
+    const speeds = new Map<number, number[]>(counts.map((n) => [n, []]));
+    const generated = new Map<number, number>();
+    for (let round = 0; round < decodeRounds; round++) {
+      for (const n of counts) {
+        const applied = Array.from({ length: n }, (_, i) => ({ filePath: adapterPath(1_000_000 + i), scale: 1 }));
         const g = await runtime.generate({ tokens: prompt, adapters: applied, maxTokens: decodeTokens });
-        tokens = g.generatedTokens;
-        if (g.generatedTokens > 1) speeds.push((g.generatedTokens - 1) / (g.timings.generateMs / 1000));
+        generated.set(n, g.generatedTokens);
+        if (g.generatedTokens > 1) speeds.get(n)!.push((g.generatedTokens - 1) / (g.timings.generateMs / 1000));
       }
-      const speed = Math.max(...speeds);
-      if (n === 0) baseSpeed = speed;
-      decode.push({ adapters: n, tokensPerSecond: speed, ratio: speed / baseSpeed, generatedTokens: tokens });
     }
+    const median = (values: number[]) => { const v = values.slice().sort((a, b) => a - b); return v.length ? (v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2 : 0; };
+    const baseSpeed = median(speeds.get(0)!);
+    const decode = counts.map((n) => ({ adapters: n, tokensPerSecond: median(speeds.get(n)!), ratio: median(speeds.get(n)!) / baseSpeed, generatedTokens: generated.get(n) ?? 0, runs: speeds.get(n)! }));
     await runtime.dispose();
     db.close();
 
@@ -169,10 +172,10 @@ async function main(): Promise<void> {
     };
     const outDir = join(repoRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}${merge ? '-merged' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}${merge ? '' : '-unmerged'}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result));
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-    console.log(`\n${result.model.file}, ${threads} threads, ${questions.length} questions, at most ${maxTokens} new tokens, ${adapterType} adapters${merge ? ', merged per answer' : ''}`);
+    console.log(`\n${result.model.file}, ${threads} threads, ${questions.length} questions, at most ${maxTokens} new tokens, ${adapterType} adapters${merge ? ', merged per answer' : ', applied one by one'}`);
     console.log('| k | mode | retrieval ms | adapters cold ms | adapters cached ms | prompt tokens | prompt ms | new tokens | generation ms | total ms (cached) | total ms (cold) |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {
@@ -181,7 +184,7 @@ async function main(): Promise<void> {
     }
     console.log('\n| k | parametric / context total |\n| --- | --- |');
     for (const p of result.parametricOverContext) console.log(`| ${p.k} | ${p.ratio === null ? '-' : p.ratio.toFixed(2)} |`);
-    console.log('\n| adapters | decode tokens/s | vs none |\n| --- | --- | --- |');
+    console.log(`\n| adapters | decode tokens/s (median of ${decodeRounds}) | vs none |\n| --- | --- | --- |`);
     for (const d of decode) console.log(`| ${d.adapters} | ${d.tokensPerSecond.toFixed(1)} | ${d.ratio.toFixed(2)} |`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

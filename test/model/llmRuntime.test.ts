@@ -1,5 +1,5 @@
 // The inference runtime on a tiny random-weight llama model with the real Llama-2 tokenizer.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,30 +113,27 @@ describe('LlmRuntime', () => {
 });
 
 describe('merged adapter sets', () => {
-  it('applies several adapters as one merged file with the same logits, and removes it when unloaded', async () => {
-    const mergedDir = join(dir, 'merged');
-    const merging = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, mergedAdaptersDir: mergedDir });
+  it('applies several adapters as one merged file with the same logits as one by one, and removes it when unloaded', async () => {
+    const separate = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, mergeAdapterSets: false });
     try {
-      const tokens = merging.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+      const tokens = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
       const last = tokens.length - 1;
       const set = [{ filePath: loraA, scale: 1 }, { filePath: loraB, scale: 0.5 }];
-      const [separate] = await runtime.logitsAt(tokens, [last], set);
-      const [merged] = await merging.logitsAt(tokens, [last], set);
-      const [base] = await merging.logitsAt(tokens, [last], []);
-      expect(maxAbsDiff(separate!, merged!)).toBeLessThan(1e-3);
+      const [oneByOne] = await separate.logitsAt(tokens, [last], set);
+      expect(loadedAdapterPaths(separate.context).sort()).toEqual([loraA, loraB].sort());
+      const [merged] = await runtime.logitsAt(tokens, [last], set);
+      const [base] = await runtime.logitsAt(tokens, [last], []);
+      expect(maxAbsDiff(oneByOne!, merged!)).toBeLessThan(1e-3);
       expect(maxAbsDiff(base!, merged!)).toBeGreaterThan(1e-2);
-      // One merged file is loaded instead of the two adapters.
-      const loaded = loadedAdapterPaths(merging.context);
-      expect(loaded).toHaveLength(1);
-      expect(loaded[0]!.startsWith(mergedDir)).toBe(true);
-      expect(readdirSync(mergedDir)).toHaveLength(1);
-      await merging.unloadAdapters();
-      expect(readdirSync(mergedDir)).toHaveLength(0);
-      // A single adapter is applied as it is.
-      await merging.setAdapters([{ filePath: loraA, scale: 1 }]);
-      expect(loadedAdapterPaths(merging.context)).toEqual([loraA]);
+      // The default runtime loaded one merged file for the set, in its temporary folder.
+      await runtime.setAdapters(set);
+      const mergedFile = loadedAdapterPaths(runtime.context).find((p) => p !== loraA && p !== loraB)!;
+      expect(existsSync(mergedFile)).toBe(true);
+      await runtime.unloadAdapters();
+      expect(existsSync(mergedFile)).toBe(false);
+      expect(loadedAdapterPaths(runtime.context)).toEqual([]);
     } finally {
-      await merging.dispose();
+      await separate.dispose();
     }
   });
 });
