@@ -253,9 +253,10 @@ export function buildCli(): Command {
       const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
       if (!modelPath) throw new ParamKbError('no-model', 'No model whose adapters to convert: pass --model or set PARAMKB_MODEL.');
       await withEngine(options, false, async (engine) => {
+        const baseModel = modelFingerprint(modelPath);
         const bar = progressBar('Converting');
-        bar.start(engine.adapters.stats(modelFingerprint(modelPath)).count, 0);
-        const result = await engine.adapters.convertAll(modelFingerprint(modelPath), type, (done) => bar.update(done));
+        bar.start(engine.adapters.stats(baseModel).count, 0);
+        const result = await engine.adapters.convertAll(baseModel, type, (done) => bar.update(done));
         bar.stop();
         process.stdout.write(`Converted ${result.count} adapters to ${type}: ${formatBytes(result.bytesBefore)} before, ${formatBytes(result.bytesAfter)} after.\n`);
       });

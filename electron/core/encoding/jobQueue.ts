@@ -47,9 +47,9 @@ export class JobQueue {
   /** Takes the next queued job for `baseModel` (among some passages only, if given) and marks it running. */
   claim(baseModel: string, among?: number[]): EncodeJob | null {
     return this.db.transaction(() => {
-      const row = (among
-        ? this.db.prepare("SELECT id, passage_id, base_model, attempts FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?)) ORDER BY priority DESC, id LIMIT 1").get(baseModel, JSON.stringify(among))
-        : this.db.prepare("SELECT id, passage_id, base_model, attempts FROM jobs WHERE state = 'queued' AND base_model = ? ORDER BY priority DESC, id LIMIT 1").get(baseModel)) as { id: number; passage_id: number; base_model: string; attempts: number } | undefined;
+      const row = this.db.prepare(`SELECT id, passage_id, base_model, attempts FROM jobs WHERE state = 'queued' AND base_model = ?
+        AND (? IS NULL OR passage_id IN (SELECT value FROM json_each(?))) ORDER BY priority DESC, id LIMIT 1`)
+        .get(baseModel, among ? 1 : null, JSON.stringify(among ?? [])) as { id: number; passage_id: number; base_model: string; attempts: number } | undefined;
       if (!row) return null;
       const now = nowIso();
       this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, progress = 0, step = 'starting', started_at = ?, updated_at = ? WHERE id = ?").run(now, now, row.id);
