@@ -7,7 +7,7 @@
 //
 // Usage: node dist/bench/online.js [--model world|1b|<gguf>] [--threads 2] [--questions 12]
 //        [--ks 1,3,6,10] [--max-tokens 32] [--decode-tokens 64] [--decode-rounds 7]
-//        [--adapter-type f32|f16|q8_0]
+//        [--adapter-type f32|f16|q8_0|q4_k|q3_k (default q3_k)]
 //        [--no-merge] (apply an answer's adapters one by one instead of merged into one file)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const maxTokens = numberArg('max-tokens', 32);
   const decodeTokens = numberArg('decode-tokens', 64);
   const decodeRounds = numberArg('decode-rounds', 7);
-  const adapterType = arg('adapter-type', 'q8_0') as AdapterTensorType;
+  const adapterType = arg('adapter-type', 'q3_k') as AdapterTensorType;
   const merge = !process.argv.includes('--no-merge');
   const modelPath = await benchModelPath(modelChoice);
 

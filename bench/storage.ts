@@ -1,6 +1,7 @@
 // Disk size of one passage's adapter (issue #5, DESIGN §5 "Storage"): rank 1, 2 and 4 on the
-// default targets (ffn_gate, ffn_up, ffn_down of every layer), written as F32, F16 and Q8_0
-// (lora_a Q8_0, lora_b F16), for the Llama-3.2-1B shape and the world model. Sizes are measured
+// default targets (ffn_gate, ffn_up, ffn_down of every layer), written as every adapter type
+// (F32, F16, Q8_0 = lora_a Q8_0 + lora_b F16, and the compact Q4_K and Q3_K), for the
+// Llama-3.2-1B shape and the world model. Sizes are measured
 // on real files: one short training per rank, then converted. The F1 of each type on the dev
 // split comes from `paramkb convert-adapters` + `paramkb eval` (README, "Benchmarks").
 //

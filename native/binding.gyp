@@ -15,6 +15,7 @@
       "sources": [
         "src/addon.cpp",
         "src/adapter_merge.cpp",
+        "src/adapter_read.cpp",
         "src/adapter_write.cpp",
         "src/backward_weights.cpp",
         "src/backend_cpu.cpp",

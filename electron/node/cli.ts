@@ -82,7 +82,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
     .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
     .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
-    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: q8_0)`, parseAdapterType)
+    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: q3_k)`, parseAdapterType)
     .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
@@ -246,7 +246,7 @@ export function buildCli(): Command {
     });
 
   program.command('convert-adapters')
-    .description("rewrite the model's adapters with other tensor types, without training again (q8_0: 41% of f32's size)")
+    .description("rewrite the model's adapters with other tensor types, without training again (q3_k: 11% of f32's size)")
     .argument('<type>', ADAPTER_TENSOR_TYPES.join(' | '), parseAdapterType)
     .action(async (type: AdapterTensorType) => {
       const options = engineOptions(program.opts());

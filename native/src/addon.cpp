@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adapter_merge.h"
+#include "adapter_read.h"
 #include "model_quantize.h"
 #include "trainer.h"
 #include "trainer_error.h"
@@ -287,6 +288,17 @@ private:
     adapter_out_type type_;
 };
 
+class layout_worker : public promise_worker {
+public:
+    layout_worker(Napi::Env env, std::string path) : promise_worker(env), path_(std::move(path)) {}
+protected:
+    void run() override { compact_ = adapter_file_is_compact(path_); }
+    Napi::Value result(Napi::Env env) override { return Napi::String::New(env, compact_ ? "compact" : "llama"); }
+private:
+    std::string path_;
+    bool compact_ = false;
+};
+
 // ---- exported functions ----
 
 // trainerCreate(modelPath, {threads, binsDir}) -> Promise<handle>
@@ -374,7 +386,7 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     Napi::Value out_type = o.Get("outType");
     if (!out_type.IsUndefined()) {
         const std::string t = arg_string(out_type, "outType");
-        if (!adapter_out_type_parse(t, p.out_type)) throw_invalid(env, "outType must be 'f32', 'f16' or 'q8_0'.");
+        if (!adapter_out_type_parse(t, p.out_type)) throw_invalid(env, "outType must be 'f32', 'f16', 'q8_0', 'q4_k' or 'q3_k'.");
     }
     Napi::Function on_progress;
     if (info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
@@ -432,8 +444,16 @@ Napi::Value adapter_merge_js(const Napi::CallbackInfo & info) {
     std::vector<adapter_spec> inputs = arg_adapters(info[0]);
     const std::string out = arg_string(info[1], "outPath");
     adapter_out_type type = ADAPTER_OUT_F32;
-    if (!adapter_out_type_parse(arg_string(info[2], "outType"), type)) throw_invalid(env, "outType must be 'f32', 'f16' or 'q8_0'.");
+    if (!adapter_out_type_parse(arg_string(info[2], "outType"), type)) throw_invalid(env, "outType must be 'f32', 'f16', 'q8_0', 'q4_k' or 'q3_k'.");
     auto * worker = new merge_worker(env, std::move(inputs), out, type);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+// adapterLayout(path) -> Promise<'llama' | 'compact'>: reads the file's header only.
+Napi::Value adapter_layout_js(const Napi::CallbackInfo & info) {
+    auto * worker = new layout_worker(info.Env(), arg_string(info[0], "path"));
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -449,6 +469,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
     exports.Set("modelQuantize", Napi::Function::New(env, model_quantize_js));
     exports.Set("adapterMerge", Napi::Function::New(env, adapter_merge_js));
+    exports.Set("adapterLayout", Napi::Function::New(env, adapter_layout_js));
     return exports;
 }
 

@@ -5,8 +5,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 
-#include "gguf.h"
+#include "adapter_read.h"
 #include "trainer_error.h"
 
 namespace {
@@ -54,11 +55,6 @@ void adapter_allocate(lora_adapter & adapter, std::vector<std::pair<int64_t, int
     ggml_backend_buffer_clear(adapter.buf, 0);
 }
 
-std::string gguf_str(const gguf_context * gguf, const char * key) {
-    const int64_t id = gguf_find_key(gguf, key);
-    if (id < 0 || gguf_get_kv_type(gguf, id) != GGUF_TYPE_STRING) return "";
-    return gguf_get_val_str(gguf, id);
-}
 
 }  // namespace
 
@@ -112,94 +108,57 @@ lora_adapter * lora_adapter_init_random(const base_model & model, const lora_ini
 
 lora_adapter * lora_adapter_load(const base_model & model, const std::string & path, bool trainable) {
     std::unique_ptr<lora_adapter, void (*)(lora_adapter *)> adapter(new lora_adapter(), lora_adapter_free);
-    ggml_context * meta_ctx = nullptr;
-    gguf_init_params gparams = {/*no_alloc =*/ true, /*ctx =*/ &meta_ctx};
-    gguf_context * gguf = gguf_init_from_file(path.c_str(), gparams);
-    if (gguf == nullptr) {
-        FILE * f = fopen(path.c_str(), "rb");
-        if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the adapter file " + path + ".");
-        fclose(f);
-        throw trainer_error(TRAINER_ERR_INVALID_INPUT, "The file " + path + " is not a valid GGUF adapter.");
-    }
-    std::unique_ptr<gguf_context, void (*)(gguf_context *)> gguf_owner(gguf, gguf_free);
-    std::unique_ptr<ggml_context, void (*)(ggml_context *)> meta_owner(meta_ctx, ggml_free);
+    adapter_file file;
+    adapter_file_read(path, file);
     auto invalid = [&](const std::string & why) { return trainer_error(TRAINER_ERR_INVALID_INPUT, "The adapter " + path + " " + why); };
+    if (file.arch != model.arch_name) throw invalid("was made for another architecture than " + model.arch_name + ".");
+    adapter->alpha = file.alpha;
 
-    if (gguf_str(gguf, "general.type") != "adapter" || gguf_str(gguf, "adapter.type") != "lora") throw invalid("is not a LoRA adapter.");
-    if (gguf_str(gguf, "general.architecture") != model.arch_name) throw invalid("was made for another architecture than " + model.arch_name + ".");
-    const int64_t alpha_id = gguf_find_key(gguf, "adapter.lora.alpha");
-    adapter->alpha = alpha_id >= 0 && gguf_get_kv_type(gguf, alpha_id) == GGUF_TYPE_FLOAT32 ? gguf_get_val_f32(gguf, alpha_id) : 0.0f;
-
-    // Pair up lora_a / lora_b by the name of the weight they adapt.
-    struct pair_src { ggml_tensor * a = nullptr; ggml_tensor * b = nullptr; };
-    std::map<std::string, pair_src> pairs;
-    for (ggml_tensor * t = ggml_get_first_tensor(meta_ctx); t != nullptr; t = ggml_get_next_tensor(meta_ctx, t)) {
-        const std::string name = t->name;
-        auto ends_with = [&](const char * s) { const size_t n = strlen(s); return name.size() > n && name.compare(name.size() - n, n, s) == 0; };
-        if (ends_with(".lora_a")) pairs[name.substr(0, name.size() - 7)].a = t;
-        else if (ends_with(".lora_b")) pairs[name.substr(0, name.size() - 7)].b = t;
-        else throw invalid("holds a tensor that is not lora_a/lora_b: " + name + ".");
-    }
     std::vector<std::pair<int64_t, int64_t>> shapes;
-    std::vector<pair_src> sources;
+    std::vector<const adapter_file_weight *> sources;
+    std::set<std::string> matched;
     for (uint32_t il = 0; il < model.hp.n_layer; il++) {
         for (const std::string & target : lora_target_names()) {
             const std::string name = "blk." + std::to_string(il) + "." + target + ".weight";
-            auto it = pairs.find(name);
-            if (it == pairs.end()) continue;
-            const pair_src src = it->second;
-            pairs.erase(it);
-            if (src.a == nullptr || src.b == nullptr) throw invalid("lacks lora_a or lora_b for " + name + ".");
+            auto it = file.weights.find(name);
+            if (it == file.weights.end()) continue;
+            matched.insert(name);
+            const adapter_file_weight & src = it->second;
             ggml_tensor * base = base_model_target_weight(model, il, target);
-            for (ggml_tensor * t : {src.a, src.b}) {
-                if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_Q8_0) throw invalid("has a tensor that is not F32, F16 or Q8_0: " + std::string(t->name) + ".");
-                if (ggml_n_dims(t) > 2) throw invalid("has a tensor with more than 2 dimensions.");
-            }
-            if (src.a->ne[0] != base->ne[0] || src.b->ne[1] != base->ne[1] || src.a->ne[1] != src.b->ne[0] || src.a->ne[1] <= 0) {
-                throw invalid("does not fit this base model (shape of " + name + ").");
-            }
+            if (src.in != base->ne[0] || src.out != base->ne[1]) throw invalid("does not fit this base model (shape of " + name + ").");
             lora_weight w;
             w.layer = il;
             w.target = target;
             w.base = base;
             adapter->weights.push_back(w);
-            shapes.emplace_back(base->ne[0], src.a->ne[1]);
-            sources.push_back(src);
+            shapes.emplace_back(base->ne[0], src.rank);
+            sources.push_back(&src);
         }
     }
-    if (!pairs.empty()) throw invalid("adapts a weight this trainer does not know: " + pairs.begin()->first + ".");
-    if (adapter->weights.empty()) throw invalid("holds no LoRA weights.");
-    // Evaluation keeps each tensor in the file's type, because llama.cpp multiplies with F16
-    // lora tensors as they are (rounding activations to F16); training needs F32 parameters.
+    for (const auto & kv : file.weights) {
+        if (!matched.count(kv.first)) throw invalid("adapts a weight this trainer does not know: " + kv.first + ".");
+    }
+    // Evaluation keeps llama.cpp-layout tensors in the file's type, because llama.cpp multiplies
+    // with F16 lora tensors as they are (rounding activations to F16). Training needs F32
+    // parameters, and compact files are expanded to F32 for llama.cpp too (adapter_merge).
     std::vector<ggml_type> types;
-    for (const pair_src & src : sources) {
-        types.push_back(trainable ? GGML_TYPE_F32 : src.a->type);
-        types.push_back(trainable ? GGML_TYPE_F32 : src.b->type);
+    for (const adapter_file_weight * src : sources) {
+        const bool as_stored = !trainable && !file.compact;
+        types.push_back(as_stored ? src->a->type : GGML_TYPE_F32);
+        types.push_back(as_stored ? src->b->type : GGML_TYPE_F32);
     }
     adapter_allocate(*adapter, shapes, trainable, types);
-
-    FILE * f = fopen(path.c_str(), "rb");
-    if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the adapter file " + path + ".");
-    std::unique_ptr<FILE, int (*)(FILE *)> file_owner(f, fclose);
-    fseek(f, 0, SEEK_END);
-    const size_t file_size = (size_t) ftell(f);
-    const size_t data_offset = gguf_get_data_offset(gguf);
-    std::vector<uint8_t> raw;
     for (size_t i = 0; i < sources.size(); i++) {
-        const std::pair<ggml_tensor *, ggml_tensor *> dst_src[2] = {{adapter->weights[i].a, sources[i].a}, {adapter->weights[i].b, sources[i].b}};
-        for (auto [dst, src] : dst_src) {
-            const int64_t id = gguf_find_tensor(gguf, src->name);
-            const size_t offs = data_offset + gguf_get_tensor_offset(gguf, id);
-            const size_t size = ggml_nbytes(src);
-            if (offs + size > file_size) throw invalid("is truncated.");
-            raw.resize(size);
-            if (fseek(f, (long) offs, SEEK_SET) != 0 || fread(raw.data(), 1, size, f) != size) throw trainer_error(TRAINER_ERR_IO, "Cannot read the adapter file " + path + ".");
-            if (src->type != dst->type) {
-                // Only training asks for a conversion, always to F32 (its parameters).
-                ggml_get_type_traits(src->type)->to_float(raw.data(), (float *) dst->data, ggml_nelements(src));
-            } else {
-                memcpy(dst->data, raw.data(), size);
-            }
+        lora_weight & w = adapter->weights[i];
+        const adapter_file_weight & src = *sources[i];
+        if (w.a->type == src.a->type && w.b->type == src.b->type && !src.b_transposed) {
+            memcpy(w.a->data, src.a->data, ggml_nbytes(w.a));
+            memcpy(w.b->data, src.b->data, ggml_nbytes(w.b));
+        } else {
+            const std::vector<float> a = adapter_file_a_values(src);
+            const std::vector<float> b = adapter_file_b_values(src);
+            memcpy(w.a->data, a.data(), a.size() * sizeof(float));
+            memcpy(w.b->data, b.data(), b.size() * sizeof(float));
         }
     }
     return adapter.release();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadedAdapterPaths, unloadAdapter } from '../../electron/core/llm/loraBinding.js';
 import { LlmRuntime } from '../../electron/core/llm/llmRuntime.js';
+import { convertAdapter } from '../../electron/core/trainer/adapterFiles.js';
 import { writeRandomLora } from '../support/loraFile.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 
@@ -135,6 +136,24 @@ describe('merged adapter sets', () => {
     } finally {
       await separate.dispose();
     }
+  });
+
+  it('expands a compact adapter (which llama.cpp cannot read) before applying it', async () => {
+    const compact = join(dir, 'a.q3_k.gguf');
+    await convertAdapter(loraA, compact, 'q3_k');
+    const expanded = join(dir, 'a.expanded.gguf');
+    await convertAdapter(compact, expanded, 'f32');
+    const tokens = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+    const last = tokens.length - 1;
+    const [viaExpanded] = await runtime.logitsAt(tokens, [last], [{ filePath: expanded, scale: 0.7 }]);
+    const [viaCompact] = await runtime.logitsAt(tokens, [last], [{ filePath: compact, scale: 0.7 }]);
+    expect(maxAbsDiff(viaCompact!, viaExpanded!)).toBeLessThan(1e-5);
+    const [loaded] = loadedAdapterPaths(runtime.context).filter((p) => p !== expanded);
+    expect(loaded).toBeDefined();
+    expect(loaded).not.toBe(compact);
+    await runtime.unloadAdapters();
+    expect(existsSync(loaded!)).toBe(false);
+    expect(existsSync(compact)).toBe(true);
   });
 });
 

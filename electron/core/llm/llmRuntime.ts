@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { CancelledError, ModelError } from '../../shared/errors.js';
 import type { ModelInfo } from '../../shared/types.js';
-import { mergeAdapters } from '../trainer/adapterFiles.js';
+import { adapterLayout, mergeAdapters } from '../trainer/adapterFiles.js';
 import { setContextAdapters, unloadAdapter, type AdapterApplication } from './loraBinding.js';
 import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
 
@@ -326,7 +326,7 @@ export class LlmRuntime {
     const key = (list: AdapterApplication[]) => list.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
     if (key(adapters) === key(this.currentAdapters)) return;
     if (this.sequences.length > 1) throw new ModelError('adapters-need-one-sequence', 'Adapters are set on the whole context; load the runtime with one sequence to apply them.');
-    const applied = await this.mergedIfEnabled(adapters);
+    const applied = await this.loadableSet(adapters);
     await setContextAdapters(this.context, applied);
     this.currentAdapters = adapters.slice();
     await this.evictAdapters(applied);
@@ -334,9 +334,26 @@ export class LlmRuntime {
     await this.sequences[0]!.clearHistory();
   }
 
-  /** `adapters`, or one merged adapter equal to them when merging is on and there are several. */
-  private async mergedIfEnabled(adapters: AdapterApplication[]): Promise<AdapterApplication[]> {
-    if (this.options.mergeAdapterSets === false || adapters.length < 2) return adapters;
+  /**
+   * The files llama.cpp applies for `adapters`: one merged file when merging is on and there are
+   * several; otherwise the adapters themselves, each compact file expanded first (llama.cpp
+   * cannot read that layout).
+   */
+  private async loadableSet(adapters: AdapterApplication[]): Promise<AdapterApplication[]> {
+    if (this.options.mergeAdapterSets !== false && adapters.length >= 2) return [{ filePath: await this.derivedAdapter(adapters), scale: 1 }];
+    return Promise.all(adapters.map(async (a) => {
+      let layout: 'llama' | 'compact';
+      try {
+        layout = await adapterLayout(a.filePath);
+      } catch (error) {
+        throw new ModelError('adapter-load-failed', `The adapter ${a.filePath} could not be read (${(error as Error).message}).`, { cause: error });
+      }
+      return layout === 'compact' ? { filePath: await this.derivedAdapter([{ filePath: a.filePath, scale: 1 }]), scale: a.scale } : a;
+    }));
+  }
+
+  /** A file in the temporary folder equal to `adapters` applied together (merged or expanded). */
+  private async derivedAdapter(adapters: AdapterApplication[]): Promise<string> {
     this.mergedDir ??= mkdtempSync(join(tmpdir(), 'paramkb-merged-'));
     const dir = this.mergedDir;
     // The set's identity: each file's path, size and modification time (a re-encoded adapter
@@ -353,7 +370,7 @@ export class LlmRuntime {
         throw new ModelError('adapter-merge-failed', `The answer's adapters could not be merged (${(error as Error).message}); they may be corrupt.`, { cause: error });
       }
     }
-    return [{ filePath, scale: 1 }];
+    return filePath;
   }
 
   /** Marks `inUse` as most recently used and unloads old adapters beyond the cache's budget. */

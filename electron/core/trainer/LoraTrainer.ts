@@ -16,7 +16,12 @@ export const MAX_SEQUENCE_TOKENS = 4096;
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
 
-export const ADAPTER_TENSOR_TYPES = ['f32', 'f16', 'q8_0'] as const;
+/**
+ * Tensor types of adapter files. 'f32', 'f16' and 'q8_0' are llama.cpp's layout; 'q4_k' and
+ * 'q3_k' are the compact layout for disk (B stored transposed, both factors K-quantized; see
+ * native/src/adapter_write.h), which the runtime expands before llama.cpp applies it.
+ */
+export const ADAPTER_TENSOR_TYPES = ['f32', 'f16', 'q8_0', 'q4_k', 'q3_k'] as const;
 export type AdapterTensorType = (typeof ADAPTER_TENSOR_TYPES)[number];
 
 export interface TrainerCreateOptions {
@@ -78,8 +83,8 @@ export interface TrainOptions {
   /** Where to write the GGUF adapter (via a temporary file in the same folder, then renamed). */
   outPath: string;
   /**
-   * Tensor types of the written adapter. 'q8_0' stores lora_a as Q8_0 and lora_b as F16 (its rows
-   * are `rank` long, shorter than a Q8_0 block). Default 'f32'.
+   * Tensor types of the written adapter (ADAPTER_TENSOR_TYPES). 'q8_0' stores lora_a as Q8_0 and
+   * lora_b as F16 (its rows are `rank` long, shorter than a Q8_0 block). Default 'f32'.
    */
   outType?: AdapterTensorType;
   /**

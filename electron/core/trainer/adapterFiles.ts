@@ -26,3 +26,15 @@ export async function mergeAdapters(inputs: AdapterRef[], outPath: string, outTy
 export function convertAdapter(inPath: string, outPath: string, outType: AdapterTensorType): Promise<void> {
   return mergeAdapters([{ path: inPath, scale: 1 }], outPath, outType);
 }
+
+/**
+ * 'compact' for files in the compact layout ('q4_k', 'q3_k'), which llama.cpp cannot read and
+ * which must go through mergeAdapters first; 'llama' otherwise. Reads the header only.
+ */
+export async function adapterLayout(path: string): Promise<'llama' | 'compact'> {
+  try {
+    return await loadNativeTrainer().adapterLayout(path);
+  } catch (error) {
+    throw toTrainerError(error);
+  }
+}

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrainerError } from './trainerErrors.js';
+import type { AdapterTensorType } from './LoraTrainer.js';
 
 /** Opaque handle of a loaded base model (a napi External). */
 export interface NativeTrainerHandle { readonly __nativeTrainerHandle: unique symbol }
@@ -36,7 +37,7 @@ export interface NativeTrainParams {
   shuffle: boolean;
   init?: string;
   outPath: string;
-  outType: 'f32' | 'f16' | 'q8_0';
+  outType: AdapterTensorType;
   exactBackward: boolean;
 }
 
@@ -64,7 +65,8 @@ export interface NativeTrainerBinding {
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
   trainerLoss(handle: NativeTrainerHandle, sequences: NativeSequence[], adapters: NativeAdapter[]): Promise<number>;
   modelQuantize(inPath: string, outPath: string, type: string, threads: number): Promise<void>;
-  adapterMerge(inputs: NativeAdapter[], outPath: string, outType: 'f32' | 'f16' | 'q8_0'): Promise<void>;
+  adapterMerge(inputs: NativeAdapter[], outPath: string, outType: AdapterTensorType): Promise<void>;
+  adapterLayout(path: string): Promise<'llama' | 'compact'>;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'paramkb_trainer.node');
