@@ -1,11 +1,12 @@
 // The `paramkb` command end to end, as a user runs it: import a folder, ask, status, eval.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adapterLayout } from '../../electron/core/trainer/adapterFiles.js';
 import { repoRoot } from '../../scripts/llama-source.js';
 import { BIOGRAPHIES } from '../support/documentFixtures.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
@@ -94,7 +95,11 @@ describe('paramkb CLI', () => {
     expect(answer.code).toBe(0);
     expect((JSON.parse(answer.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
 
-    // New adapters are Q8_0; converting them to F16 keeps them usable and grows the file.
+    // New adapters are compact Q3_K (the answer above expanded it for llama.cpp); converting
+    // them to F16 keeps them usable and grows the file.
+    const adapterFiles = readdirSync(join(dataDir, 'adapters'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.gguf'));
+    expect(adapterFiles).toHaveLength(1);
+    expect(await adapterLayout(join(dataDir, 'adapters', adapterFiles[0]!))).toBe('compact');
     const converted = await paramkb(['convert-adapters', 'f16']);
     expect(converted.code).toBe(0);
     const sizes = converted.stdout.match(/^Converted 1 adapters to f16: ([\d.]+) KB before, ([\d.]+) KB after\./m);
