@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <set>
 
@@ -54,7 +53,6 @@ void adapter_allocate(lora_adapter & adapter, std::vector<std::pair<int64_t, int
     if (adapter.buf == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the adapter.");
     ggml_backend_buffer_clear(adapter.buf, 0);
 }
-
 
 }  // namespace
 

@@ -54,8 +54,10 @@ struct lora_init_params {
 // drawn from a portable seeded generator so that the same seed gives the same bits everywhere.
 lora_adapter * lora_adapter_init_random(const base_model & model, const lora_init_params & params, bool trainable);
 
-// Reads a GGUF LoRA adapter (F32 or F16 tensors) made for this base model. Throws
-// trainer_error when the file is unreadable, is not a LoRA adapter, or does not fit the model.
+// Reads a GGUF LoRA adapter made for this base model, in either layout (adapter_read.h). For
+// evaluation a llama.cpp-layout file keeps its tensor types; compact files, and every file
+// loaded for training, become F32. Throws trainer_error when the file is unreadable, is not a
+// LoRA adapter, or does not fit the model.
 lora_adapter * lora_adapter_load(const base_model & model, const std::string & path, bool trainable);
 
 void lora_adapter_free(lora_adapter * adapter);
