@@ -74,6 +74,11 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
  */
 export const COMBINE_ADAPTER_SCALE = 0.25;
 
+/** The adapter scale a mode applies when the caller gives none. */
+export function defaultAdapterScale(mode: AnswerMode): number {
+  return mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1;
+}
+
 /** Tuned on the world dev split (README, "Answer quality"); 0 gives the paper's equal scales. */
 export const DEFAULT_RELEVANCE_EXPONENT = 3;
 
@@ -118,7 +123,7 @@ export class Answerer {
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
     const applied = plan.filter((p) => p.use !== 'context');
     const best = Math.max(0, ...hits.map((h) => h.score));
-    const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
+    const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? defaultAdapterScale(options.mode), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
     const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);

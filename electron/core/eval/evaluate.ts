@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AnswerMode } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
-import { COMBINE_ADAPTER_SCALE, DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
+import { defaultAdapterScale, DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
@@ -103,7 +103,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   return {
     mode: options.mode,
     k: options.k,
-    adapterScale: options.adapterScale ?? (options.mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1),
+    adapterScale: options.adapterScale ?? defaultAdapterScale(options.mode),
     relevanceExponent: options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT,
     model: runtime.modelPath,
     profile: runtime.profileSource,

@@ -39,7 +39,7 @@ export interface LoadModelOptions {
    * (README, Benchmarks), decoding with 3 Q8_0 adapters runs at 0.93 of base speed merged and
    * 0.86 one by one (10 adapters: 0.90 and 0.68); a new set then costs ~25 ms to merge and load
    * instead of ~4. Merged files live in a temporary folder until the runtime is disposed.
-   * Default true.
+   * Compact adapter files are expanded into that folder whatever this option says. Default true.
    */
   mergeAdapterSets?: boolean;
 }
@@ -125,8 +125,8 @@ function assertGgufFile(path: string): number {
 
 export class LlmRuntime {
   private currentAdapters: AdapterApplication[] = [];
-  /** The temporary folder of merged adapter sets, made on the first merge. */
-  private mergedDir: string | null = null;
+  /** The temporary folder of merged sets and expanded compact adapters, made on first use. */
+  private derivedDir: string | null = null;
   /** Loaded adapter files, least recently used first, with their size. */
   private readonly adapterCache = new Map<string, number>();
   private readonly freeSequences: LlamaContextSequence[];
@@ -354,8 +354,8 @@ export class LlmRuntime {
 
   /** A file in the temporary folder equal to `adapters` applied together (merged or expanded). */
   private async derivedAdapter(adapters: AdapterApplication[]): Promise<string> {
-    this.mergedDir ??= mkdtempSync(join(tmpdir(), 'paramkb-merged-'));
-    const dir = this.mergedDir;
+    this.derivedDir ??= mkdtempSync(join(tmpdir(), 'paramkb-merged-'));
+    const dir = this.derivedDir;
     // The set's identity: each file's path, size and modification time (a re-encoded adapter
     // is a new file), and its scale; sorted, as the sum does not depend on the order.
     const parts = adapters.map((a) => {
@@ -389,7 +389,7 @@ export class LlmRuntime {
       await unloadAdapter(this.context, path);
       this.adapterCache.delete(path);
       total -= size;
-      this.removeIfMerged(path);
+      this.removeIfDerived(path);
     }
   }
 
@@ -398,14 +398,14 @@ export class LlmRuntime {
     await this.setAdapters([]);
     for (const path of this.adapterCache.keys()) {
       await unloadAdapter(this.context, path);
-      this.removeIfMerged(path);
+      this.removeIfDerived(path);
     }
     this.adapterCache.clear();
   }
 
-  /** A merged set is made again when needed; the passages' own adapters stay on disk. */
-  private removeIfMerged(path: string): void {
-    if (this.mergedDir && dirname(path) === this.mergedDir) rmSync(path, { force: true });
+  /** A merged or expanded file is made again when needed; the passages' own adapters stay on disk. */
+  private removeIfDerived(path: string): void {
+    if (this.derivedDir && dirname(path) === this.derivedDir) rmSync(path, { force: true });
   }
 
   /** Paths of the adapters held in memory, least recently used first. */
@@ -416,6 +416,6 @@ export class LlmRuntime {
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
-    if (this.mergedDir) rmSync(this.mergedDir, { recursive: true, force: true });
+    if (this.derivedDir) rmSync(this.derivedDir, { recursive: true, force: true });
   }
 }
