@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
-import { COMBINE_ADAPTER_SCALE, DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
+import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
@@ -199,10 +199,15 @@ export function buildCli(): Command {
             onText: opts.json ? undefined : (text) => process.stdout.write(text),
           });
           if (opts.json) {
-            process.stdout.write(`${JSON.stringify({ answer: result.answer, text: result.text, sources: result.sources, timings: result.generation.timings }, null, 2)}\n`);
+            process.stdout.write(`${JSON.stringify({ answer: result.answer, text: result.text, sources: result.sources, candidates: result.candidates, timings: result.generation.timings }, null, 2)}\n`);
             return;
           }
           process.stdout.write('\n');
+          const candidates = result.candidates;
+          if (candidates && candidates.passages.logProb !== null) {
+            const other = candidates.kept === 'passages' ? 'adapters' : 'passages';
+            process.stdout.write(`\n(Combine kept the ${candidates.kept}' answer; the ${other}' answer was "${candidates[other].answer}".)\n`);
+          }
           if (result.sources.length > 0) {
             process.stdout.write('\nSources:\n');
             result.sources.forEach((s, i) => process.stdout.write(`  [${i + 1}] ${s.documentTitle} (${s.usedAs}, score ${s.score.toFixed(2)}): ${s.text.slice(0, 100)}${s.text.length > 100 ? '…' : ''}\n`));
@@ -287,7 +292,7 @@ export function buildCli(): Command {
     .addOption(new Option('--mode <modes>', 'one mode or a comma-separated list').argParser(parseModes).default(['context']))
     .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
     .option('--limit <n>', 'only the first n questions', (v) => Number.parseInt(v, 10))
-    .option('--adapter-scale <s>', `scale of each applied adapter (default 1; ${COMBINE_ADAPTER_SCALE} in combine)`, Number.parseFloat)
+    .option('--adapter-scale <s>', 'scale of each applied adapter (default 1)', Number.parseFloat)
     .option('--relevance-exponent <e>', `adapters scaled by (BM25 score / best score)^e; 0: equal scales as in the paper (default ${DEFAULT_RELEVANCE_EXPONENT})`, Number.parseFloat)
     .option('--out <file>', 'write the JSON report here (default: stdout)')
     .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)'))

@@ -107,6 +107,9 @@ describe('paramkb CLI', () => {
     expect(Number(sizes![2])).toBeGreaterThan(Number(sizes![1]));
     const afterConversion = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
     expect((JSON.parse(afterConversion.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
+    const combined = JSON.parse((await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'combine', '--k', '1', '--json'])).stdout) as { sources: { usedAs: string }[]; candidates: { kept: string } };
+    expect(combined.sources).toMatchObject([{ usedAs: 'both' }]);
+    expect(['passages', 'adapters']).toContain(combined.candidates.kept);
     const badType = await paramkb(['convert-adapters', 'q4']);
     expect(badType.code).not.toBe(0);
     expect(badType.stderr).toMatch(/f32, f16, q8_0/);

@@ -99,6 +99,32 @@ describe('parametric encoding', () => {
     expect(parametric.sources.map((s) => [s.documentTitle, s.usedAs])).toEqual([['Orla Venkatesh', 'adapter']]);
   });
 
+  it('combine answers from the passages and from the adapters, and keeps the answer both find likelier', async () => {
+    const options = { question: 'Where was Orla Venkatesh born?', k: 3, maxTokens: 6 };
+    const context = await engine.answerOnce({ ...options, mode: 'context' });
+    const parametric = await engine.answerOnce({ ...options, mode: 'parametric' });
+    const streamed: string[] = [];
+    const combined = await engine.answerOnce({ ...options, mode: 'combine', onText: (t) => streamed.push(t) });
+    expect(Object.fromEntries(combined.sources.map((s) => [s.documentTitle, s.usedAs]))).toEqual({ 'Orla Venkatesh': 'both', 'Bram Oduya': 'context', 'Sefa Lindqvist': 'context' });
+    const candidates = combined.candidates!;
+    expect(candidates.passages.answer).toBe(context.answer);
+    expect(candidates.adapters.answer).toBe(parametric.answer);
+    // The tiny model's two answers differ, so both were scored.
+    expect(candidates.passages.answer).not.toBe(candidates.adapters.answer);
+    expect(candidates.passages.logProb).toBeLessThan(0);
+    expect(candidates.adapters.logProb).toBeLessThan(0);
+    expect(candidates.kept).toBe(candidates.adapters.logProb! > candidates.passages.logProb! ? 'adapters' : 'passages');
+    expect(combined.answer).toBe(candidates[candidates.kept].answer);
+    expect(streamed.join('')).toBe(combined.text);
+    expect(combined.generation.promptTokens).toBe(context.generation.promptTokens + parametric.generation.promptTokens);
+    // Without any adapter among the passages, combine is context.
+    const bram = { question: 'Where does Bram Oduya work?', k: 1, maxTokens: 6 };
+    const alone = await engine.answerOnce({ ...bram, mode: 'combine' });
+    expect(alone.candidates).toBeUndefined();
+    expect(alone.sources.map((s) => s.usedAs)).toEqual(['context']);
+    expect(alone.text).toBe((await engine.answerOnce({ ...bram, mode: 'context' })).text);
+  });
+
   it('the queue survives an encoder killed mid-job: no lost job, no second adapter, no half file', async () => {
     await engine.updateSettings({ epochs: 50 });
     let target: number | null = null;

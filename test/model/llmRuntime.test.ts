@@ -111,6 +111,33 @@ describe('LlmRuntime', () => {
     // The runtime still works afterwards.
     expect((await runtime.generate({ tokens, maxTokens: 2 })).generatedTokens).toBeGreaterThan(0);
   });
+
+  it('scores a continuation with the log-probabilities of the full softmax, from a kept prompt as from scratch', async () => {
+    const prompt = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+    const generated = await runtime.generate({ tokens: prompt, maxTokens: 6, adapters: [{ filePath: loraA, scale: 1 }] });
+    expect(runtime.model.detokenize(generated.tokens.filter((t) => !runtime.model.isEogToken(t)))).toBe(generated.text);
+    const continuation = runtime.tokenize(' Marrowgate, by the sea.');
+    const all = prompt.concat(continuation);
+    const positions = continuation.map((_, i) => prompt.length - 1 + i);
+    for (const adapters of [[], [{ filePath: loraA, scale: 1 }]]) {
+      const rows = await runtime.logitsAt(all, positions, adapters);
+      const expected = rows.reduce((sum, row, i) => {
+        const max = Math.max(...row);
+        const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+        return sum + row[continuation[i]!]! - max - logSum;
+      }, 0);
+      // logitsAt left the sequence empty: this call evaluates the prompt; the next one keeps it.
+      const fromScratch = await runtime.continuationLogProb(prompt, continuation, adapters);
+      const fromKeptPrompt = await runtime.continuationLogProb(prompt, continuation, adapters);
+      expect(fromScratch).toBeLessThan(-1);
+      expect(Math.abs(fromScratch - expected)).toBeLessThan(1e-3);
+      expect(fromKeptPrompt).toBeCloseTo(fromScratch, 4);
+    }
+    // The greedy continuation is the likeliest one-token continuation there is.
+    const greedyFirst = await runtime.continuationLogProb(prompt, generated.tokens.slice(0, 1), [{ filePath: loraA, scale: 1 }]);
+    const other = await runtime.continuationLogProb(prompt, continuation.slice(0, 1), [{ filePath: loraA, scale: 1 }]);
+    expect(greedyFirst).toBeGreaterThanOrEqual(other);
+  });
 });
 
 describe('merged adapter sets', () => {

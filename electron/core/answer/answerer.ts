@@ -1,10 +1,12 @@
 // Retrieve, update, generate (DESIGN §1): the top-k BM25 passages are either put in the prompt
-// (context), applied as their LoRA adapters with scale 1 each (parametric), both (combine), or
-// adapters where they exist and text for the rest (auto). Closed-book uses neither.
+// (context), applied as their LoRA adapters (parametric), both (combine: each answers and the
+// likelier answer is kept), or adapters where they exist and text for the rest (auto).
+// Closed-book uses neither.
 import type { AnswerMode, AnswerSource, PassageUse, SearchHit } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
+import type { Token } from 'node-llama-cpp';
 import type { GenerationResult, LlmRuntime } from '../llm/llmRuntime.js';
 import { renderQuestion } from '../llm/promptProfile.js';
 import type { Bm25Retriever } from '../retrieval/bm25.js';
@@ -24,10 +26,7 @@ export interface AnswerOptions {
   k?: number;
   /** Default 64. */
   maxTokens?: number;
-  /**
-   * Scale of each applied adapter. 1 applies it as trained (DESIGN §1); a smaller scale softens
-   * adapters next to passages in the prompt. Default: COMBINE_ADAPTER_SCALE in combine, else 1.
-   */
+  /** Scale of each applied adapter, before relevance damping. Default 1: as trained (DESIGN §1). */
   adapterScale?: number;
   /** See adapterScales. Default DEFAULT_RELEVANCE_EXPONENT. */
   relevanceExponent?: number;
@@ -44,7 +43,22 @@ export interface AnswerResult {
   /** The adapters applied, with their scales. */
   adapters: AdapterApplication[];
   retrievalMs: number;
+  /** In combine, the two answers' generations together: the kept text, summed counts and timings (scoring counts as prompt time). */
   generation: GenerationResult;
+  /** Combine only: the answer from the passages, the one from the adapters, and which was kept. */
+  candidates?: CombineCandidates;
+}
+
+export interface CombineCandidate {
+  answer: string;
+  /** Its log-probability under the passages' prompt plus under the adapters; null when both answers agree. */
+  logProb: number | null;
+}
+
+export interface CombineCandidates {
+  passages: CombineCandidate;
+  adapters: CombineCandidate;
+  kept: 'passages' | 'adapters';
 }
 
 export class AnswerNotPossibleError extends ParamKbError {
@@ -65,18 +79,6 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
     }
   }
   return plan;
-}
-
-/**
- * Adapters next to their passages in the prompt (combine) are applied at this scale: the
- * passage already gives the facts, and full-strength adapters pull the reading towards other
- * passages' facts (world dev split, README "Answer quality").
- */
-export const COMBINE_ADAPTER_SCALE = 0.25;
-
-/** The adapter scale a mode applies when the caller gives none. */
-export function defaultAdapterScale(mode: AnswerMode): number {
-  return mode === 'combine' ? COMBINE_ADAPTER_SCALE : 1;
 }
 
 /** Tuned on the world dev split (README, "Answer quality"); 0 gives the paper's equal scales. */
@@ -123,11 +125,19 @@ export class Answerer {
     const inPrompt = plan.filter((p) => p.use !== 'adapter').map((p) => p.hit.text);
     const applied = plan.filter((p) => p.use !== 'context');
     const best = Math.max(0, ...hits.map((h) => h.score));
-    const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? defaultAdapterScale(options.mode), options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
+    const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? 1, options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
     const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
     const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
-    const generation = await runtime.generate({ tokens, adapters, maxTokens: options.maxTokens ?? 64, signal: options.signal, onText: options.onText });
+    const maxTokens = options.maxTokens ?? 64;
+    let generation: GenerationResult;
+    let candidates: CombineCandidates | undefined;
+    if (options.mode === 'combine' && adapters.length > 0) {
+      ({ generation, candidates } = await this.combine(runtime, question, tokens, adapters, maxTokens, options.signal));
+      if (generation.text) options.onText?.(generation.text);
+    } else {
+      generation = await runtime.generate({ tokens, adapters, maxTokens, signal: options.signal, onText: options.onText });
+    }
     return {
       text: generation.text,
       answer: extractAnswer(generation.text, runtime.profile.answer_prefix),
@@ -137,6 +147,55 @@ export class Answerer {
       adapters,
       retrievalMs,
       generation,
+      ...(candidates ? { candidates } : {}),
+    };
+  }
+
+  /**
+   * Combine: the passages answer in the prompt without adapters, the adapters answer the
+   * question alone, and the answer kept is the one with the larger sum of its log-probabilities
+   * under both (a product of the two experts). Each source can then overrule the other only by
+   * being surer of its answer. The paper's one pass with both let the adapters pull the reading
+   * of the passages towards other passages' facts, and never beat context on the world dev split
+   * (README, "Answer quality").
+   */
+  private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
+    const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }]);
+    // The adapters' answer first: switching back to no adapters clears the KV cache, and the
+    // long passage prompt must stay in it for the scoring below.
+    const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
+    if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
+    const fromPassages = await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal });
+    const sum = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
+      ...kept,
+      promptTokens: a.promptTokens + b.promptTokens,
+      evaluatedPromptTokens: a.evaluatedPromptTokens + b.evaluatedPromptTokens,
+      generatedTokens: a.generatedTokens + b.generatedTokens,
+      timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
+    });
+    const agree = fromPassages.tokens.length === fromAdapters.tokens.length && fromPassages.tokens.every((t, i) => t === fromAdapters.tokens[i]);
+    if (agree || fromPassages.stopReason === 'cancelled') {
+      return { generation: sum(fromAdapters, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, 'passages') };
+    }
+    const started = performance.now();
+    // Scored in this order so that each prompt is evaluated once (see continuationLogProb).
+    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.tokens, []);
+    const adaptersOnPassages = await runtime.continuationLogProb(passagePrompt, fromAdapters.tokens, []);
+    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.tokens, adapters);
+    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
+    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: adaptersOnPassages + adaptersOnAdapters };
+    // Ties go to the passages: their text is what the user can check.
+    const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
+    const generation = sum(fromAdapters, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages);
+    return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters, scores, kept) };
+  }
+
+  private candidates(runtime: LlmRuntime, fromPassages: GenerationResult, fromAdapters: GenerationResult, scores: { passages: number; adapters: number } | null, kept: CombineCandidates['kept']): CombineCandidates {
+    const prefix = runtime.profile.answer_prefix;
+    return {
+      passages: { answer: extractAnswer(fromPassages.text, prefix), logProb: scores?.passages ?? null },
+      adapters: { answer: extractAnswer(fromAdapters.text, prefix), logProb: scores?.adapters ?? null },
+      kept,
     };
   }
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AnswerMode } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
-import { defaultAdapterScale, DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
+import { DEFAULT_RELEVANCE_EXPONENT, type CombineCandidates } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
@@ -19,6 +19,8 @@ export interface EvalPrediction extends AnswerScore {
   generation: string;
   retrieved: string[];
   usedAs: string[];
+  /** Combine: both answers and which was kept. */
+  candidates?: CombineCandidates;
 }
 
 export interface ScoreSummary extends AnswerScore { n: number }
@@ -94,6 +96,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
     predictions.push({
       id: q.id, type: q.type, question: q.question, answers: q.answers, prediction: result.answer, generation: result.text,
       retrieved: result.sources.map((s) => s.documentTitle), usedAs: result.sources.map((s) => s.usedAs),
+      ...(result.candidates ? { candidates: result.candidates } : {}),
       ...scoreAnswer(result.answer, q.answers),
     });
     options.onProgress?.(predictions.length, questions.length);
@@ -103,7 +106,7 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   return {
     mode: options.mode,
     k: options.k,
-    adapterScale: options.adapterScale ?? defaultAdapterScale(options.mode),
+    adapterScale: options.adapterScale ?? 1,
     relevanceExponent: options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT,
     model: runtime.modelPath,
     profile: runtime.profileSource,

@@ -59,6 +59,8 @@ export interface GenerateOptions {
 
 export interface GenerationResult {
   text: string;
+  /** The generated tokens, ending with the end-of-generation token when the model gave one. */
+  tokens: Token[];
   promptTokens: number;
   /** Prompt tokens actually evaluated (the rest were reused from the KV cache). */
   evaluatedPromptTokens: number;
@@ -236,12 +238,7 @@ export class LlmRuntime {
     await this.setAdapters(options.adapters ?? []);
     const adapterMs = performance.now() - started;
 
-    // Reuse the KV cache for the prompt's common prefix with what the sequence holds.
-    const held = sequence.contextTokens;
-    let common = 0;
-    while (common < held.length && common < options.tokens.length - 1 && held[common] === options.tokens[common]) common++;
-    if (common < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
-    const toEvaluate = options.tokens.slice(common);
+    const toEvaluate = options.tokens.slice(await this.keepCommonPrefix(sequence, options.tokens, options.tokens.length - 1));
 
     const maxTokens = options.maxTokens ?? 256;
     const roomLeft = this.context.contextSize - options.tokens.length;
@@ -252,9 +249,10 @@ export class LlmRuntime {
     const promptStarted = performance.now();
     const sampling = options.sampling ? { temperature: options.sampling.temperature, seed: options.sampling.seed } : { temperature: 0 };
     // yieldEogToken: the loop must see the end-of-generation token to tell EOS from a cut-off.
+    let eog: Token[] = [];
     for await (const token of sequence.evaluate(toEvaluate, { ...sampling, yieldEogToken: true })) {
       if (firstTokenAt === 0) firstTokenAt = performance.now();
-      if (this.model.isEogToken(token)) { stopReason = 'eos'; break; }
+      if (this.model.isEogToken(token)) { stopReason = 'eos'; eog = [token]; break; }
       generated.push(token);
       const full = this.model.detokenize(generated);
       // Hold back a partial multi-byte character until the next token completes it.
@@ -270,12 +268,62 @@ export class LlmRuntime {
     text = this.model.detokenize(generated);
     return {
       text,
+      tokens: generated.concat(eog),
       promptTokens: options.tokens.length,
       evaluatedPromptTokens: toEvaluate.length,
       generatedTokens: generated.length,
       stopReason,
       timings: { adapterMs, promptMs: (firstTokenAt || ended) - promptStarted, generateMs: ended - (firstTokenAt || ended) },
     };
+  }
+
+  /**
+   * Keeps the sequence's KV cache for the longest prefix it shares with `tokens`, at most `limit`
+   * tokens, and erases the rest. Returns the number of tokens kept.
+   */
+  private async keepCommonPrefix(sequence: LlamaContextSequence, tokens: Token[], limit: number): Promise<number> {
+    const held = sequence.contextTokens;
+    let common = 0;
+    while (common < held.length && common < limit && held[common] === tokens[common]) common++;
+    if (common < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
+    return common;
+  }
+
+  /**
+   * Sum of the natural-log probabilities of `continuation` following `prompt`, with `adapters`
+   * applied. The KV cache of the prompt is kept, so scoring several continuations of one prompt
+   * evaluates it once.
+   */
+  continuationLogProb(prompt: Token[], continuation: Token[], adapters: AdapterApplication[] = []): Promise<number> {
+    if (prompt.length === 0) throw new ModelError('empty-prompt', 'The prompt is empty.');
+    const tokens = prompt.concat(continuation);
+    if (tokens.length > this.context.contextSize) {
+      throw new ModelError('prompt-too-long', `The prompt and its continuation have ${tokens.length} tokens, more than the model's ${this.context.contextSize}-token context.`);
+    }
+    return this.withSequence(async (sequence) => {
+      await this.setAdapters(adapters);
+      const kept = await this.keepCommonPrefix(sequence, tokens, prompt.length - 1);
+      // Item i of the evaluation is token kept + i; the logits after it predict token kept + i + 1.
+      const firstScored = prompt.length - 1 - kept;
+      const output = await sequence.controlledEvaluate(tokens.slice(kept).map((token, i) => {
+        const next = tokens[kept + i + 1];
+        return i >= firstScored && next !== undefined
+          ? [token, { generateNext: { logits: { filter: { tokens: [next], includeTop: 1 } }, totalLogitWeight: true } }]
+          : token;
+      }));
+      let total = 0;
+      for (let i = firstScored; i < continuation.length + firstScored; i++) {
+        const next = output[i]?.next;
+        const target = tokens[kept + i + 1]!;
+        const logit = next?.logits?.get(target);
+        if (logit === undefined || next?.totalLogitWeight === undefined || !next.logits) throw new ModelError('no-logits', `No logits were returned for position ${kept + i}.`);
+        // totalLogitWeight is the sum of exp(logit - max) over the vocabulary; includeTop brings
+        // the max (node-llama-cpp 3.22's includeMax adds it only when it is already there).
+        const max = Math.max(...next.logits.values());
+        total += logit - max - Math.log(next.totalLogitWeight);
+      }
+      return total;
+    });
   }
 
   /**

@@ -10,7 +10,7 @@ export const MODE_INFO: Record<AnswerMode, { label: string; description: string 
   auto: { label: 'Auto', description: 'Adapters where passages are encoded, passage text in the prompt where they are not yet.' },
   parametric: { label: 'Parametric', description: 'Only the adapters of the retrieved passages; the prompt holds just the question.' },
   context: { label: 'Context', description: 'Classic RAG: the retrieved passages are put in the prompt.' },
-  combine: { label: 'Combine', description: 'Adapters and passage text together (the best mode in the paper).' },
+  combine: { label: 'Combine', description: 'The passages and their adapters each answer; the answer both find likelier is kept.' },
   'closed-book': { label: 'Closed book', description: 'The model alone, without your documents.' },
 };
 
