@@ -2,11 +2,11 @@
 // (context), applied as their LoRA adapters (parametric), both (combine: each answers and the
 // likelier answer is kept), or adapters where they exist and text for the rest (auto).
 // Closed-book uses neither.
+import type { Token } from 'node-llama-cpp';
 import type { AnswerMode, AnswerSource, PassageUse, SearchHit } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
-import type { Token } from 'node-llama-cpp';
 import type { GenerationResult, LlmRuntime } from '../llm/llmRuntime.js';
 import { renderQuestion } from '../llm/promptProfile.js';
 import type { Bm25Retriever } from '../retrieval/bm25.js';
@@ -166,7 +166,7 @@ export class Answerer {
     const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
     if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
     const fromPassages = await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal });
-    const sum = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
+    const bothGenerations = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
       ...kept,
       promptTokens: a.promptTokens + b.promptTokens,
       evaluatedPromptTokens: a.evaluatedPromptTokens + b.evaluatedPromptTokens,
@@ -175,7 +175,7 @@ export class Answerer {
     });
     const agree = fromPassages.tokens.length === fromAdapters.tokens.length && fromPassages.tokens.every((t, i) => t === fromAdapters.tokens[i]);
     if (agree || fromPassages.stopReason === 'cancelled') {
-      return { generation: sum(fromAdapters, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, 'passages') };
+      return { generation: bothGenerations(fromAdapters, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, 'passages') };
     }
     const started = performance.now();
     // Scored in this order so that each prompt is evaluated once (see continuationLogProb).
@@ -186,7 +186,7 @@ export class Answerer {
     const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: adaptersOnPassages + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
-    const generation = sum(fromAdapters, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages);
+    const generation = bothGenerations(fromAdapters, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages);
     return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters, scores, kept) };
   }
 
