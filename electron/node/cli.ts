@@ -185,17 +185,18 @@ export function buildCli(): Command {
   program.command('ask')
     .description('answer a question from the knowledge base')
     .argument('<question>')
-    .addOption(new Option('--mode <mode>', `answer mode: ${ANSWER_MODES.join(', ')}`).argParser(parseMode).default('auto'))
-    .addOption(new Option('--k <k>', 'passages retrieved').argParser(parseK).default(3))
+    .addOption(new Option('--mode <mode>', `answer mode: ${ANSWER_MODES.join(', ')} (default: the knowledge base's default mode, combine unless changed in Settings)`).argParser(parseMode))
+    .addOption(new Option('--k <k>', 'passages retrieved (default: the knowledge base\'s, 3 unless changed in Settings)').argParser(parseK))
     .option('--json', 'print the answer and its sources as JSON')
-    .action(async (question: string, opts: { mode: AnswerMode; k: number; json?: boolean }) => {
+    .action(async (question: string, opts: { mode?: AnswerMode; k?: number; json?: boolean }) => {
       await withEngine(engineOptions(program.opts()), true, async (engine) => {
+        const settings = engine.settings.get();
         const controller = new AbortController();
         const onSigint = () => controller.abort();
         process.once('SIGINT', onSigint);
         try {
           const result = await engine.answerOnce({
-            question, mode: opts.mode, k: opts.k, signal: controller.signal, maxTokens: 256,
+            question, mode: opts.mode ?? settings.defaultMode, k: opts.k ?? settings.topK, signal: controller.signal, maxTokens: 256,
             onText: opts.json ? undefined : (text) => process.stdout.write(text),
           });
           if (opts.json) {

@@ -149,7 +149,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       activeChatId: null,
       messages: {},
       streaming: null,
-      mode: 'auto',
+      mode: 'combine',
       documents: [],
       openDocument: null,
       searchQuery: '',

@@ -107,7 +107,8 @@ describe('paramkb CLI', () => {
     expect(Number(sizes![2])).toBeGreaterThan(Number(sizes![1]));
     const afterConversion = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
     expect((JSON.parse(afterConversion.stdout) as { sources: { usedAs: string }[] }).sources).toMatchObject([{ usedAs: 'adapter' }]);
-    const combined = JSON.parse((await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'combine', '--k', '1', '--json'])).stdout) as { sources: { usedAs: string }[]; candidates: { kept: string } };
+    // Without --mode, ask uses the knowledge base's default mode: combine.
+    const combined = JSON.parse((await paramkb(['ask', 'Where was Orla Venkatesh born?', '--k', '1', '--json'])).stdout) as { sources: { usedAs: string }[]; candidates: { kept: string } };
     expect(combined.sources).toMatchObject([{ usedAs: 'both' }]);
     expect(['passages', 'adapters']).toContain(combined.candidates.kept);
     const badType = await paramkb(['convert-adapters', 'q4']);

@@ -27,7 +27,7 @@ export function SettingsView() {
   const update = useApp((s) => s.updateSettings);
   const notify = useApp((s) => s.notify);
   const [draft, setDraft] = useState<Record<NumericKey, string> | null>(null);
-  const [defaultMode, setDefaultMode] = useState<AnswerMode>('auto');
+  const [defaultMode, setDefaultMode] = useState<AnswerMode>('combine');
 
   useEffect(() => {
     if (!settings) return;
