@@ -223,6 +223,7 @@ export class Engine implements ParamKbApi {
       const cancelled = result.generation.stopReason === 'cancelled';
       const message = this.chats.addMessage(request.chatId, {
         role: 'assistant', text: result.text.trim(), mode: request.mode, sources: result.sources, error: cancelled ? 'cancelled' : null,
+        ...(result.candidates ? { candidates: result.candidates } : {}),
       });
       this.emit('answerDone', { requestId, chatId: request.chatId, message });
       this.emitQueue();

@@ -82,6 +82,20 @@ export interface AnswerSource {
   usedAs: PassageUse;
 }
 
+/** One of combine's two answers. */
+export interface CombineCandidate {
+  answer: string;
+  /** Its log-probability after the passages plus under the adapters; null when both answers agree. */
+  logProb: number | null;
+}
+
+/** Combine's answer from the passages (in the prompt, no adapters), from the adapters (question alone), and which was kept. */
+export interface CombineCandidates {
+  passages: CombineCandidate;
+  adapters: CombineCandidate;
+  kept: 'passages' | 'adapters';
+}
+
 export interface ChatSummary {
   id: number;
   title: string;
@@ -96,6 +110,8 @@ export interface ChatMessage {
   text: string;
   mode: AnswerMode | null;
   sources: AnswerSource[];
+  /** Combine's two answers, for an answer in combine mode that had adapters; else null. */
+  candidates: CombineCandidates | null;
   /** Set when the answer stopped early: 'cancelled' or an error message. */
   error: string | null;
   createdAt: string;

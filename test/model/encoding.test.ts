@@ -117,6 +117,11 @@ describe('parametric encoding', () => {
     expect(combined.answer).toBe(candidates[candidates.kept].answer);
     expect(streamed.join('')).toBe(combined.text);
     expect(combined.generation.promptTokens).toBe(context.generation.promptTokens + parametric.generation.promptTokens);
+    // A chat keeps both answers with the message (the UI says which was kept).
+    const chat = engine.chats.create('combine');
+    engine.chats.addMessage(chat.id, { role: 'assistant', text: combined.text, mode: 'combine', sources: combined.sources, candidates });
+    engine.chats.addMessage(chat.id, { role: 'assistant', text: context.text, mode: 'context', sources: context.sources });
+    expect(engine.chats.messages(chat.id).map((m) => m.candidates)).toEqual([candidates, null]);
     // Without any adapter among the passages, combine is context.
     const bram = { question: 'Where does Bram Oduya work?', k: 1, maxTokens: 6 };
     const alone = await engine.answerOnce({ ...bram, mode: 'combine' });

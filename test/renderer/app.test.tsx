@@ -49,6 +49,8 @@ describe('chat', () => {
     const answer = sources.closest('article')!;
     expect(within(answer).getByText('Based on your documents, the answer is 42.')).toBeTruthy();
     expect(within(answer).getByText('Combine')).toBeTruthy();
+    // Combine says which of its two answers it kept, and what the other one was.
+    expect(within(answer).getByText(/Kept the passages’ answer/).textContent).toContain('The adapters answered: “41”.');
     expect(api.calls.find((c) => c.method === 'ask')?.args[0]).toMatchObject({ mode: 'combine', k: 3, question: 'Where does the Danube end?' });
     expect(within(sources).getAllByRole('button', { name: /rivers\.md/ })).toHaveLength(2);
     expect(within(sources).getByText('adapter')).toBeTruthy();

@@ -33,7 +33,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const running = new Map<string, { cancelled: boolean }>();
   let paused = false;
   let settings: Settings = {
-    topK: 3, defaultMode: 'auto', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0,
+    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0,
     theme: 'light', dataDir: '/home/user/.config/ParamKB',
   };
   let model: ModelInfo = {
@@ -83,7 +83,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const record = (method: string, args: unknown[]) => calls.push({ method, args });
   const message = (chatId: number, role: ChatMessage['role'], text: string, extra: Partial<ChatMessage> = {}): ChatMessage => {
-    const m: ChatMessage = { id: nextId++, chatId, role, text, mode: null, sources: [], error: null, createdAt: now(), ...extra };
+    const m: ChatMessage = { id: nextId++, chatId, role, text, mode: null, sources: [], candidates: null, error: null, createdAt: now(), ...extra };
     messages.set(chatId, [...(messages.get(chatId) ?? []), m]);
     return m;
   };
@@ -152,7 +152,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
           passageId: h.passageId, documentId: h.documentId, documentTitle: h.documentTitle, text: h.text, score: h.score,
           usedAs: (request.mode === 'parametric' || (request.mode !== 'context' && i === 0) ? 'adapter' : 'context') as 'adapter' | 'context',
         }));
-        const answer = message(request.chatId, 'assistant', text, { mode: request.mode, sources, error: state.cancelled ? 'cancelled' : null });
+        const candidates = request.mode === 'combine' && !state.cancelled
+          ? { passages: { answer: '42', logProb: -1.5 }, adapters: { answer: '41', logProb: -3.25 }, kept: 'passages' as const }
+          : null;
+        const answer = message(request.chatId, 'assistant', text, { mode: request.mode, sources, candidates, error: state.cancelled ? 'cancelled' : null });
         if (state.cancelled) emit('answerError', { requestId, chatId: request.chatId, error: { name: 'CancelledError', message: 'cancelled', code: 'cancelled', expected: true }, message: answer });
         else emit('answerDone', { requestId, chatId: request.chatId, message: answer });
       })();

@@ -3,7 +3,7 @@
 // likelier answer is kept), or adapters where they exist and text for the rest (auto).
 // Closed-book uses neither.
 import type { Token } from 'node-llama-cpp';
-import type { AnswerMode, AnswerSource, PassageUse, SearchHit } from '../../shared/types.js';
+import type { AnswerMode, AnswerSource, CombineCandidates, PassageUse, SearchHit } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
@@ -47,18 +47,6 @@ export interface AnswerResult {
   generation: GenerationResult;
   /** Combine only: the answer from the passages, the one from the adapters, and which was kept. */
   candidates?: CombineCandidates;
-}
-
-export interface CombineCandidate {
-  answer: string;
-  /** Its log-probability under the passages' prompt plus under the adapters; null when both answers agree. */
-  logProb: number | null;
-}
-
-export interface CombineCandidates {
-  passages: CombineCandidate;
-  adapters: CombineCandidate;
-  kept: 'passages' | 'adapters';
 }
 
 export class AnswerNotPossibleError extends ParamKbError {

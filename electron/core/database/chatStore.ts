@@ -1,10 +1,10 @@
 // Chats and their messages, with a snapshot of the passages each answer used.
-import type { AnswerMode, AnswerSource, ChatMessage, ChatSummary } from '../../shared/types.js';
+import type { AnswerMode, AnswerSource, ChatMessage, ChatSummary, CombineCandidates } from '../../shared/types.js';
 import { NotFoundError } from '../../shared/errors.js';
 import { nowIso, type Db } from './database.js';
 
 interface ChatRow { id: number; title: string; created_at: string; updated_at: string }
-interface MessageRow { id: number; chat_id: number; role: 'user' | 'assistant'; text: string; mode: AnswerMode | null; error: string | null; created_at: string }
+interface MessageRow { id: number; chat_id: number; role: 'user' | 'assistant'; text: string; mode: AnswerMode | null; error: string | null; candidates: string | null; created_at: string }
 interface SourceRow { message_id: number; passage_id: number; document_id: number; document_title: string; text: string; score: number; used_as: AnswerSource['usedAs'] }
 
 const toChat = (r: ChatRow): ChatSummary => ({ id: r.id, title: r.title, createdAt: r.created_at, updatedAt: r.updated_at });
@@ -56,20 +56,23 @@ export class ChatStore {
   }
 
   /** Appends a message (and its sources) and touches the chat, in one transaction. */
-  addMessage(chatId: number, message: { role: 'user' | 'assistant'; text: string; mode: AnswerMode | null; error?: string | null; sources?: AnswerSource[] }): ChatMessage {
+  addMessage(chatId: number, message: { role: 'user' | 'assistant'; text: string; mode: AnswerMode | null; error?: string | null; sources?: AnswerSource[]; candidates?: CombineCandidates }): ChatMessage {
     return this.db.transaction(() => {
       this.get(chatId);
       const now = nowIso();
-      const id = Number(this.db.prepare('INSERT INTO messages (chat_id, role, text, mode, error, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(chatId, message.role, message.text, message.mode, message.error ?? null, now).lastInsertRowid);
+      const candidates = message.candidates ? JSON.stringify(message.candidates) : null;
+      const id = Number(this.db.prepare('INSERT INTO messages (chat_id, role, text, mode, error, candidates, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(chatId, message.role, message.text, message.mode, message.error ?? null, candidates, now).lastInsertRowid);
       const insert = this.db.prepare('INSERT INTO message_sources (message_id, rank, passage_id, document_id, document_title, text, score, used_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       (message.sources ?? []).forEach((s, rank) => insert.run(id, rank, s.passageId, s.documentId, s.documentTitle, s.text, s.score, s.usedAs));
       this.db.prepare('UPDATE chats SET updated_at = ? WHERE id = ?').run(now, chatId);
-      return toMessage({ id, chat_id: chatId, role: message.role, text: message.text, mode: message.mode, error: message.error ?? null, created_at: now }, message.sources ?? []);
+      return toMessage({ id, chat_id: chatId, role: message.role, text: message.text, mode: message.mode, error: message.error ?? null, candidates, created_at: now }, message.sources ?? []);
     })();
   }
 }
 
 function toMessage(r: MessageRow, sources: AnswerSource[]): ChatMessage {
-  return { id: r.id, chatId: r.chat_id, role: r.role, text: r.text, mode: r.mode, sources, error: r.error, createdAt: r.created_at };
+  let candidates: CombineCandidates | null = null;
+  try { candidates = r.candidates ? JSON.parse(r.candidates) as CombineCandidates : null; } catch { /* a damaged value shows no candidates */ }
+  return { id: r.id, chatId: r.chat_id, role: r.role, text: r.text, mode: r.mode, sources, candidates, error: r.error, createdAt: r.created_at };
 }

@@ -100,4 +100,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE VIRTUAL TABLE passages_vocab USING fts5vocab(passages_fts, 'row');
   `,
+  // 3: combine's two answers (JSON CombineCandidates) beside the one it kept.
+  `
+  ALTER TABLE messages ADD COLUMN candidates TEXT;
+  `,
 ];

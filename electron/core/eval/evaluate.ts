@@ -1,10 +1,10 @@
 // Question-answering evaluation (DESIGN §5): imports a JSONL corpus, answers a JSONL question
 // set in one mode, and scores EM / F1 / precision / recall overall and per question type.
 import { readFileSync } from 'node:fs';
-import type { AnswerMode } from '../../shared/types.js';
+import type { AnswerMode, CombineCandidates } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
-import { DEFAULT_RELEVANCE_EXPONENT, type CombineCandidates } from '../answer/answerer.js';
+import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }

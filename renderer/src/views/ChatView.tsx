@@ -1,7 +1,7 @@
 // Chat: the conversation with streamed answers and their sources, the answer-mode switch and
 // the question box. Enter sends (Shift+Enter for a new line), Esc stops.
 import { useEffect, useRef, useState, type ReactNode } from 'react';
-import { ANSWER_MODES, type AnswerMode, type AnswerSource, type ChatMessage, type PassageUse } from '../../../electron/shared/types.js';
+import { ANSWER_MODES, type AnswerMode, type AnswerSource, type ChatMessage, type CombineCandidates, type PassageUse } from '../../../electron/shared/types.js';
 import { FOCUS_TARGETS } from '../focusTargets.js';
 import { Icon } from '../components/Icon.js';
 import { useApp } from '../StoreContext.js';
@@ -122,8 +122,21 @@ function MessageView({ message }: { message: ChatMessage }) {
           </p>
         )}
       </div>
+      {message.candidates && <CombineNote candidates={message.candidates} />}
       {message.sources.length > 0 && <Sources sources={message.sources} />}
     </article>
+  );
+}
+
+/** Which of combine's two answers was kept, and what the other said. */
+function CombineNote({ candidates }: { candidates: CombineCandidates }) {
+  if (candidates.passages.logProb === null) return <p className="message__note">The passages and their adapters gave the same answer.</p>;
+  const other = candidates.kept === 'passages' ? 'adapters' : 'passages';
+  return (
+    <p className="message__note">
+      Kept the {candidates.kept === 'passages' ? 'passages’' : 'adapters’'} answer, which both found likelier.
+      The {other} answered: “{candidates[other].answer}”.
+    </p>
   );
 }
 
@@ -144,7 +157,7 @@ function StreamingView() {
 const USE_INFO: Record<PassageUse, string> = {
   adapter: 'Its LoRA adapter was applied to the model',
   context: 'Its text was put in the prompt',
-  both: 'Its adapter was applied and its text was put in the prompt',
+  both: 'Its text was in the prompt of one answer and its adapter was applied for the other',
 };
 
 function Sources({ sources }: { sources: AnswerSource[] }) {
