@@ -349,17 +349,7 @@ export class LlmRuntime {
 
   /** Mean negative log-likelihood of tokens[1..] given their prefixes (natural log). */
   async meanNll(tokens: Token[], adapters: AdapterApplication[] = []): Promise<number> {
-    const positions = tokens.slice(0, -1).map((_, i) => i);
-    const logits = await this.logitsAt(tokens, positions, adapters);
-    let total = 0;
-    logits.forEach((row, i) => {
-      let max = -Infinity;
-      for (const v of row) if (v > max) max = v;
-      let sum = 0;
-      for (const v of row) sum += Math.exp(v - max);
-      total += max + Math.log(sum) - row[tokens[i + 1]!]!;
-    });
-    return total / logits.length;
+    return -(await this.continuationLogProb(tokens.slice(0, 1), tokens.slice(1), adapters)) / (tokens.length - 1);
   }
 
   vocabularySize(): number {
