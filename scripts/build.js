@@ -19,9 +19,9 @@ function step(name, file, args) {
 
 const bin = (pkg, file) => join(repoRoot, 'node_modules', pkg, file);
 step('typescript', process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.build.json']);
-// Compiled benchmarks import the test fixtures, which use this plain JS module.
+// Compiled benchmarks import the test fixtures and the real models, which use these plain JS modules.
 mkdirSync(join(repoRoot, 'dist', 'scripts'), { recursive: true });
-copyFileSync(join(repoRoot, 'scripts', 'llama-source.js'), join(repoRoot, 'dist', 'scripts', 'llama-source.js'));
+for (const file of ['llama-source.js', 'fetch-models.js', 'real-models.json']) copyFileSync(join(repoRoot, 'scripts', file), join(repoRoot, 'dist', 'scripts', file));
 // A sandboxed preload must be one CommonJS file, so Vite bundles it.
 step('preload', process.execPath, [bin('vite', 'bin/vite.js'), 'build', '--config', 'electron/electron-main/preload.vite.config.mjs', '--logLevel', 'warn']);
 if (existsSync(join(repoRoot, 'scripts', 'build-native.js'))) step('native trainer', process.execPath, [join(repoRoot, 'scripts', 'build-native.js')]);
