@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
-import { evaluate, readEvalDocuments, readEvalQuestions, type EvalReport } from '../core/eval/evaluate.js';
+import { evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
@@ -143,10 +143,11 @@ function progressBar(label: string): SingleBar {
 function printEvalTable(reports: EvalReport[]): void {
   const types = [...new Set(reports.flatMap((r) => Object.keys(r.byType)))];
   const cell = (s: { f1: number; em: number } | undefined) => (s ? `${s.f1.toFixed(3)} / ${s.em.toFixed(3)}` : '-');
+  const recall = (r: EvalReport) => (r.overall.supportRecall === undefined ? '-' : `${r.overall.supportRecall.toFixed(3)} / ${r.overall.supportAllFound!.toFixed(3)}`);
   const lines = [
-    `| mode | all (F1 / EM) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | seconds |`,
-    `| --- | --- | ${types.map(() => '---').join(' | ')} | --- |`,
-    ...reports.map((r) => `| ${r.mode} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${r.seconds.toFixed(1)} |`),
+    `| mode | all (F1 / EM) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | support recall@k / all found | seconds |`,
+    `| --- | --- | ${types.map(() => '---').join(' | ')} | --- | --- |`,
+    ...reports.map((r) => `| ${r.mode} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${recall(r)} | ${r.seconds.toFixed(1)} |`),
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
 }
@@ -300,7 +301,7 @@ export function buildCli(): Command {
     .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number; relevanceExponent?: number }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
-      let questions = readEvalQuestions(resolve(opts.questions));
+      let questions = withSupportingTitles(readEvalQuestions(resolve(opts.questions)), documents);
       if (opts.limit && opts.limit > 0) questions = questions.slice(0, opts.limit);
       // Without --data the corpus goes into a throwaway knowledge base, not the user's.
       const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));

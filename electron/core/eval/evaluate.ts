@@ -8,7 +8,16 @@ import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { scoreAnswer, type AnswerScore } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
-export interface EvalQuestion { id: string; question: string; answers: string[]; type: string }
+export interface EvalQuestion {
+  id: string;
+  question: string;
+  answers: string[];
+  type: string;
+  /** Titles of the documents the answer needs (HotpotQA's `supporting_titles`), for retrieval recall. */
+  supportingTitles?: string[];
+  /** Ids of the documents the answer needs (the world split's `support`), resolved to titles by withSupportingTitles. */
+  supportIds?: string[];
+}
 
 export interface EvalPrediction extends AnswerScore {
   id: string;
@@ -19,11 +28,19 @@ export interface EvalPrediction extends AnswerScore {
   generation: string;
   retrieved: string[];
   usedAs: string[];
+  /** Share of the supporting documents among the retrieved passages' documents; absent without supporting titles or retrieval. */
+  supportRecall?: number;
   /** Combine: both answers and which was kept. */
   candidates?: CombineCandidates;
 }
 
-export interface ScoreSummary extends AnswerScore { n: number }
+export interface ScoreSummary extends AnswerScore {
+  n: number;
+  /** Mean retrieval recall of the supporting documents at k, over the questions that have them. */
+  supportRecall?: number;
+  /** Share of those questions whose supporting documents were all retrieved. */
+  supportAllFound?: number;
+}
 
 export interface EvalReport {
   mode: AnswerMode;
@@ -65,14 +82,37 @@ export function readEvalDocuments(path: string): EvalDocument[] {
 export function readEvalQuestions(path: string): EvalQuestion[] {
   return readJsonl(path, 'questions', (o) => {
     const answers = Array.isArray(o.answers) ? o.answers.map((a) => asString(a, 'answers[]')) : [asString(o.answer, 'answer')];
-    return { id: typeof o.id === 'string' ? o.id : String(o.id ?? ''), question: asString(o.question, 'question'), answers, type: typeof o.type === 'string' ? o.type : 'all' };
+    const strings = (v: unknown, key: string) => (Array.isArray(v) ? v.map((x) => asString(x, `${key}[]`)) : undefined);
+    return {
+      id: typeof o.id === 'string' ? o.id : String(o.id ?? ''), question: asString(o.question, 'question'), answers, type: typeof o.type === 'string' ? o.type : 'all',
+      ...(Array.isArray(o.supporting_titles) ? { supportingTitles: strings(o.supporting_titles, 'supporting_titles') } : {}),
+      ...(Array.isArray(o.support) ? { supportIds: strings(o.support, 'support') } : {}),
+    };
   });
 }
 
-export function summarize(predictions: AnswerScore[]): ScoreSummary {
+/** Questions whose supporting documents are given by id get their titles from the corpus. */
+export function withSupportingTitles(questions: EvalQuestion[], documents: EvalDocument[]): EvalQuestion[] {
+  const titleOf = new Map(documents.map((d) => [d.id, d.title]));
+  return questions.map((q) => (q.supportingTitles || !q.supportIds ? q : { ...q, supportingTitles: q.supportIds.map((id) => titleOf.get(id)).filter((t): t is string => t !== undefined) }));
+}
+
+/** Share of `supporting` titles among `retrieved` titles. */
+export function supportRecall(supporting: string[], retrieved: string[]): number {
+  const wanted = new Set(supporting);
+  if (wanted.size === 0) return 0;
+  const found = new Set(retrieved.filter((t) => wanted.has(t)));
+  return found.size / wanted.size;
+}
+
+export function summarize(predictions: (AnswerScore & { supportRecall?: number })[]): ScoreSummary {
   const n = predictions.length;
   const mean = (key: keyof AnswerScore) => (n ? predictions.reduce((s, p) => s + p[key], 0) / n : 0);
-  return { n, em: mean('em'), f1: mean('f1'), precision: mean('precision'), recall: mean('recall') };
+  const recalls = predictions.map((p) => p.supportRecall).filter((r): r is number => r !== undefined);
+  return {
+    n, em: mean('em'), f1: mean('f1'), precision: mean('precision'), recall: mean('recall'),
+    ...(recalls.length ? { supportRecall: recalls.reduce((a, b) => a + b, 0) / recalls.length, supportAllFound: recalls.filter((r) => r === 1).length / recalls.length } : {}),
+  };
 }
 
 export interface EvaluateOptions {
@@ -93,9 +133,11 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   const predictions: EvalPrediction[] = [];
   for (const q of questions) {
     const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale, relevanceExponent: options.relevanceExponent });
+    const retrieved = result.sources.map((s) => s.documentTitle);
     predictions.push({
       id: q.id, type: q.type, question: q.question, answers: q.answers, prediction: result.answer, generation: result.text,
-      retrieved: result.sources.map((s) => s.documentTitle), usedAs: result.sources.map((s) => s.usedAs),
+      retrieved, usedAs: result.sources.map((s) => s.usedAs),
+      ...(q.supportingTitles && options.mode !== 'closed-book' ? { supportRecall: supportRecall(q.supportingTitles, retrieved) } : {}),
       ...(result.candidates ? { candidates: result.candidates } : {}),
       ...scoreAnswer(result.answer, q.answers),
     });
