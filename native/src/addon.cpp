@@ -129,6 +129,17 @@ std::vector<token_sequence> arg_sequences(const Napi::Value & v) {
                 out[i].loss_mask.push_back((uint8_t) m);
             }
         }
+        Napi::Value teacher = o.Get("teacher");
+        if (!teacher.IsUndefined() && !teacher.IsNull()) {
+            if (!teacher.IsObject()) throw_invalid(v.Env(), "sequences[" + std::to_string(i) + "].teacher must be an object.");
+            Napi::Object t = teacher.As<Napi::Object>();
+            out[i].soft_k = arg_count(t, "k", 0);
+            out[i].soft_ids = arg_tokens(t.Get("ids"), "teacher.ids");
+            Napi::Value probs = t.Get("probs");
+            if (!probs.IsTypedArray() || probs.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw_invalid(v.Env(), "teacher.probs must be a Float32Array.");
+            Napi::Float32Array pa = probs.As<Napi::Float32Array>();
+            out[i].soft_probs.assign(pa.Data(), pa.Data() + pa.ElementLength());
+        }
     }
     return out;
 }
@@ -378,6 +389,7 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     p.seed = arg_count(o, "seed", 0);
     Napi::Value shuffle = o.Get("shuffle");
     if (!shuffle.IsUndefined()) p.shuffle = shuffle.ToBoolean().Value();
+    p.distill_weight = (float) arg_number(o, "distillWeight", p.distill_weight);
     Napi::Value exact = o.Get("exactBackward");
     if (!exact.IsUndefined()) p.exact_backward = exact.ToBoolean().Value();
     Napi::Value init = o.Get("init");

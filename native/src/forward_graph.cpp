@@ -142,6 +142,12 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
         inpL = ggml_add(ctx, cur, ffn_inp);
     }
 
+    if (params.n_outputs > 0) {
+        // Rows are selected before the final norm, which works row by row.
+        inputs.output_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, params.n_outputs);
+        ggml_set_input(inputs.output_rows);
+        inpL = ggml_get_rows(ctx, inpL, inputs.output_rows);
+    }
     ggml_tensor * cur = gb.norm_rms(inpL, model.output_norm);
     // The output projection is never adapted here (targets are per-layer matrices).
     return ggml_mul_mat(ctx, model.matmul_weight(model.output, params.use_repacked), cur);
@@ -157,4 +163,8 @@ void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, i
         for (int32_t j = 0; j < n_tokens; j++) mask[(size_t) i * (size_t) n_tokens + (size_t) j] = j <= i ? 0.0f : -INFINITY;
     }
     ggml_backend_tensor_set(inputs.mask, mask.data(), 0, mask.size() * sizeof(float));
+}
+
+void forward_output_rows_set(const forward_inputs & inputs, const std::vector<int32_t> & rows) {
+    ggml_backend_tensor_set(inputs.output_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
 }

@@ -89,10 +89,33 @@ size_t loss_token_count(const token_sequence & seq) {
     return n;
 }
 
+// The label rows of a sequence's targets (rows[r] predicts token rows[r] + 1), [rows][n_vocab]:
+// the one-hot of the next token, or with soft targets (1 - w) times it plus w times the
+// teacher's top-k probabilities renormalized to sum to 1. The teacher's mass outside its top k
+// is dropped rather than spread: that tail is noise for a short answer.
+std::vector<float> labels_fill(const token_sequence & seq, const std::vector<int32_t> & rows, size_t n_vocab, float w) {
+    std::vector<float> labels(rows.size() * n_vocab, 0.0f);
+    for (size_t r = 0; r < rows.size(); r++) {
+        float * row = labels.data() + r * n_vocab;
+        const int32_t next = seq.tokens[(size_t) rows[r] + 1];
+        if (seq.soft_k == 0) {
+            row[next] = 1.0f;
+            continue;
+        }
+        const int32_t * ids = seq.soft_ids.data() + r * seq.soft_k;
+        const float * probs = seq.soft_probs.data() + r * seq.soft_k;
+        float sum = 0.0f;
+        for (uint32_t j = 0; j < seq.soft_k; j++) sum += probs[j];
+        row[next] += 1.0f - w;
+        for (uint32_t j = 0; j < seq.soft_k; j++) row[ids[j]] += w * probs[j] / sum;
+    }
+    return labels;
+}
+
 // One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
 // gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
 // that the accumulated gradient is that of the step's mean per-token loss. Returns that loss.
-float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, bool exact_backward) {
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, bool exact_backward, float distill_weight) {
     const base_model & model = *tr.model;
     const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
@@ -100,22 +123,31 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     ctx_ptr ctx = compute_ctx_new(graph_size);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
 
+    // The positions t whose logits predict a target token t+1: only their rows of the output
+    // projection are computed.
+    std::vector<int32_t> rows;
+    for (int32_t t = 0; t + 1 < n_tokens; t++) {
+        if (mask_at(seq, (size_t) t + 1)) rows.push_back(t);
+    }
+    const int32_t n_rows = (int32_t) rows.size();
+
     forward_inputs inputs;
     forward_params fparams;
     fparams.n_tokens = n_tokens;
+    fparams.n_outputs = n_rows;
     fparams.kv_f16 = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
     const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
     ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs);
 
-    // Row t of labels is the one-hot of token t+1 where it is a target, zero otherwise (the
-    // last row is always zero). cross_entropy_loss averages over all n_tokens rows, so scale
-    // by n_tokens / step_tokens to get this sequence's share of the step's mean.
-    ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_tokens);
+    // Row r of labels is the target distribution of row r's next token (labels_fill).
+    // cross_entropy_loss averages over the n_rows rows, so scale by n_rows / step_tokens to get
+    // this sequence's share of the step's mean.
+    ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_rows);
     ggml_set_input(labels);
     ggml_tensor * loss = ggml_cross_entropy_loss(ctx.get(), logits, labels);
-    loss = ggml_scale(ctx.get(), loss, (float) n_tokens / (float) step_tokens);
+    loss = ggml_scale(ctx.get(), loss, (float) n_rows / (float) step_tokens);
     ggml_set_loss(loss);
     ggml_set_output(loss);
     ggml_build_forward_expand(gf, loss);
@@ -154,10 +186,8 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
 
     graph_allocate(tr, gf);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
-    std::vector<float> label_data((size_t) n_vocab * (size_t) n_tokens, 0.0f);
-    for (int32_t t = 0; t + 1 < n_tokens; t++) {
-        if (mask_at(seq, (size_t) t + 1)) label_data[(size_t) t * (size_t) n_vocab + (size_t) seq.tokens[(size_t) t + 1]] = 1.0f;
-    }
+    forward_output_rows_set(inputs, rows);
+    const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, distill_weight);
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
     const float one = 1.0f;
     ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(float));
@@ -255,6 +285,24 @@ void sequences_validate(const base_model & model, const std::vector<token_sequen
             throw_invalid(where + ": lossMask has " + std::to_string(seq.loss_mask.size()) + " entries for " + std::to_string(seq.tokens.size()) + " tokens.");
         }
         if (need_loss_tokens && loss_token_count(seq) == 0) throw_invalid(where + " has no loss tokens (lossMask is 0 after the first token).");
+        if (seq.soft_k == 0) {
+            if (!seq.soft_ids.empty() || !seq.soft_probs.empty()) throw_invalid(where + ": teacher ids and probabilities need k > 0.");
+            continue;
+        }
+        const size_t n_soft = loss_token_count(seq) * seq.soft_k;
+        if (seq.soft_k > 1024) throw_invalid(where + ": teacher k must be at most 1024.");
+        if (seq.soft_ids.size() != n_soft || seq.soft_probs.size() != n_soft) {
+            throw_invalid(where + ": the teacher needs k ids and k probabilities for each of its " + std::to_string(loss_token_count(seq)) + " targets.");
+        }
+        for (size_t r = 0; r * seq.soft_k < n_soft; r++) {
+            float sum = 0.0f;
+            for (size_t j = r * seq.soft_k; j < (r + 1) * seq.soft_k; j++) {
+                if (seq.soft_ids[j] < 0 || (uint32_t) seq.soft_ids[j] >= model.hp.n_vocab) throw_invalid(where + ": a teacher token id is outside the vocabulary.");
+                if (!(seq.soft_probs[j] >= 0.0f) || !std::isfinite(seq.soft_probs[j])) throw_invalid(where + ": teacher probabilities must be finite and >= 0.");
+                sum += seq.soft_probs[j];
+            }
+            if (!(sum > 0.0f) || sum > 1.001f) throw_invalid(where + ": each target's teacher probabilities must sum to more than 0 and at most 1.");
+        }
     }
 }
 
@@ -276,6 +324,7 @@ void train_params_validate(const base_model & model, const train_params & p) {
     if (p.epochs == 0 || p.epochs > 1000000) throw_invalid("epochs must be a positive integer.");
     if (p.batch_size == 0 || p.batch_size > 1000000) throw_invalid("batchSize must be a positive integer.");
     if (p.grad_accum == 0 || p.grad_accum > 1000000) throw_invalid("gradAccumulation must be a positive integer.");
+    if (!(p.distill_weight >= 0.0f && p.distill_weight <= 1.0f)) throw_invalid("distillWeight must be in [0, 1].");
 }
 
 train_result trainer_train(trainer & tr, const std::vector<token_sequence> & sequences, const train_params & p,
@@ -329,7 +378,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
             float step_loss = 0.0f;
             for (size_t i = begin; i < end; i++) {
                 if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
-                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p.exact_backward);
+                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p.exact_backward, p.distill_weight);
             }
             if (!std::isfinite(step_loss)) throw trainer_error(TRAINER_ERR_INTERNAL, "The training loss is not finite (lr too high?).");
             result.steps++;

@@ -44,6 +44,11 @@ void      trainer_free(trainer * tr);
 struct token_sequence {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> loss_mask;  // per token, 1: the token is a target of the loss; empty: all
+    // Soft targets (context distillation): for each target, in order, a teacher's top-k token
+    // ids and probabilities. Empty (soft_k == 0): the targets are the next tokens (one-hot).
+    uint32_t             soft_k = 0;
+    std::vector<int32_t> soft_ids;    // [n_targets * soft_k]
+    std::vector<float>   soft_probs;  // [n_targets * soft_k], each row sums to at most 1
 };
 
 
@@ -64,6 +69,9 @@ struct train_params {
     std::string init_path;          // adapter to start from; empty: seeded random init
     std::string out_path;
     adapter_out_type out_type = ADAPTER_OUT_F32;
+    // For sequences with soft targets: a target's label is (1 - w) * one-hot(next token) +
+    // w * (teacher's top-k, renormalized to sum to 1). 1: pure distillation.
+    float       distill_weight = 1.0f;
     // Back-propagate through quantized weights with ggml's out_prod instead of the transposed
     // Q8_0 copies: exact gradients, but far slower. For tests and diagnosis.
     bool        exact_backward = false;

@@ -45,6 +45,13 @@ export interface TokenSequence {
    * Default: every token is a target (the paper's "loss on all tokens").
    */
   lossMask?: number[];
+  /**
+   * Soft targets (context distillation): for each loss target, in order, a teacher's top-k
+   * token ids and their probabilities, row-major [targets][k]. The label of a target is then
+   * mixed from the teacher's distribution and the next token (TrainOptions.distillWeight).
+   * Default: the next token alone.
+   */
+  teacher?: { k: number; ids: Int32Array; probs: Float32Array };
 }
 
 export interface AdapterRef {
@@ -94,6 +101,11 @@ export interface TrainOptions {
    * way. Default false.
    */
   exactBackward?: boolean;
+  /**
+   * For sequences with a teacher: the weight of the teacher's distribution in each target's
+   * label, against the one-hot next token (1: pure distillation, 0: next-token loss). Default 1.
+   */
+  distillWeight?: number;
   /** Aborts training before its next sequence; the promise rejects with TrainingCancelledError. */
   signal?: AbortSignal;
   /** Called after each optimizer step with the step's mean per-token loss. */
@@ -173,6 +185,7 @@ export class LoraTrainer {
       outPath: options.outPath,
       outType: options.outType ?? 'f32',
       exactBackward: options.exactBackward ?? false,
+      distillWeight: checkNumber('distillWeight', options.distillWeight ?? 1, (v) => v >= 0 && v <= 1, 'must be in [0, 1]'),
     };
     if (!ADAPTER_TENSOR_TYPES.includes(params.outType)) throw new InvalidTrainingInputError(`outType must be one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
     const { signal, onProgress } = options;
@@ -248,7 +261,10 @@ export class LoraTrainer {
     if (!Array.isArray(sequences) || sequences.length === 0) throw new InvalidTrainingInputError('sequences must be a non-empty array.');
     return sequences.map((seq, s) => {
       const tokens = this.toTokenArray(seq?.tokens, `sequences[${s}].tokens`, 2);
-      if (seq.lossMask === undefined) return { tokens };
+      if (seq.lossMask === undefined) {
+        if (seq.teacher) throw new InvalidTrainingInputError(`sequences[${s}] has a teacher but no lossMask to say which tokens it labels.`);
+        return { tokens };
+      }
       if (!Array.isArray(seq.lossMask) || seq.lossMask.length !== tokens.length) {
         throw new InvalidTrainingInputError(`sequences[${s}].lossMask must have one entry per token (${tokens.length}).`);
       }
@@ -257,7 +273,14 @@ export class LoraTrainer {
         return m;
       });
       if (!mask.subarray(1).some((m) => m === 1)) throw new InvalidTrainingInputError(`sequences[${s}] has no loss tokens (lossMask is 0 after the first token).`);
-      return { tokens, lossMask: mask };
+      if (!seq.teacher) return { tokens, lossMask: mask };
+      const { k, ids, probs } = seq.teacher;
+      const targets = mask.subarray(1).reduce((n, m) => n + m, 0);
+      checkInt(`sequences[${s}].teacher.k`, k, 1, 1024);
+      if (!(ids instanceof Int32Array) || !(probs instanceof Float32Array) || ids.length !== targets * k || probs.length !== targets * k) {
+        throw new InvalidTrainingInputError(`sequences[${s}].teacher needs ${k} ids (Int32Array) and ${k} probabilities (Float32Array) for each of its ${targets} targets.`);
+      }
+      return { tokens, lossMask: mask, teacher: { k, ids, probs } };
     });
   }
 

@@ -16,6 +16,8 @@ export interface NativeSequence {
   tokens: Int32Array;
   /** Per token, 1 where the token is a loss target; absent: every token after the first. */
   lossMask?: Int32Array;
+  /** Soft targets: a teacher's top-k ids and probabilities, [targets][k] row-major, in target order. */
+  teacher?: { k: number; ids: Int32Array; probs: Float32Array };
 }
 
 export interface NativeAdapter { path: string; scale: number }
@@ -39,6 +41,7 @@ export interface NativeTrainParams {
   outPath: string;
   outType: AdapterTensorType;
   exactBackward: boolean;
+  distillWeight: number;
 }
 
 export interface NativeModelInfo {
