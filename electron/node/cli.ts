@@ -3,13 +3,13 @@
 // and the model it last opened). Errors print one line and exit non-zero.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
-import { evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
+import { COMPARED_MODES, compareReports, evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
@@ -150,6 +150,40 @@ function printEvalTable(reports: EvalReport[]): void {
     ...reports.map((r) => `| ${r.mode} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${recall(r)} | ${r.seconds.toFixed(1)} |`),
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
+  const pairs = COMPARED_MODES.map(([a, b]) => [reports.find((r) => r.mode === a), reports.find((r) => r.mode === b)] as const)
+    .filter((p): p is readonly [EvalReport, EvalReport] => p[0] !== undefined && p[1] !== undefined);
+  if (pairs.length) printComparisons(pairs.map(([a, b]) => ({ label: `${b.mode} − ${a.mode}`, a, b })));
+}
+
+/** F1 differences with 95% paired-bootstrap intervals, overall and per type. */
+function printComparisons(rows: { label: string; a: EvalReport; b: EvalReport }[]): void {
+  const results = rows.map((r) => ({ label: r.label, ...compareReports(r.a, r.b) }));
+  const types = [...new Set(results.flatMap((r) => Object.keys(r.byType)))];
+  const cell = (d: { mean: number; low: number; high: number } | undefined) => (d ? `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(3)} [${d.low.toFixed(3)}, ${d.high.toFixed(3)}]` : '-');
+  const lines = [
+    `| F1 difference (95% paired bootstrap) | all | ${types.join(' | ')} |`,
+    `| --- | --- | ${types.map(() => '---').join(' | ')} |`,
+    ...results.map((r) => `| ${r.label} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} |`),
+  ];
+  process.stderr.write(`\n${lines.join('\n')}\n`);
+}
+
+/** Reads `report.json` or `report.json:mode` (a file may hold several modes' reports). */
+function readReport(spec: string): EvalReport {
+  const at = spec.lastIndexOf(':');
+  const [file, mode] = at > 1 && !existsSync(spec) ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, undefined];
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(resolve(file), 'utf8'));
+  } catch (error) {
+    throw new ParamKbError('eval-input', `Cannot read the eval report ${file}: ${(error as Error).message}`);
+  }
+  const reports = (Array.isArray(value) ? value : [value]) as EvalReport[];
+  const chosen = mode ? reports.filter((r) => r.mode === mode) : reports;
+  if (chosen.length !== 1 || !Array.isArray(chosen[0]?.predictions)) {
+    throw new ParamKbError('eval-input', `${file} holds ${reports.map((r) => r.mode).join(', ') || 'no report'}; name one mode as ${file}:<mode>.`);
+  }
+  return chosen[0]!;
 }
 
 export function buildCli(): Command {
@@ -331,6 +365,15 @@ export function buildCli(): Command {
       } finally {
         if (tempDir) rmSync(tempDir, { recursive: true, force: true });
       }
+    });
+
+  program.command('compare')
+    .description('F1 difference of two eval reports on their common questions, with a 95% paired-bootstrap interval')
+    .argument('<a>', 'the baseline: report.json, or report.json:<mode> for a report of several modes')
+    .argument('<b>', 'the report compared with it, the same way')
+    .action((a: string, b: string) => {
+      const [ra, rb] = [readReport(a), readReport(b)];
+      printComparisons([{ label: `${b} − ${a}`, a: ra, b: rb }]);
     });
 
   program.command('serve')

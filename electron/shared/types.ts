@@ -2,8 +2,13 @@
 // the preload and the renderer. Pure TypeScript: no node, electron or DOM imports.
 
 /** How a question is answered (DESIGN §1-§2). */
-export type AnswerMode = 'auto' | 'parametric' | 'context' | 'combine' | 'closed-book';
-export const ANSWER_MODES: readonly AnswerMode[] = ['auto', 'parametric', 'context', 'combine', 'closed-book'];
+/**
+ * How an answer uses the retrieved passages (DESIGN §1): 'one-pass' is the paper's combine
+ * (adapters applied while the passages are in the prompt); 'combine' answers twice and keeps
+ * the likelier answer.
+ */
+export type AnswerMode = 'auto' | 'parametric' | 'context' | 'combine' | 'one-pass' | 'closed-book';
+export const ANSWER_MODES: readonly AnswerMode[] = ['auto', 'parametric', 'context', 'combine', 'one-pass', 'closed-book'];
 
 /** Where a document stands: searchable at once, adapters arrive in the background. */
 export type DocumentStatus = 'indexed' | 'encoding' | 'encoded' | 'failed';

@@ -19,6 +19,15 @@ describe('QA output parsing', () => {
     ]);
   });
 
+  it('reads Q:/A: lines, numbered or not, and skips answers that are questions', () => {
+    const text = 'Q: Who directed 11 Harrowhouse?\nA: Aram Avakian\n\n2. Q: When was it released?\nA: 1974.\nQ3: What is it?\nA3: What is it?\nQ: Is this one left open?';
+    expect(parseQaPairs(text)).toEqual([
+      { question: 'Who directed 11 Harrowhouse?', answer: 'Aram Avakian' },
+      { question: 'When was it released?', answer: '1974.' },
+    ]);
+    expect(parseQaPairs('Q: 1. What is the case?\nA: 2. What is the case?')).toEqual([]);
+  });
+
   it('drops invalid, empty and duplicate pairs and never throws', () => {
     expect(parseQaPairs('[{"question": "", "answer": "x"}, {"question": "Q?"}, {"q": 1}, 5, null, {"question": "Q?", "answer": 1961}, {"question": "q?", "answer": "dup"}]')).toEqual([{ question: 'Q?', answer: '1961' }]);
     for (const junk of ['', '[', ']', '[}{]', '{{{{', 'null', '"[]"', '[1,2,3]', '\u0000']) expect(parseQaPairs(junk)).toEqual([]);
@@ -34,6 +43,7 @@ describe('passage use per answer mode', () => {
   it('auto uses adapters where they exist and context for the rest', () => expect(plan('auto')).toEqual(['1:adapter', '2:context', '3:adapter']));
   it('parametric uses only adapters', () => expect(plan('parametric')).toEqual(['1:adapter', '3:adapter']));
   it('combine uses both where it can', () => expect(plan('combine')).toEqual(['1:both', '2:context', '3:both']));
+  it('one-pass combine uses both where it can', () => expect(plan('one-pass')).toEqual(['1:both', '2:context', '3:both']));
   it('context uses only text', () => expect(plan('context')).toEqual(['1:context', '2:context', '3:context']));
   it('closed-book uses nothing', () => expect(plan('closed-book')).toEqual([]));
 });

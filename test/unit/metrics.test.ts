@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractAnswer, normalizeAnswer, scoreAnswer } from '../../electron/core/eval/metrics.js';
+import { extractAnswer, normalizeAnswer, pairedBootstrap, scoreAnswer } from '../../electron/core/eval/metrics.js';
 import { summarize, supportRecall, withSupportingTitles } from '../../electron/core/eval/evaluate.js';
 
 describe('SQuAD metrics', () => {
@@ -12,6 +12,10 @@ describe('SQuAD metrics', () => {
     expect(extractAnswer('The answer is 20 July 1989.')).toBe('20 July 1989');
     expect(extractAnswer('Thinking... the answer is Wiolmere.\nMore')).toBe('Wiolmere');
     expect(extractAnswer('Telisdale')).toBe('Telisdale');
+    // Answers are prefilled with the prefix; a model that repeats it trails off after the answer.
+    expect(extractAnswer('The answer is: Glee. The answer is')).toBe('Glee');
+    expect(extractAnswer('The answer is St. Louis, Mo.')).toBe('St. Louis, Mo');
+    expect(extractAnswer('The answer is: Dragon TV.')).toBe('Dragon TV');
   });
 
   it('scores exact match and token F1 against the best accepted answer', () => {
@@ -50,5 +54,27 @@ describe('retrieval recall of supporting documents', () => {
     expect(summary.supportRecall).toBe(0.75);
     expect(summary.supportAllFound).toBe(0.5);
     expect(summarize([{ em: 1, f1: 1, precision: 1, recall: 1 }]).supportRecall).toBeUndefined();
+  });
+});
+
+describe('paired bootstrap', () => {
+  it('centres on the mean difference and narrows with more questions', () => {
+    const a = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    const b = a.map((x, i) => (i % 10 === 1 ? 1 : x)); // b gains 40 of 400
+    const d = pairedBootstrap(a, b, 2000, 7);
+    expect(d.mean).toBeCloseTo(0.1, 10);
+    expect(d.low).toBeGreaterThan(0.06);
+    expect(d.high).toBeLessThan(0.14);
+    expect(d.low).toBeLessThan(d.mean);
+    const small = pairedBootstrap(a.slice(0, 40), b.slice(0, 40), 2000, 7);
+    expect(small.high - small.low).toBeGreaterThan(d.high - d.low);
+  });
+
+  it('an interval around zero when nothing changes, and a seed that makes it reproducible', () => {
+    const a = Array.from({ length: 100 }, (_, i) => (i * 7919) % 13 / 13);
+    expect(pairedBootstrap(a, a.slice())).toEqual({ mean: 0, low: 0, high: 0, n: 100 });
+    const b = a.map((x, i) => (i % 3 === 0 ? 1 - x : x));
+    expect(pairedBootstrap(a, b, 500, 3)).toEqual(pairedBootstrap(a, b, 500, 3));
+    expect(() => pairedBootstrap([1], [1, 2])).toThrow(/equal lengths/);
   });
 });

@@ -1,14 +1,16 @@
 // Retrieve, update, generate (DESIGN §1): the top-k BM25 passages are either put in the prompt
 // (context), applied as their LoRA adapters (parametric), both (combine: each answers and the
-// likelier answer is kept), or adapters where they exist and text for the rest (auto).
-// Closed-book uses neither.
+// likelier answer is kept; one-pass: the paper's combine, adapters applied while the passages
+// are in the prompt), or adapters where they exist and text for the rest (auto). Closed-book
+// uses neither. Every answer starts with the profile's answer prefix, written into the prompt
+// (see answerPrefill).
 import type { Token } from 'node-llama-cpp';
 import type { AnswerMode, AnswerSource, CombineCandidates, PassageUse, SearchHit } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
 import type { GenerationResult, LlmRuntime } from '../llm/llmRuntime.js';
-import { renderQuestion } from '../llm/promptProfile.js';
+import { renderQuestion, type PromptProfile } from '../llm/promptProfile.js';
 import type { Bm25Retriever } from '../retrieval/bm25.js';
 
 /** Where answers find adapters; the encoding pipeline provides it. */
@@ -62,7 +64,7 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
       case 'closed-book': break;
       case 'context': plan.push({ hit, use: 'context' }); break;
       case 'parametric': if (has) plan.push({ hit, use: 'adapter' }); break;
-      case 'combine': plan.push({ hit, use: has ? 'both' : 'context' }); break;
+      case 'combine': case 'one-pass': plan.push({ hit, use: has ? 'both' : 'context' }); break;
       case 'auto': plan.push({ hit, use: has ? 'adapter' : 'context' }); break;
     }
   }
@@ -84,6 +86,15 @@ export function adapterScales(scores: number[], best: number, scale: number, exp
   return scores.map((s) => (best > 0 ? scale * Math.pow(Math.min(1, Math.max(0, s) / best), exponent) : scale));
 }
 
+/**
+ * The start of every answer, written into the prompt for the model to continue: the profile's
+ * answer prefix ("The answer is"), as the training sequences write answers. Small instruct
+ * models otherwise open with their own phrasing or ramble, and the short answer cannot be found.
+ */
+export function answerPrefill(profile: PromptProfile): string {
+  return profile.answer_prefix.trimEnd();
+}
+
 export class Answerer {
   constructor(
     private readonly retriever: Bm25Retriever,
@@ -101,7 +112,7 @@ export class Answerer {
     const hits = options.mode === 'closed-book' ? [] : this.retriever.search(question, k);
     const retrievalMs = performance.now() - retrievalStarted;
 
-    const needsAdapters = options.mode === 'parametric' || options.mode === 'combine' || options.mode === 'auto';
+    const needsAdapters = options.mode !== 'context' && options.mode !== 'closed-book';
     const adapterPaths = needsAdapters && this.adapterSource ? this.adapterSource.adaptersFor(hits.map((h) => h.passageId)) : new Map<number, string>();
     const missing = hits.filter((h) => !adapterPaths.has(h.passageId)).map((h) => h.passageId);
     if (needsAdapters && missing.length > 0) this.adapterSource?.requestEncoding(missing);
@@ -116,19 +127,22 @@ export class Answerer {
     const scales = adapterScales(applied.map((p) => p.hit.score), best, options.adapterScale ?? 1, options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT);
     const adapters: AdapterApplication[] = applied.map((p, i) => ({ filePath: adapterPaths.get(p.hit.passageId)!, scale: scales[i]! }));
 
-    const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }]);
+    const prefill = answerPrefill(runtime.profile);
+    const tokens = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, inPrompt) }], prefill);
     const maxTokens = options.maxTokens ?? 64;
     let generation: GenerationResult;
     let candidates: CombineCandidates | undefined;
     if (options.mode === 'combine' && adapters.length > 0) {
       ({ generation, candidates } = await this.combine(runtime, question, tokens, adapters, maxTokens, options.signal));
-      if (generation.text) options.onText?.(generation.text);
+      if (generation.text) options.onText?.(prefill + generation.text);
     } else {
+      options.onText?.(prefill);
       generation = await runtime.generate({ tokens, adapters, maxTokens, signal: options.signal, onText: options.onText });
     }
+    const text = prefill + generation.text;
     return {
-      text: generation.text,
-      answer: extractAnswer(generation.text, runtime.profile.answer_prefix),
+      text,
+      answer: extractAnswer(text, runtime.profile.answer_prefix),
       sources: plan.map(({ hit, use }) => ({
         passageId: hit.passageId, documentId: hit.documentId, documentTitle: hit.documentTitle, text: hit.text, score: hit.score, usedAs: use,
       })),
@@ -148,7 +162,7 @@ export class Answerer {
    * (README, "Answer quality").
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
-    const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }]);
+    const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));
     // The adapters' answer first: switching back to no adapters clears the KV cache, and the
     // long passage prompt must stay in it for the scoring below.
     const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
@@ -180,9 +194,10 @@ export class Answerer {
 
   private candidates(runtime: LlmRuntime, fromPassages: GenerationResult, fromAdapters: GenerationResult, scores: { passages: number; adapters: number } | null, kept: CombineCandidates['kept']): CombineCandidates {
     const prefix = runtime.profile.answer_prefix;
+    const answer = (g: GenerationResult) => extractAnswer(answerPrefill(runtime.profile) + g.text, prefix);
     return {
-      passages: { answer: extractAnswer(fromPassages.text, prefix), logProb: scores?.passages ?? null },
-      adapters: { answer: extractAnswer(fromAdapters.text, prefix), logProb: scores?.adapters ?? null },
+      passages: { answer: answer(fromPassages), logProb: scores?.passages ?? null },
+      adapters: { answer: answer(fromAdapters), logProb: scores?.adapters ?? null },
       kept,
     };
   }

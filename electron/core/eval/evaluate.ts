@@ -5,7 +5,7 @@ import type { AnswerMode, CombineCandidates } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
-import { scoreAnswer, type AnswerScore } from './metrics.js';
+import { pairedBootstrap, scoreAnswer, type AnswerScore, type PairedDifference } from './metrics.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
 export interface EvalQuestion {
@@ -157,4 +157,19 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
     seconds: (performance.now() - started) / 1000,
     predictions,
   };
+}
+
+/** The mode pairs whose F1 differences an evaluation reports when it ran both (DESIGN §5). */
+export const COMPARED_MODES: readonly [AnswerMode, AnswerMode][] = [
+  ['closed-book', 'parametric'], ['context', 'combine'], ['context', 'one-pass'], ['one-pass', 'combine'],
+];
+
+/** F1 of report b minus report a over the questions both answered, with a paired-bootstrap interval, overall and per type. */
+export function compareReports(a: EvalReport, b: EvalReport): { overall: PairedDifference; byType: Record<string, PairedDifference> } {
+  const inB = new Map(b.predictions.map((p) => [p.id, p]));
+  const pairs = a.predictions.filter((p) => inB.has(p.id)).map((p) => ({ type: p.type, a: p.f1, b: inB.get(p.id)!.f1 }));
+  const diff = (list: typeof pairs) => pairedBootstrap(list.map((p) => p.a), list.map((p) => p.b));
+  const byType: Record<string, PairedDifference> = {};
+  for (const type of [...new Set(pairs.map((p) => p.type))]) byType[type] = diff(pairs.filter((p) => p.type === type));
+  return { overall: diff(pairs), byType };
 }

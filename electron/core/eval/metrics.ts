@@ -12,16 +12,19 @@ export function normalizeAnswer(text: string): string {
     .trim();
 }
 
-/** The answer part of a generation: after the last "The answer is", without the final period. */
+/**
+ * The answer part of a generation: after the first "The answer is" (answers are prefilled with
+ * it, and small models that repeat it trail off: "The answer is: X. The answer is"), up to the
+ * end of its line, without a leading colon or the closing period.
+ */
 export function extractAnswer(generation: string, answerPrefix = 'The answer is'): string {
   const prefix = answerPrefix.trim().toLowerCase();
   const lower = generation.toLowerCase();
-  const at = prefix ? lower.lastIndexOf(prefix) : -1;
+  const at = prefix ? lower.indexOf(prefix) : -1;
   let answer = at >= 0 ? generation.slice(at + prefix.length) : generation;
-  answer = answer.trim();
-  // Keep the first line and drop the closing period of "The answer is X."
-  answer = answer.split('\n')[0]!.trim().replace(/\.$/, '').trim();
-  return answer;
+  const again = at >= 0 ? lower.indexOf(prefix, at + prefix.length) : -1;
+  if (again >= 0) answer = answer.slice(0, again - at - prefix.length);
+  return answer.trim().split('\n')[0]!.trim().replace(/^:\s*/, '').replace(/\.$/, '').trim();
 }
 
 export interface AnswerScore {
@@ -61,4 +64,43 @@ export function scoreAnswer(prediction: string, answers: string[]): AnswerScore 
     best.recall = Math.max(best.recall, s.recall);
   }
   return best;
+}
+
+export interface PairedDifference {
+  /** Mean of b − a over the pairs. */
+  mean: number;
+  /** 95% paired-bootstrap interval of that mean. */
+  low: number;
+  high: number;
+  n: number;
+}
+
+/**
+ * The mean difference b − a of paired per-question scores, with a 95% percentile interval from
+ * `resamples` bootstrap resamples of the questions (DESIGN §5). Seeded, so a report is
+ * reproducible.
+ */
+export function pairedBootstrap(a: number[], b: number[], resamples = 10_000, seed = 1): PairedDifference {
+  if (a.length !== b.length) throw new Error(`paired scores need equal lengths (${a.length} vs ${b.length})`);
+  const n = a.length;
+  const diffs = a.map((x, i) => b[i]! - x);
+  const mean = n ? diffs.reduce((s, d) => s + d, 0) / n : 0;
+  if (n === 0) return { mean, low: 0, high: 0, n };
+  // mulberry32: a small, well-known seeded generator; quality is ample for resampling indexes.
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += diffs[Math.floor(random() * n)]!;
+    means[r] = sum / n;
+  }
+  means.sort();
+  return { mean, low: means[Math.floor(0.025 * (resamples - 1))]!, high: means[Math.ceil(0.975 * (resamples - 1))]!, n };
 }

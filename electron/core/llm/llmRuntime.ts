@@ -198,9 +198,13 @@ export class LlmRuntime {
     };
   }
 
-  /** Renders a conversation with the chat template and tokenizes it (special tokens parsed, no extra BOS). */
-  promptTokens(turns: ChatTurn[]): Token[] {
-    return this.model.tokenize(this.chatTemplate.render(turns, true), true);
+  /**
+   * Renders a conversation with the chat template and tokenizes it (special tokens parsed, no
+   * extra BOS). `prefill` is the start of the assistant's reply, written for the model (e.g.
+   * "The answer is"); it is tokenized together with the prompt, as training sequences are.
+   */
+  promptTokens(turns: ChatTurn[], prefill = ''): Token[] {
+    return this.model.tokenize(this.chatTemplate.render(turns, true) + prefill, true);
   }
 
   /** Renders a full training example (prompt and answer) as one token sequence. */
@@ -323,6 +327,42 @@ export class LlmRuntime {
         total += logit - max - Math.log(next.totalLogitWeight);
       }
       return total;
+    });
+  }
+
+  /**
+   * The model's top-`k` next-token distribution after each token from `from - 1` to the
+   * second-to-last, i.e. for predicting tokens[from..]: row j holds the k likeliest ids and
+   * their probabilities (full-softmax probabilities, so a row sums to at most 1), likeliest
+   * first. Evaluated from an empty KV state with no adapters. The teacher of distillation
+   * training (see distillation.ts).
+   */
+  topKDistributions(tokens: Token[], from: number, k: number): Promise<{ ids: Int32Array; probs: Float32Array }> {
+    if (from < 1 || from >= tokens.length) throw new ModelError('invalid-range', `Distributions start at a token index from 1 to ${tokens.length - 1}, not ${from}.`);
+    if (tokens.length > this.context.contextSize) {
+      throw new ModelError('prompt-too-long', `The sequence has ${tokens.length} tokens, more than the model's ${this.context.contextSize}-token context.`);
+    }
+    return this.withSequence(async (sequence) => {
+      await this.setAdapters([]);
+      await sequence.clearHistory();
+      const output = await sequence.controlledEvaluate(tokens.slice(0, -1).map((t, i) => (
+        i >= from - 1 ? [t, { generateNext: { logits: { filter: { tokens: [], includeTop: k } }, totalLogitWeight: true } }] : t)));
+      await sequence.clearHistory();
+      const rows = tokens.length - from;
+      const ids = new Int32Array(rows * k);
+      const probs = new Float32Array(rows * k);
+      for (let r = 0; r < rows; r++) {
+        const next = output[from - 1 + r]?.next;
+        if (!next?.logits || next.totalLogitWeight === undefined) throw new ModelError('no-logits', `No logits were returned for position ${from - 1 + r}.`);
+        const top = [...next.logits.entries()].sort((a, b) => b[1] - a[1]).slice(0, k);
+        // totalLogitWeight is the sum of exp(logit - max) over the vocabulary (see continuationLogProb).
+        const max = top[0]![1];
+        top.forEach(([id, logit], j) => {
+          ids[r * k + j] = id;
+          probs[r * k + j] = Math.exp(logit - max) / next.totalLogitWeight!;
+        });
+      }
+      return { ids, probs };
     });
   }
 

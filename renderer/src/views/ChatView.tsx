@@ -11,6 +11,7 @@ export const MODE_INFO: Record<AnswerMode, { label: string; description: string 
   parametric: { label: 'Parametric', description: 'Only the adapters of the retrieved passages; the prompt holds just the question.' },
   context: { label: 'Context', description: 'Classic RAG: the retrieved passages are put in the prompt.' },
   combine: { label: 'Combine', description: 'The passages and their adapters each answer; the answer both find likelier is kept.' },
+  'one-pass': { label: 'One-pass combine', description: "The paper's combine: the passages in the prompt and their adapters applied, in one answer." },
   'closed-book': { label: 'Closed book', description: 'The model alone, without your documents.' },
 };
 
