@@ -30,7 +30,27 @@ export interface AugmentOptions {
   signal?: AbortSignal;
 }
 
-/** Pulls QA pairs out of model text: a JSON list, or JSON objects scattered in prose. */
+/**
+ * "Q: ... / A: ..." lines (the default profile's format: small instruct models follow it far
+ * more often than JSON). Numbering ("Q1:", "1. Q:") is tolerated.
+ */
+function lineQaCandidates(text: string): { question: string; answer: string }[] {
+  const pairs: { question: string; answer: string }[] = [];
+  let question: string | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim().replace(/^\d+[.)]\s*/, '');
+    const q = /^(?:Q|Question)\s*\d*\s*[:.]\s*(.*)$/i.exec(line);
+    const a = /^(?:A|Answer)\s*\d*\s*[:.]\s*(.*)$/i.exec(line);
+    if (q) question = q[1]!.replace(/^\d+[.)]\s*/, '');
+    else if (a && question !== null) {
+      pairs.push({ question, answer: a[1]! });
+      question = null;
+    }
+  }
+  return pairs;
+}
+
+/** Pulls QA pairs out of model text: a JSON list, JSON objects scattered in prose, or Q:/A: lines. */
 export function parseQaPairs(text: string): QaPair[] {
   const candidates: unknown[] = [];
   const start = text.indexOf('[');
@@ -46,14 +66,18 @@ export function parseQaPairs(text: string): QaPair[] {
       try { candidates.push(JSON.parse(match[0])); } catch { /* skip a damaged object */ }
     }
   }
+  if (candidates.length === 0) candidates.push(...lineQaCandidates(text));
   const pairs: QaPair[] = [];
   const seen = new Set<string>();
   for (const c of candidates) {
     if (typeof c !== 'object' || c === null) continue;
     const o = c as Record<string, unknown>;
     const question = typeof o.question === 'string' ? o.question.trim() : '';
-    const answer = typeof o.answer === 'string' ? o.answer.trim() : typeof o.answer === 'number' ? String(o.answer) : '';
-    if (!question || !answer || question.length > 500 || answer.length > 300 || seen.has(question.toLowerCase())) continue;
+    // Small models number their lines or repeat the label ("4. The tower...", "A: Donaldson").
+    const answer = typeof o.answer === 'string' ? o.answer.trim().replace(/^(?:A\s*:\s*|\d{1,2}[.)]\s+)/i, '') : typeof o.answer === 'number' ? String(o.answer) : '';
+    // An "answer" that is itself a question, or repeats it, is a model stuck in a loop.
+    const looping = answer.endsWith('?') || answer.toLowerCase() === question.toLowerCase();
+    if (!question || !answer || looping || question.length > 500 || answer.length > 300 || seen.has(question.toLowerCase())) continue;
     seen.add(question.toLowerCase());
     const pair: QaPair = { question, answer };
     if (typeof o.full_answer === 'string' && o.full_answer.trim()) pair.full_answer = o.full_answer.trim();

@@ -43,8 +43,9 @@ export const DEFAULT_PROFILE: PromptProfile = {
   answer_prefix: 'The answer is ',
   answer_format: 'The answer is {answer}.',
   rewrite: 'Rewrite the following passage in different words. Keep all names and facts.\nPassage: {passage}',
-  qa_generation: 'Write three questions about the following passage, with short answers, as a JSON list of objects with the keys "question", "answer" and "full_answer".\nPassage: {passage}',
-  qa_output_format: '[{"question": "<question>", "answer": "<short answer>", "full_answer": "<the answer as a full sentence>"}, ...]',
+  // The passage first and one pair per two lines: small instruct models (SmolLM2-135M) write
+  // this format where they fail at a JSON list (docs/results.md, augmentation).
+  qa_generation: 'Passage: {passage}\n\nWrite 3 questions about facts in the passage above, each followed by its short answer, in this format:\nQ: <question>\nA: <short answer>',
 };
 
 /** Used when neither the profile nor the model has a chat template. */
