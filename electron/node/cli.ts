@@ -12,7 +12,7 @@ import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { COMPARED_MODES, compareReports, evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
-import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
+import { DEFAULT_ENCODING_CONFIG, TRAINING_OBJECTIVES, type EncodingConfig, type TrainingObjective } from '../core/encoding/passageEncoder.js';
 import { databasePath, defaultDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
@@ -68,7 +68,15 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
   }
 }
 
-interface EncodingFlags { lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType }
+interface EncodingFlags {
+  lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType;
+  objective?: TrainingObjective; distillTopK?: number; distillWeight?: number;
+}
+
+function parseObjective(value: string): TrainingObjective {
+  if (!(TRAINING_OBJECTIVES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${TRAINING_OBJECTIVES.join(', ')}.`);
+  return value as TrainingObjective;
+}
 
 function parseAdapterType(value: string): AdapterTensorType {
   if (!(ADAPTER_TENSOR_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
@@ -82,7 +90,10 @@ function addEncodingFlags(command: Command): Command {
     .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
     .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
     .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
-    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: q3_k)`, parseAdapterType)
+    .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: ${DEFAULT_ENCODING_CONFIG.outType})`, parseAdapterType)
+    .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
+    .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
+    .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
     .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
@@ -100,6 +111,9 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   if (flags.rank !== undefined) config.rank = flags.rank;
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
   if (flags.adapterType !== undefined) config.outType = flags.adapterType;
+  if (flags.objective !== undefined) config.objective = flags.objective;
+  if (flags.distillTopK !== undefined) config.distillTopK = flags.distillTopK;
+  if (flags.distillWeight !== undefined) config.distillWeight = flags.distillWeight;
   const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
   try {
     const baseModel = session.runtime.fingerprint;

@@ -23,6 +23,8 @@ export interface AugmentOptions {
   qaCount?: number;
   /** Generations tried per output before giving up. Default 3 (greedy, then 2 sampled). */
   attempts?: number;
+  /** Write the rewrite (next-token training uses it; distillation does not). Default true. */
+  rewrite?: boolean;
   /** Token budget of the rewrite; default twice the passage's tokens, at least 64. */
   rewriteMaxTokens?: number;
   /** Token budget of the QA list (three pairs take 150-200 tokens). Default 256. */
@@ -127,6 +129,6 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     if (qa.length < qaCount) warnings.push(`${qa.length} of ${qaCount} QA pairs after ${attempts} attempts`);
     return qa;
   };
-  const [rewrite, qa] = await Promise.all([makeRewrite(), makeQa()]);
+  const [rewrite, qa] = await Promise.all([options.rewrite === false ? null : makeRewrite(), makeQa()]);
   return { rewrite, qa, warnings };
 }

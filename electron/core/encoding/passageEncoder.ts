@@ -9,7 +9,8 @@ import type { AdapterTensorType, LoraTarget, LoraTrainer } from '../trainer/Lora
 import { AdapterStore } from './adapterStore.js';
 import { augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
-import { buildClosedBookSequences, buildTrainingSequences } from './trainingSequences.js';
+import { buildDistillationSequences, type DistillationSequence } from './distillation.js';
+import { buildClosedBookSequences, buildTrainingSequences, type TrainingSequence } from './trainingSequences.js';
 
 /** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1) but lr and epochs, tuned on the dev split. */
 export interface EncodingConfig {
@@ -41,10 +42,24 @@ export interface EncodingConfig {
    * passage on a CPU. Default 4.
    */
   augmentBatch: number;
+  /**
+   * How an adapter learns its passage: 'next-token' (the paper's sequences, loss on every
+   * token) or 'distill' (context distillation: the question alone, labelled with the base
+   * model's top-k distribution with the passage in the prompt; see distillation.ts).
+   */
+  objective: TrainingObjective;
+  /** Teacher tokens kept per target in distillation. Default 16. */
+  distillTopK: number;
+  /** In distillation, the teacher's weight against the next token in each label (1: pure distillation). Default 1. */
+  distillWeight: number;
 }
+
+export const TRAINING_OBJECTIVES = ['next-token', 'distill'] as const;
+export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
 export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
   rank: 2, alpha: 32, lr: 2e-3, epochs: 3, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
+  objective: 'next-token', distillTopK: 16, distillWeight: 1,
 };
 
 export interface EncodeProgress {
@@ -58,6 +73,8 @@ export interface EncodedPassage {
   passageId: number;
   augmentSeconds: number;
   trainSeconds: number;
+  /** Seconds of the distillation teacher's forward passes (0 for next-token training). */
+  teacherSeconds: number;
   /** Tokens the trainer processed: the sequences' tokens times the epochs. */
   trainTokens: number;
   losses: number[];
@@ -93,7 +110,7 @@ export class PassageEncoder {
       try { return { augmentation: JSON.parse(row.augmentation) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
     }
     const started = performance.now();
-    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, signal });
+    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: this.config.objective !== 'distill', signal });
     this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(JSON.stringify(augmentation), passageId);
     return { augmentation, seconds: (performance.now() - started) / 1000 };
   }
@@ -139,6 +156,20 @@ export class PassageEncoder {
     return path;
   }
 
+  /**
+   * The sequences an adapter trains on, for the configured objective. Distillation needs QA
+   * pairs; a passage whose augmentation has none trains on its text with the next-token loss
+   * (buildTrainingSequences' fallback), so it still gets an adapter.
+   */
+  private async trainingSequences(text: string, augmentation: Augmentation): Promise<(TrainingSequence | DistillationSequence)[]> {
+    if (this.config.objective === 'distill') {
+      const distilled = await buildDistillationSequences(this.runtime, text, augmentation, this.config.distillTopK);
+      if (distilled.length > 0) return distilled;
+      augmentation.warnings.push('no QA pair to distil; trained on the passage text');
+    }
+    return buildTrainingSequences(this.runtime, text, augmentation);
+  }
+
   /** Encodes one claimed job. Throws on failure; the caller records it. */
   async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
     const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
@@ -152,11 +183,14 @@ export class PassageEncoder {
     const augmentation = augmented.augmentation;
     const augmentSeconds = augmented.seconds + (this.prefetchSeconds.get(job.passageId) ?? 0);
     this.prefetchSeconds.delete(job.passageId);
-    const sequences = buildTrainingSequences(this.runtime, passage.text, augmentation);
+    const teacherStarted = performance.now();
+    const sequences = await this.trainingSequences(passage.text, augmentation);
+    const teacherSeconds = this.config.objective === 'distill' ? (performance.now() - teacherStarted) / 1000 : 0;
     report('training', 0.5);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
     const trained = await this.trainer.train({
-      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
+      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
+      distillWeight: this.config.distillWeight,
       rank: this.config.rank, alpha: this.config.alpha, lr: this.config.lr, epochs: this.config.epochs, targets: this.config.targets,
       seed: this.config.seed, init: this.config.warmupInit ?? undefined, outPath: path, outType: this.config.outType, signal,
       onProgress: (p) => report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), p.loss),
@@ -174,7 +208,7 @@ export class PassageEncoder {
     }));
     report('done', 1, meanLoss ?? undefined);
     const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * this.config.epochs;
-    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
+    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, teacherSeconds, trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
   }
 
   /**

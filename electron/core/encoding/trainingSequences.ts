@@ -13,7 +13,7 @@ export interface TrainingSequence {
   /** 1 where the token counts in the loss. */
   lossMask: number[];
   /** What the sequence holds, for logs and tests. */
-  kind: 'passage' | 'rewrite' | 'closed-book';
+  kind: 'passage' | 'rewrite' | 'closed-book' | 'distill';
 }
 
 /** One closed-book sequence per QA pair: the material of a warm-up init (DESIGN §1). */
