@@ -9,7 +9,7 @@ import type { AdapterTensorType, LoraTarget, LoraTrainer } from '../trainer/Lora
 import { AdapterStore } from './adapterStore.js';
 import { augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
-import { buildClosedBookSequences, buildTrainingSequences } from './trainingSequences.js';
+import { buildClosedBookSequences, buildTrainingSequences, type TrainingSequence } from './trainingSequences.js';
 
 /** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1) but lr and epochs, tuned on the dev split. */
 export interface EncodingConfig {
@@ -63,6 +63,45 @@ export interface EncodedPassage {
   losses: number[];
   warnings: string[];
   path: string;
+}
+
+/** The hyperparameters that decide an adapter's bytes (EncodingConfig without the scheduling ones). */
+export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'seed' | 'warmupInit' | 'outType'>;
+
+export interface TrainedAdapter {
+  sequences: TrainingSequence[];
+  /** Mean per-token loss of each optimizer step. */
+  losses: number[];
+  meanLoss: number | null;
+  seconds: number;
+  /** Tokens the trainer processed: the sequences' tokens times the epochs. */
+  trainTokens: number;
+}
+
+/**
+ * Trains the adapter of one passage from its text and augmentation and writes it to `outPath`.
+ * The desktop encoder and `paramkb worker` both train through this function, so the same
+ * model, inputs and seed give the same adapter bytes wherever they run.
+ */
+export async function trainPassageAdapter(
+  runtime: LlmRuntime, trainer: LoraTrainer, training: AdapterTraining, text: string, augmentation: Augmentation, outPath: string,
+  options: { signal?: AbortSignal; onProgress?: (fraction: number, loss: number) => void } = {},
+): Promise<TrainedAdapter> {
+  const sequences = buildTrainingSequences(runtime, text, augmentation);
+  const trained = await trainer.train({
+    sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
+    rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
+    seed: training.seed, init: training.warmupInit ?? undefined, outPath, outType: training.outType, signal: options.signal,
+    onProgress: options.onProgress && ((p) => options.onProgress!(p.step / Math.max(1, p.totalSteps), p.loss)),
+  });
+  const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
+  const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * training.epochs;
+  return { sequences, losses: trained.losses, meanLoss, seconds: trained.seconds, trainTokens };
+}
+
+/** The training options stored with an adapter (its `config` column): what made it, for logs and audits. */
+export function adapterConfigRecord(training: object, sequences: readonly (TrainingSequence | TrainingSequence['kind'])[], augmentation: Pick<Augmentation, 'warnings'>): unknown {
+  return { ...training, sequences: sequences.map((s) => (typeof s === 'string' ? s : s.kind)), warnings: augmentation.warnings };
 }
 
 export class PassageEncoder {
@@ -152,14 +191,10 @@ export class PassageEncoder {
     const augmentation = augmented.augmentation;
     const augmentSeconds = augmented.seconds + (this.prefetchSeconds.get(job.passageId) ?? 0);
     this.prefetchSeconds.delete(job.passageId);
-    const sequences = buildTrainingSequences(this.runtime, passage.text, augmentation);
     report('training', 0.5);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
-    const trained = await this.trainer.train({
-      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
-      rank: this.config.rank, alpha: this.config.alpha, lr: this.config.lr, epochs: this.config.epochs, targets: this.config.targets,
-      seed: this.config.seed, init: this.config.warmupInit ?? undefined, outPath: path, outType: this.config.outType, signal,
-      onProgress: (p) => report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), p.loss),
+    const trained = await trainPassageAdapter(this.runtime, this.trainer, this.config, passage.text, augmentation, path, {
+      signal, onProgress: (fraction, loss) => report('training', 0.5 + 0.45 * fraction, loss),
     });
     report('saving', 0.97);
     // The job may have been cancelled or its passage deleted while training ran.
@@ -167,14 +202,12 @@ export class PassageEncoder {
       rmSync(path, { force: true });
       return null;
     }
-    const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
     this.jobs.complete(job.id, () => this.adapters.record({
-      passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: meanLoss,
-      config: { ...this.config, sequences: sequences.map((s) => s.kind), warnings: augmentation.warnings },
+      passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: trained.meanLoss,
+      config: adapterConfigRecord(this.config, trained.sequences, augmentation),
     }));
-    report('done', 1, meanLoss ?? undefined);
-    const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * this.config.epochs;
-    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
+    report('done', 1, trained.meanLoss ?? undefined);
+    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, trainTokens: trained.trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
   }
 
   /**
