@@ -2,9 +2,9 @@
 // ingest, retrieval, inference, chats, encoding queue). The headless server, the Electron
 // engine process and the CLI all host this same class.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { ParamKbApi, UploadedFile } from '../shared/contract.js';
+import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shared/contract.js';
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
@@ -50,6 +50,11 @@ export interface EngineOptions {
   importOptions?: Omit<ImportOptions, 'onProgress'>;
   /** Use the GPU when one exists. Default true. */
   useGpu?: boolean;
+  /**
+   * A folder of knowledge packs shipped with the app (electron-builder's extraResources): each
+   * is imported once, as soon as the model its adapters need is open. Default none.
+   */
+  bundledPacksDir?: string;
 }
 
 export class Engine implements ParamKbApi {
@@ -91,6 +96,7 @@ export class Engine implements ParamKbApi {
     const modelPath = options.modelPath ?? engine.settings.getValue('modelPath');
     if (modelPath) await engine.loadModel(modelPath).catch(() => undefined);
     engine.encoder = options.createEncoder?.(engine) ?? null;
+    void engine.importBundledPacks();
     return engine;
   }
 
@@ -211,6 +217,41 @@ export class Engine implements ParamKbApi {
     return report;
   }
 
+  /**
+   * Imports the bundled packs not imported yet (settings remember each by name, size and
+   * time). A pack whose adapters need another model waits for that model; a failed one is
+   * tried again at the next start. Resolves with the packs imported now.
+   */
+  importBundledPacks(): Promise<string[]> {
+    this.bundledImport ??= this.runBundledImport().finally(() => { this.bundledImport = null; });
+    return this.bundledImport;
+  }
+
+  private async runBundledImport(): Promise<string[]> {
+    const dir = this.options.bundledPacksDir;
+    if (!dir) return [];
+    let names: string[];
+    try { names = readdirSync(dir).filter((n) => n.endsWith(PACK_FILE_EXTENSION)).sort(); } catch { return []; }
+    const done = new Set<string>(JSON.parse(this.settings.getValue('bundledPacks') ?? '[]') as string[]);
+    const imported: string[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      const stat = statSync(path);
+      const key = `${name}:${stat.size}:${Math.round(stat.mtimeMs)}`;
+      if (done.has(key)) continue;
+      try {
+        await this.importPack(path);
+      } catch {
+        continue; // waiting for its model, or damaged: tried again later
+      }
+      done.add(key);
+      this.settings.setValue('bundledPacks', JSON.stringify([...done]));
+      imported.push(name);
+    }
+    return imported;
+  }
+
+  private bundledImport: Promise<string[]> | null = null;
   private packRunning = false;
 
   /** One pack at a time: an export reads a snapshot, an import pauses encoding. */
@@ -360,6 +401,7 @@ export class Engine implements ParamKbApi {
     } finally {
       this.modelLoading = null;
     }
+    void this.importBundledPacks();
     return this.getModel();
   }
 

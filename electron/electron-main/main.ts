@@ -43,6 +43,8 @@ if (!app.requestSingleInstanceLock()) {
     entryPoint: join(here, 'engineProcess.js'),
     dataDir: join(app.getPath('userData'), 'knowledge-base'),
     modelPath: process.env.PARAMKB_MODEL ?? null,
+    // electron-builder's extraResources put a team's packs here (docs/teams.md).
+    bundledPacksDir: app.isPackaged ? join(process.resourcesPath, 'packs') : null,
   });
   let window: BrowserWindow | null = null;
 

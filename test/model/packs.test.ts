@@ -2,7 +2,7 @@
 // bytes; import merges by content hash; a damaged, cut-short, newer, inconsistent or foreign
 // pack is refused and leaves the knowledge base exactly as it was.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -191,6 +191,28 @@ describe('knowledge packs', () => {
     expect(state(target)).toEqual(before);
     const noModel = await openKb('no-model', null);
     await expect(noModel.importPack(packPath)).rejects.toMatchObject({ code: 'pack-needs-model' });
+  });
+
+  it('imports a pack shipped with the app once, as soon as the model its adapters need is open', async () => {
+    const shipped = join(dir, 'resources-packs');
+    mkdirSync(shipped);
+    cpSync(packPath, join(shipped, 'handbook.paramkb'));
+    const first = await Engine.open({ dataDir: join(dir, 'bundled'), useGpu: false, bundledPacksDir: shipped });
+    opened.push(first);
+    expect(await first.importBundledPacks()).toEqual([]); // no model yet: the pack waits
+    expect(first.documents.counts().documents).toBe(0);
+    await first.openModel(modelPath);
+    await first.importBundledPacks();
+    expect(first.documents.counts()).toEqual({ documents: 3, passages: 3 });
+    expect(Object.keys(adapterShas(first))).toHaveLength(3);
+    // Once imported, never again: a document the user deleted stays deleted after a restart.
+    await first.deleteDocument(first.documents.list()[0]!.id);
+    await first.close();
+    opened.splice(opened.indexOf(first), 1);
+    const restarted = await Engine.open({ dataDir: join(dir, 'bundled'), useGpu: false, bundledPacksDir: shipped });
+    opened.push(restarted);
+    expect(await restarted.importBundledPacks()).toEqual([]);
+    expect(restarted.documents.counts().documents).toBe(2);
   });
 
   it('exports only the chosen documents, and carries vectors when both sides have them', async () => {
