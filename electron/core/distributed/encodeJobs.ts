@@ -8,7 +8,8 @@ import { validateAugmentation, type Augmentation } from '../encoding/augmentatio
 import { TRAINING_SEQUENCE_KINDS, type TrainingSequence } from '../encoding/trainingSequences.js';
 import { FieldChecks } from '../fieldChecks.js';
 import type { ModelIdentity } from '../llm/modelIdentity.js';
-import { ADAPTER_TENSOR_TYPES, LORA_TARGETS, type AdapterTensorType, type LoraTarget } from '../trainer/LoraTrainer.js';
+import type { EncodingConfig } from '../encoding/passageEncoder.js';
+import { ADAPTER_TENSOR_TYPES, LORA_TARGETS } from '../trainer/LoraTrainer.js';
 
 /** Version of the job and result layout; a worker refuses any other. */
 export const ENCODE_JOB_FORMAT = 1;
@@ -19,18 +20,11 @@ export const MAX_RESULT_ADAPTER_BYTES = 64 * 1024 * 1024;
 /** Longest passage text a job may carry (passages are 100-200 words). */
 const MAX_TEXT_CHARS = 100_000;
 
-/** The hyperparameters a worker trains with: AdapterTraining without a warm-up init, plus the QA pairs wanted. */
-export interface RemoteTraining {
-  rank: number;
-  alpha: number;
-  lr: number;
-  epochs: number;
-  targets: LoraTarget[];
-  seed: number;
-  outType: AdapterTensorType;
-  /** QA pairs to generate when the job has no augmentation. */
-  qaCount: number;
-}
+/**
+ * The hyperparameters a worker trains with: AdapterTraining without a warm-up init, plus the
+ * QA pairs to generate when the job has no augmentation.
+ */
+export type RemoteTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'seed' | 'outType' | 'qaCount'>;
 
 export interface EncodeJobData {
   format: typeof ENCODE_JOB_FORMAT;

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { CancelledError } from '../../shared/errors.js';
+import type { PackImportReport } from '../../shared/types.js';
 import type { Db } from '../database/database.js';
 import type { DocumentStore } from '../database/documentStore.js';
 import type { AdapterStore } from '../encoding/adapterStore.js';
@@ -40,19 +41,9 @@ export interface ImportPackOptions {
   signal?: AbortSignal;
 }
 
-export interface ImportPackResult {
-  documentsAdded: number;
-  /** Documents of the pack that were already here (same content hash): not added again. */
-  documentsPresent: number;
-  passagesAdded: number;
-  adaptersAdded: number;
-  augmentationsAdded: number;
-  vectorsAdded: number;
+export interface ImportPackResult extends PackImportReport {
   /** The documents added, whose passages without an adapter are to be encoded. */
   documentIds: number[];
-  /** The pack's model, in words, or null when it has no adapters. */
-  model: string | null;
-  warnings: string[];
 }
 
 const STAGING_PREFIX = 'pack-import-';
