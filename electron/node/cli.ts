@@ -178,25 +178,33 @@ async function encodeOnRedis(dataDir: string, modelPath: string, profilePath: st
   if (passageIds?.length === 0) throw new ParamKbError('not-found', `Document ${documentId} has no passages (see paramkb status).`);
   if (flags.reencode) throw new ParamKbError('reencode-remote', 'Use --reencode without --redis (it deletes adapters), then encode with --redis.');
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // The first Ctrl+C stops after the results in hand are stored; a second one exits at once.
+  const stop = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   const bar = new SingleBar({
     format: 'Encoding on workers [{bar}] {value}/{total} {percentage}% | {workers} workers | {failed} failed | ETA {eta_formatted}',
     stream: process.stderr, hideCursor: true, clearOnComplete: true, noTTYOutput: false, etaBuffer: 20,
   });
   let started = false;
+  let lastRedisError: string | null = null;
   try {
     const report = await encodeOnWorkers({
       dataDir, modelPath, profilePath, connection: redisConnection(flags), passageIds, config: encodingOverrides(flags), attempts: flags.attempts, signal: controller.signal,
       onProgress: (p) => {
+        if (p.redisError && p.redisError !== lastRedisError) process.stderr.write(`\nWaiting for Redis at ${redactedRedisUrl(flags.redis!)}: ${p.redisError}\n`);
+        lastRedisError = p.redisError;
+        if (p.redisError && !started) return;
         const payload = { workers: p.workers ?? '?', failed: p.failed };
         if (!started) { bar.start(p.total, p.collected + p.failed, payload); started = true; }
         else bar.update(p.collected + p.failed, payload);
       },
     });
     if (started) bar.stop();
-    const stopped = report.left > 0 ? ` Stopped with ${report.left} passages still on the workers: run the same command again to collect them.` : '';
+    const stopped = report.left > 0 ? ` Stopped with ${report.left} passages not encoded or not collected yet: run the same command again to go on (finished ones are not encoded again).` : '';
     return `Encoded ${report.stored} passages on workers (queue ${report.queueName}); ${report.failed} failed${report.duplicates ? `, ${report.duplicates} results already stored` : ''}.${stopped}`;
   } finally {
     if (started) bar.stop();
@@ -354,7 +362,7 @@ export function buildCli(): Command {
 
   addRedisFlags(program.command('worker')
     .description('encode passages for knowledge bases that publish them with `paramkb encode --redis` (a headless encoder for servers and GPU boxes)')
-    .option('--concurrency <n>', 'passages encoded at once, each with its own copy of the trainer (default 1)', parsePositiveInt, 1)
+    .option('--concurrency <n>', 'passages in hand at once: their augmentations are generated in one batch (faster per passage), their training runs one after another (default 1; 4 suits passages without augmentation)', parsePositiveInt, 1)
     .option('--threads <n>', 'CPU threads per passage (default: all cores)', parsePositiveInt)
     .option('--lock-seconds <s>', 'seconds before the passage of a worker that stopped answering goes to another worker (default 30)', Number.parseFloat, 30), true)
     .action(async (opts: RedisFlags & { concurrency: number; threads?: number; lockSeconds: number }) => {
@@ -523,11 +531,12 @@ export function buildCli(): Command {
 async function runWorker(options: { modelPath: string; profilePath?: string; connection: RedisOptions; redisUrl: string; concurrency: number; threads?: number; lockSeconds: number }): Promise<void> {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   const shown = new Map<string, string>();
+  let lastError = '';
   const worker = await startEncodeWorker({
     ...options,
     onEvent: (e) => {
       switch (e.type) {
-        case 'started': log(`passage ${e.passageId} (job ${e.jobId}): started, attempt ${e.attempt}`); break;
+        case 'started': lastError = ''; log(`passage ${e.passageId} (job ${e.jobId}): started, attempt ${e.attempt}`); break;
         case 'progress': {
           // One line per step and quarter, not per optimizer step.
           const mark = `${e.step} ${Math.floor(e.progress * 4) * 25}%`;
@@ -536,7 +545,11 @@ async function runWorker(options: { modelPath: string; profilePath?: string; con
         }
         case 'completed': shown.delete(e.jobId); log(`passage ${e.passageId} (job ${e.jobId}): done in ${e.seconds.toFixed(1)} s`); break;
         case 'failed': shown.delete(e.jobId); log(`passage ${e.passageId ?? '?'} (job ${e.jobId}): failed${e.final ? '' : ', will retry'}: ${e.error}`); break;
-        case 'error': log(`error: ${e.error}`); break;
+        case 'error':
+          // A Redis that is away repeats its error at every reconnection attempt: say it once.
+          if (e.error !== lastError) log(`error: ${e.error}`);
+          lastError = e.error;
+          break;
       }
     },
   });

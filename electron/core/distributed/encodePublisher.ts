@@ -56,6 +56,8 @@ export interface DistributedProgress {
   failed: number;
   /** Workers connected to the model's queue, or null when Redis does not say (CLIENT LIST disabled). */
   workers: number | null;
+  /** The last connection error while Redis cannot be reached (the run waits for it), else null. */
+  redisError: string | null;
 }
 
 export interface DistributedReport {
@@ -100,6 +102,7 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
   const jobs = new JobQueue(db);
   /** BullMQ job id -> the local job it answers, for every job of this run not yet collected. */
   const out = new Map<string, EncodeJob>();
+  let claimed: EncodeJob[] = [];
   try {
     const config = encodingConfigOf(db, options.dataDir, options.config);
     if (config.warmupInit) throw new ParamKbError('warmup-remote', 'Workers cannot train from a warm-up init yet; encode with --warmup locally, or without it on workers.');
@@ -110,10 +113,27 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
     const documents = new DocumentStore(db, () => baseModel);
     const adapters = new AdapterStore(db, options.dataDir, () => baseModel, jobs);
     jobs.enqueue(options.passageIds ?? documents.allPassageIds(), baseModel);
-    const claimed = jobs.claimForRemote(baseModel, options.passageIds);
+    claimed = jobs.claimForRemote(baseModel, options.passageIds);
     queue = new Queue<EncodeJobData, EncodeJobResult>(queueName, { connection: options.connection });
     const q = queue;
     const attempts = options.attempts ?? 3;
+    let redisError: string | null = null;
+    let total = claimed.length;
+    let stored = 0;
+    let duplicates = 0;
+    let failed = 0;
+    const report = async () => {
+      const workers = redisError ? null : await q.getWorkersCount().catch(() => null);
+      options.onProgress?.({ total, collected: stored + duplicates, failed, workers, redisError });
+    };
+    // Commands wait while Redis is away; say why nothing moves.
+    q.on('error', (error) => {
+      if (redisError === error.message) return;
+      redisError = error.message;
+      void report();
+    });
+    if (!(await untilReady(q, options.signal))) return { total, stored: 0, duplicates: 0, failed: 0, left: claimed.length, queueName, storeSeconds: 0 };
+    redisError = null;
 
     const jobDataOf = (passages: { id: number; text: string; augmentation: string | null }[]): EncodeJobData[] => passages.map((p) => ({
       format: ENCODE_JOB_FORMAT, knowledgeBase, passageId: p.id, text: p.text, augmentation: storedAugmentation(p.augmentation), training,
@@ -138,12 +158,9 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
       await job.remove();
       return 'removed';
     });
-    for (let i = 0; i < claimed.length; i += PUBLISH_BATCH) await publish(claimed.slice(i, i + PUBLISH_BATCH));
-
-    const total = out.size;
-    let stored = 0;
-    let duplicates = 0;
-    let failed = 0;
+    for (let i = 0; i < claimed.length && !options.signal?.aborted; i += PUBLISH_BATCH) await publish(claimed.slice(i, i + PUBLISH_BATCH));
+    // Passages that are gone by now (deleted meanwhile) are not counted.
+    total = out.size;
     let storeSeconds = 0;
     const collect = (job: EncodeQueueJob, local: EncodeJob) => {
       const started = performance.now();
@@ -177,10 +194,6 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
       }
     };
 
-    const report = async () => {
-      const workers = await q.getWorkersCount().catch(() => null);
-      options.onProgress?.({ total, collected: stored + duplicates, failed, workers });
-    };
     await report();
     let idleRounds = 0;
     while (out.size > 0 && !options.signal?.aborted) {
@@ -208,6 +221,7 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
         }
         return 'kept';
       });
+      redisError = null;
       await report();
       if (out.size === 0 || options.signal?.aborted) break;
       idleRounds = moved ? 0 : idleRounds + 1;
@@ -226,8 +240,8 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
     }
     return { total, stored, duplicates, failed, left: out.size, queueName, storeSeconds };
   } finally {
-    // Jobs still out go back to the local queue; their Redis jobs stay for the next run.
-    for (const local of out.values()) jobs.release(local.id);
+    // Jobs still out (or never published) go back to the local queue; their Redis jobs stay for the next run.
+    jobs.releaseRemote(claimed.map((j) => j.id));
     await queue?.close().catch(() => undefined);
     db.close();
   }
@@ -255,6 +269,21 @@ async function forEachJob(queue: EncodeQueue, state: 'completed' | 'failed', vis
   }
 }
 
+/** Waits until the queue's connection is ready; false when `signal` aborts first. */
+async function untilReady(queue: EncodeQueue, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return false;
+  let onAbort = () => undefined as void;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([queue.waitUntilReady().then(() => true), aborted]);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
@@ -271,6 +300,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function remoteQueueStatus(connection: RedisOptions, baseModel: string): Promise<{ queueName: string; counts: Record<string, number>; workers: number | null }> {
   const queueName = encodeQueueName(baseModel);
   const queue = new Queue(queueName, { connection });
+  queue.on('error', () => undefined); // the calls below reject with the error
   try {
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
     const workers = await queue.getWorkersCount().catch(() => null);

@@ -18,7 +18,6 @@ import { loadEncoderModel } from '../encoding/encodingSession.js';
 import { trainPassageAdapter } from '../encoding/passageEncoder.js';
 import { modelIdentity, describeModel, type ModelIdentity } from '../llm/modelIdentity.js';
 import { promptProfileFingerprint } from '../llm/promptProfile.js';
-import { LoraTrainer } from '../trainer/LoraTrainer.js';
 import { ENCODE_JOB_FORMAT, encodeQueueName, validateEncodeJobData, type EncodeJobData, type EncodeJobResult } from './encodeJobs.js';
 
 export interface EncodeWorkerOptions {
@@ -29,7 +28,11 @@ export interface EncodeWorkerOptions {
   /** CPU threads of each job's training and augmentation. Default: all cores. */
   threads?: number;
   useGpu?: boolean;
-  /** Jobs encoded at once; each has its own trainer (one more copy of the model in memory). Default 1. */
+  /**
+   * Jobs in hand at once. Their augmentations (for passages that have none) are generated
+   * together in one batch, which is faster per passage, as the desktop encoder batches 4;
+   * their training runs one after another on the one trainer. Default 1.
+   */
   concurrency?: number;
   /**
    * Seconds after which the job of a worker that stopped answering (killed, frozen, cut off) is
@@ -64,13 +67,10 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
   const emit = options.onEvent ?? (() => undefined);
   const identity = await modelIdentity(options.modelPath);
   const model = await loadEncoderModel({ ...options, augmentBatch: concurrency });
-  const trainers: LoraTrainer[] = [model.trainer];
   const scratch = mkdtempSync(join(tmpdir(), 'paramkb-worker-'));
   let worker: Worker<EncodeJobData, EncodeJobResult> | null = null;
   try {
-    for (let i = 1; i < concurrency; i++) trainers.push(await LoraTrainer.create(options.modelPath, { threads: options.threads }));
     const profile = promptProfileFingerprint(model.runtime.profile);
-    const free = trainers.slice();
     const name = `${hostname()}:${process.pid}`;
 
     const encode = async (job: Job<EncodeJobData, EncodeJobResult>, signal?: AbortSignal): Promise<EncodeJobResult> => {
@@ -96,7 +96,6 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         lastProgress = now;
         job.updateProgress({ step, progress: fraction }).catch(() => undefined);
       };
-      const trainer = free.pop()!;
       const outPath = join(scratch, `${randomUUID()}.gguf`);
       try {
         const started = performance.now();
@@ -104,7 +103,7 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         const augmentation = data.augmentation ?? await augmentPassage(model.runtime, data.text, { qaCount: data.training.qaCount, signal });
         const augmentSeconds = data.augmentation ? 0 : (performance.now() - started) / 1000;
         progress('training', 0);
-        const trained = await trainPassageAdapter(model.runtime, trainer, { ...data.training, warmupInit: null }, data.text, augmentation, outPath, {
+        const trained = await trainPassageAdapter(model.runtime, model.trainer, { ...data.training, warmupInit: null }, data.text, augmentation, outPath, {
           signal, onProgress: (fraction) => progress('training', fraction),
         });
         const bytes = readFileSync(outPath);
@@ -129,7 +128,6 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         throw error;
       } finally {
         rmSync(outPath, { force: true });
-        free.push(trainer);
       }
     };
 
@@ -151,7 +149,6 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
     await worker.waitUntilReady();
   } catch (error) {
     await worker?.close(true).catch(() => undefined);
-    for (const trainer of trainers.slice(1)) trainer.dispose();
     await model.dispose();
     rmSync(scratch, { recursive: true, force: true });
     throw error;
@@ -166,7 +163,6 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         try {
           await running.close(force);
         } finally {
-          for (const trainer of trainers.slice(1)) trainer.dispose();
           await model.dispose();
           rmSync(scratch, { recursive: true, force: true });
         }

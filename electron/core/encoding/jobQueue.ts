@@ -118,6 +118,13 @@ export class JobQueue {
     this.db.prepare("UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), step = NULL, progress = 0, updated_at = ? WHERE id = ? AND state = 'running'").run(nowIso(), jobId);
   }
 
+  /** Puts jobs that were out on remote workers back in the queue (a stopped `encode --redis`), leaving any other state alone. */
+  releaseRemote(jobIds: number[]): void {
+    if (jobIds.length === 0) return;
+    this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), step = NULL, progress = 0, updated_at = ?
+      WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running' AND step = ?`).run(nowIso(), JSON.stringify(jobIds), REMOTE_STEP);
+  }
+
   /** Cancels the open jobs of some passages (all when `passageIds` is null). */
   cancel(passageIds: number[] | null): number {
     const now = nowIso();

@@ -74,7 +74,12 @@ export async function exportPack(options: ExportPackOptions): Promise<ExportPack
       await new Promise<void>((resolve, reject) => pack.entry({ name, size: bytes.length, mtime }, bytes, (error) => (error ? reject(error) : resolve())));
     };
     const addFile = async (name: string, path: string, expectedSha256: string, what: string) => {
-      const size = statSync(path).size;
+      let size: number;
+      try {
+        size = statSync(path).size;
+      } catch {
+        throw new PackError('adapter-missing', `${what} is missing its file (deleted while the pack was written, or lost); encode it again, then export.`);
+      }
       const hash = createHash('sha256');
       const tap = new PassThrough();
       tap.on('data', (chunk: Buffer) => hash.update(chunk));
