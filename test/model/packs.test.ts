@@ -221,6 +221,7 @@ describe('knowledge packs', () => {
     expect(some).toMatchObject({ documents: 1, passages: 1, adapters: 1 });
     await expect(source.exportPack(join(dir, 'orla.tar'), null)).rejects.toMatchObject({ code: 'pack-extension' });
     expect(existsSync(join(dir, 'orla.tar'))).toBe(false);
+    await expect(source.exportPack(join(dir, 'no-such-folder', 'x.paramkb'), null)).rejects.toMatchObject({ code: 'pack-write', message: expect.stringContaining('the folder does not exist') });
 
     // A vector store of the knowledge base (sqlite-vec on a branch that has one), here in memory.
     const memory = (values: Map<number, Float32Array>): PassageVectors => ({

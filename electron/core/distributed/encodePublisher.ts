@@ -21,6 +21,7 @@ import { JobQueue, type EncodeJob } from '../encoding/jobQueue.js';
 import { adapterConfigRecord, type EncodingConfig } from '../encoding/passageEncoder.js';
 import { FieldChecks } from '../fieldChecks.js';
 import { modelIdentity } from '../llm/modelIdentity.js';
+import { processAlive } from '../processAlive.js';
 import { promptProfileFingerprint, resolvePromptProfile } from '../llm/promptProfile.js';
 import { databasePath } from '../paths.js';
 import { SettingsStore } from '../settingsStore.js';
@@ -80,8 +81,8 @@ type EncodeQueueJob = Job<EncodeJobData, EncodeJobResult>;
 
 /** Jobs added to Redis per round trip. */
 const PUBLISH_BATCH = 500;
-/** Jobs read from Redis per round trip. */
-const PAGE = 200;
+/** Jobs read from Redis per round trip (a finished one carries its adapter, 0.6 MB for a 1B model). */
+const PAGE = 20;
 
 /** The knowledge base's random id, made once: jobs of several knowledge bases can share a queue. */
 function knowledgeBaseId(settings: SettingsStore): string {
@@ -103,13 +104,22 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
   /** BullMQ job id -> the local job it answers, for every job of this run not yet collected. */
   const out = new Map<string, EncodeJob>();
   let claimed: EncodeJob[] = [];
+  let unlock = () => undefined as void;
   try {
     const config = encodingConfigOf(db, options.dataDir, options.config);
     if (config.warmupInit) throw new ParamKbError('warmup-remote', 'Workers cannot train from a warm-up init yet; encode with --warmup locally, or without it on workers.');
     const training: RemoteTraining = {
       rank: config.rank, alpha: config.alpha, lr: config.lr, epochs: config.epochs, targets: config.targets, seed: config.seed, outType: config.outType, qaCount: config.qaCount,
     };
-    const knowledgeBase = knowledgeBaseId(new SettingsStore(db, options.dataDir));
+    const settings = new SettingsStore(db, options.dataDir);
+    const knowledgeBase = knowledgeBaseId(settings);
+    // One publisher per knowledge base: a second would take over the first one's jobs.
+    const other = Number(settings.getValue('remotePublisher'));
+    if (other && processAlive(other)) {
+      throw new ParamKbError('publisher-running', `Another \`paramkb encode --redis\` (process ${other}) is encoding this knowledge base's passages on workers; wait for it or stop it first.`);
+    }
+    settings.setValue('remotePublisher', String(process.pid));
+    unlock = () => { if (settings.getValue('remotePublisher') === String(process.pid)) settings.setValue('remotePublisher', ''); };
     const documents = new DocumentStore(db, () => baseModel);
     const adapters = new AdapterStore(db, options.dataDir, () => baseModel, jobs);
     jobs.enqueue(options.passageIds ?? documents.allPassageIds(), baseModel);
@@ -194,33 +204,38 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
       }
     };
 
+    // Once: results of this knowledge base that this run did not ask for (an earlier run's, for a
+    // passage encoded since, or with other settings) are dropped.
+    await forEachJob(q, 'completed', async (job) => {
+      if (job.data?.knowledgeBase !== knowledgeBase || out.has(job.id!)) return 'kept';
+      await job.remove();
+      return 'removed';
+    });
+
     await report();
     let idleRounds = 0;
     while (out.size > 0 && !options.signal?.aborted) {
       let moved = false;
-      // Finished jobs of this knowledge base: store what this run asked for, drop stale ones
-      // (an earlier run's, for a passage encoded since), and remove them from Redis.
-      await forEachJob(q, 'completed', async (job) => {
-        if (job.data?.knowledgeBase !== knowledgeBase) return 'kept';
-        const local = out.get(job.id!);
-        if (local) {
-          collect(job, local);
-          out.delete(job.id!);
-          moved = true;
-        }
+      // Only ids are listed: other knowledge bases' results are never read.
+      for (const jobId of await q.getRanges(['completed'], 0, -1, true)) {
+        const local = out.get(jobId);
+        const job = local && await q.getJob(jobId);
+        if (!local || !job) continue;
+        collect(job, local);
+        out.delete(jobId);
+        moved = true;
+        // Removed only now that its adapter and the job's completion are committed.
         await job.remove();
-        return 'removed';
-      });
-      await forEachJob(q, 'failed', async (job) => {
-        const local = out.get(job.id!);
-        if (local) {
-          jobs.fail(local.id, job.failedReason || 'The job failed on the workers.', false);
-          out.delete(job.id!);
-          failed++;
-          moved = true;
-        }
-        return 'kept';
-      });
+      }
+      for (const jobId of await q.getRanges(['failed'], 0, -1, true)) {
+        const local = out.get(jobId);
+        const job = local && await q.getJob(jobId);
+        if (!local || !job) continue;
+        jobs.fail(local.id, job.failedReason || 'The job failed on the workers.', false);
+        out.delete(jobId);
+        failed++;
+        moved = true;
+      }
       redisError = null;
       await report();
       if (out.size === 0 || options.signal?.aborted) break;
@@ -242,6 +257,7 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
   } finally {
     // Jobs still out (or never published) go back to the local queue; their Redis jobs stay for the next run.
     jobs.releaseRemote(claimed.map((j) => j.id));
+    unlock();
     await queue?.close().catch(() => undefined);
     db.close();
   }

@@ -2,8 +2,8 @@
 // the database a page at a time, adapter files are streamed from disk and checked against their
 // recorded sha256 on the way, and the file appears under its name only when it is complete.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { accessSync, constants, createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
@@ -50,6 +50,11 @@ const DOCUMENT_PAGE = 200;
 
 export async function exportPack(options: ExportPackOptions): Promise<ExportPackResult> {
   if (!options.outPath.endsWith(PACK_FILE_EXTENSION)) throw new PackError('pack-extension', `A knowledge pack's file name ends in ${PACK_FILE_EXTENSION}; got ${basename(options.outPath)}.`);
+  try {
+    accessSync(dirname(options.outPath), constants.W_OK);
+  } catch (error) {
+    throw new PackError('pack-write', `Cannot write the pack into ${dirname(options.outPath)}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the folder does not exist' : 'no permission'}. Choose another place.`);
+  }
   const only = options.documentIds && options.documentIds.length > 0 ? options.documentIds : null;
   const temp = `${options.outPath}.${process.pid}.partial`;
   const db = openSnapshot(databasePath(options.dataDir));
@@ -160,6 +165,10 @@ export async function exportPack(options: ExportPackOptions): Promise<ExportPack
     pack.destroy();
     await written.catch(() => undefined);
     rmSync(temp, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') {
+      throw new PackError('pack-write', `Cannot write the pack ${options.outPath}: ${(error as Error).message}. Nothing was written.`, { cause: error });
+    }
     throw error;
   } finally {
     db.close();

@@ -22,6 +22,7 @@ import type { DocumentStore } from '../database/documentStore.js';
 import type { AdapterStore } from '../encoding/adapterStore.js';
 import type { JobQueue } from '../encoding/jobQueue.js';
 import { describeModel } from '../llm/modelIdentity.js';
+import { processAlive } from '../processAlive.js';
 import {
   ADAPTER_ENTRY, DOCUMENTS_ENTRY, HEADER_ENTRY, MANIFEST_ENTRY, MAX_ADAPTER_BYTES, MAX_CHUNK_BYTES, MAX_CHUNK_TEXT_BYTES, MAX_HEADER_BYTES,
   MAX_MANIFEST_BYTES, PackError, decodeVector, parsePackDocument, parsePackHeader, parsePackManifest, type PackHeader, type PassageVectors,
@@ -253,16 +254,6 @@ function removeStaleStaging(dataDir: string): void {
     const pid = Number(/^pack-import-(\d+)-/.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
     rmSync(join(dataDir, name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
