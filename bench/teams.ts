@@ -102,7 +102,7 @@ async function main(): Promise<void> {
           storeSecondsPerPassage: report.storeSeconds / Math.max(1, report.stored), ratioToLocal: ((3600 * report.stored) / wall) / runs[0]!.passagesPerHour,
         });
       } finally {
-        for (const w of workers) w.kill('SIGKILL');
+        await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('exit', resolve); w.kill('SIGTERM'); })));
       }
     }
 

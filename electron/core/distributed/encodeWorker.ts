@@ -7,7 +7,7 @@
 // A worker killed mid-job stops renewing its lock; BullMQ's stalled-job check (run by the other
 // workers) then hands the job to another worker.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +18,7 @@ import { loadEncoderModel } from '../encoding/encodingSession.js';
 import { trainPassageAdapter } from '../encoding/passageEncoder.js';
 import { modelIdentity, describeModel, type ModelIdentity } from '../llm/modelIdentity.js';
 import { promptProfileFingerprint } from '../llm/promptProfile.js';
+import { processAlive } from '../processAlive.js';
 import { ENCODE_JOB_FORMAT, encodeQueueName, validateEncodeJobData, type EncodeJobData, type EncodeJobResult } from './encodeJobs.js';
 
 export interface EncodeWorkerOptions {
@@ -60,6 +61,19 @@ export interface RunningEncodeWorker {
 /** Progress is written to Redis at most this often per job. */
 const PROGRESS_INTERVAL_MS = 1000;
 
+/** A worker's folder for adapter files in the making: paramkb-worker-<pid>-<random> in the temp folder. */
+const SCRATCH_PREFIX = 'paramkb-worker-';
+
+/** Scratch folders of workers that were killed. */
+function removeStaleScratch(): void {
+  let names: string[];
+  try { names = readdirSync(tmpdir()); } catch { return; }
+  for (const name of names) {
+    const pid = Number(new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name)?.[1]);
+    if (pid && !processAlive(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<RunningEncodeWorker> {
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new RangeError('concurrency must be an integer from 1 to 64.');
@@ -67,7 +81,8 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
   const emit = options.onEvent ?? (() => undefined);
   const identity = await modelIdentity(options.modelPath);
   const model = await loadEncoderModel({ ...options, augmentBatch: concurrency });
-  const scratch = mkdtempSync(join(tmpdir(), 'paramkb-worker-'));
+  removeStaleScratch();
+  const scratch = mkdtempSync(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   let worker: Worker<EncodeJobData, EncodeJobResult> | null = null;
   try {
     const profile = promptProfileFingerprint(model.runtime.profile);
