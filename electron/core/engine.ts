@@ -2,14 +2,14 @@
 // ingest, retrieval, inference, chats, encoding queue). The headless server, the Electron
 // engine process and the CLI all host this same class.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { ParamKbApi, UploadedFile } from '../shared/contract.js';
+import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shared/contract.js';
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
   AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportReport, ModelInfo,
-  RecommendedModel, SearchHit, Settings,
+  PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
 import { AdapterStore } from './encoding/adapterStore.js';
@@ -19,7 +19,12 @@ import { DocumentStore } from './database/documentStore.js';
 import { JobQueue } from './encoding/jobQueue.js';
 import { Importer, type ImportOptions } from './ingest/importer.js';
 import { LlmRuntime, type LoadModelOptions } from './llm/llmRuntime.js';
+import { describeModel, modelIdentity } from './llm/modelIdentity.js';
 import { ModelDownloads, RECOMMENDED_MODELS } from './llm/modelDownloads.js';
+import { promptProfileFingerprint } from './llm/promptProfile.js';
+import { exportPack } from './packs/packExport.js';
+import { PackError } from './packs/packFormat.js';
+import { importPack } from './packs/packImport.js';
 import { adaptersDir, databasePath, modelsDir } from './paths.js';
 import { Bm25Retriever } from './retrieval/bm25.js';
 import { SettingsStore } from './settingsStore.js';
@@ -45,6 +50,11 @@ export interface EngineOptions {
   importOptions?: Omit<ImportOptions, 'onProgress'>;
   /** Use the GPU when one exists. Default true. */
   useGpu?: boolean;
+  /**
+   * A folder of knowledge packs shipped with the app (electron-builder's extraResources): each
+   * is imported once, as soon as the model its adapters need is open. Default none.
+   */
+  bundledPacksDir?: string;
 }
 
 export class Engine implements ParamKbApi {
@@ -86,6 +96,7 @@ export class Engine implements ParamKbApi {
     const modelPath = options.modelPath ?? engine.settings.getValue('modelPath');
     if (modelPath) await engine.loadModel(modelPath).catch(() => undefined);
     engine.encoder = options.createEncoder?.(engine) ?? null;
+    void engine.importBundledPacks();
     return engine;
   }
 
@@ -125,8 +136,7 @@ export class Engine implements ParamKbApi {
       this.settings.setValue('modelPath', modelPath);
       await previous?.dispose();
       // Adapters belong to one base model: every passage without one for this model is queued.
-      const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
-      this.jobs.enqueue(all, runtime.fingerprint);
+      this.jobs.enqueue(this.documents.allPassageIds(), runtime.fingerprint);
     } catch (error) {
       this.modelError = (error as Error).message;
       throw error;
@@ -154,12 +164,112 @@ export class Engine implements ParamKbApi {
 
   /** Queues encoding of new passages when a model is loaded, and tells listeners. */
   afterImport(report: ImportReport): void {
+    this.queueDocuments(report.documentIds);
+  }
+
+  private queueDocuments(documentIds: number[]): void {
     if (this.baseModel) {
-      const passageIds = report.documentIds.flatMap((id) => this.documents.passageIdsOf(id));
+      const passageIds = documentIds.flatMap((id) => this.documents.passageIdsOf(id));
       if (this.jobs.enqueue(passageIds, this.baseModel) > 0) this.encoder?.notify();
     }
     this.emit('documentsChanged', {});
     this.emitQueue();
+  }
+
+  // ---- Knowledge packs ----
+
+  /** @param options.modelSource where to get the model, recorded in the pack (default: known for recommended models). */
+  async exportPack(path: string, documentIds: number[] | null, options: { modelSource?: string } = {}): Promise<PackExportReport> {
+    const runtime = this.runtime;
+    const model = runtime ? { identity: await modelIdentity(runtime.modelPath, options.modelSource), promptProfile: promptProfileFingerprint(runtime.profile) } : null;
+    const result = await this.exclusivePack(() => exportPack({
+      dataDir: this.dataDir, outPath: isAbsolute(path) ? path : join(process.cwd(), path), documentIds, model,
+      onProgress: (done, total) => this.emit('packProgress', { operation: 'export', phase: 'writing', done, total }),
+    }));
+    return { ...result, model: model && result.adapters > 0 ? describeModel(model.identity) : null };
+  }
+
+  async importPack(path: string): Promise<PackImportReport> {
+    const runtime = this.runtime;
+    const { documentIds, ...report } = await this.exclusivePack(async () => {
+      // The merge is one write transaction: the encoder finishes its passage first, so that its
+      // writes never wait on it.
+      const wasPaused = this.jobs.isPaused();
+      if (!wasPaused) {
+        this.jobs.setPaused(true);
+        await this.untilEncoderIdle();
+      }
+      try {
+        return await importPack({
+          db: this.db, dataDir: this.dataDir, documents: this.documents, adapters: this.adapters, jobs: this.jobs,
+          inPath: isAbsolute(path) ? path : join(process.cwd(), path),
+          model: runtime ? { fingerprint: runtime.fingerprint, promptProfile: promptProfileFingerprint(runtime.profile) } : null,
+          onProgress: (p) => this.emit('packProgress', { operation: 'import', ...p }),
+        });
+      } finally {
+        if (!wasPaused) {
+          this.jobs.setPaused(false);
+          this.encoder?.notify();
+        }
+      }
+    });
+    this.queueDocuments(documentIds);
+    return report;
+  }
+
+  /**
+   * Imports the bundled packs not imported yet (settings remember each by name, size and
+   * time). A pack whose adapters need another model waits for that model; a failed one is
+   * tried again at the next start. Resolves with the packs imported now.
+   */
+  importBundledPacks(): Promise<string[]> {
+    this.bundledImport ??= this.runBundledImport().finally(() => { this.bundledImport = null; });
+    return this.bundledImport;
+  }
+
+  private async runBundledImport(): Promise<string[]> {
+    const dir = this.options.bundledPacksDir;
+    if (!dir) return [];
+    let names: string[];
+    try { names = readdirSync(dir).filter((n) => n.endsWith(PACK_FILE_EXTENSION)).sort(); } catch { return []; }
+    const done = new Set<string>(JSON.parse(this.settings.getValue('bundledPacks') ?? '[]') as string[]);
+    const imported: string[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      const stat = statSync(path);
+      const key = `${name}:${stat.size}:${Math.round(stat.mtimeMs)}`;
+      if (done.has(key)) continue;
+      try {
+        await this.importPack(path);
+      } catch {
+        continue; // waiting for its model, or damaged: tried again later
+      }
+      done.add(key);
+      this.settings.setValue('bundledPacks', JSON.stringify([...done]));
+      imported.push(name);
+    }
+    return imported;
+  }
+
+  private bundledImport: Promise<string[]> | null = null;
+  private packRunning = false;
+
+  /** One pack at a time: an export reads a snapshot, an import pauses encoding. */
+  private async exclusivePack<T>(work: () => Promise<T>): Promise<T> {
+    if (this.packRunning) throw new PackError('pack-busy', 'A knowledge pack is being exported or imported; wait until it is done.');
+    this.packRunning = true;
+    try {
+      return await work();
+    } finally {
+      this.packRunning = false;
+    }
+  }
+
+  /** Waits (up to a minute) until no passage is being encoded on this machine. */
+  private async untilEncoderIdle(): Promise<void> {
+    this.encoder?.notify();
+    const deadline = Date.now() + 60_000;
+    while (this.jobs.runningLocally() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
   }
 
   async listDocuments(): Promise<DocumentSummary[]> {
@@ -291,6 +401,7 @@ export class Engine implements ParamKbApi {
     } finally {
       this.modelLoading = null;
     }
+    void this.importBundledPacks();
     return this.getModel();
   }
 

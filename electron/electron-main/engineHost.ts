@@ -12,6 +12,8 @@ export interface EngineHostOptions {
   entryPoint: string;
   dataDir: string;
   modelPath: string | null;
+  /** Knowledge packs shipped with the app, imported once (see EngineOptions.bundledPacksDir). */
+  bundledPacksDir: string | null;
 }
 
 /** More crashes than this within CRASH_WINDOW_MS stop the restarts (a crash loop). */
@@ -34,7 +36,7 @@ export class EngineHost {
   start(): void {
     const child = utilityProcess.fork(this.options.entryPoint, [], { serviceName: 'ParamKB engine', stdio: 'inherit' });
     this.child = child;
-    this.post({ type: 'open', dataDir: this.options.dataDir, modelPath: this.options.modelPath });
+    this.post({ type: 'open', dataDir: this.options.dataDir, modelPath: this.options.modelPath, bundledPacksDir: this.options.bundledPacksDir });
     let failure: string | null = null;
     child.on('message', (report: EngineProcessReport) => {
       if (this.encoders.handle(report)) return;

@@ -69,6 +69,7 @@ parentPort.on('message', ({ data, ports: transferred }) => {
       engine = Engine.open({
         dataDir: command.dataDir,
         modelPath: command.modelPath ?? undefined,
+        bundledPacksDir: command.bundledPacksDir ?? undefined,
         events: broadcast,
         createEncoder: (opened) => startEncoderProcess(opened, (message) => broadcast('processCrashed', { process: 'encoder', message }), spawnEncoderViaMain),
       });

@@ -6,7 +6,8 @@
 import { app, BrowserWindow, dialog, ipcMain, nativeTheme, net, protocol, session, shell, type IpcMainEvent, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DESKTOP_CHANNELS, OPEN_DIALOG_KINDS, type OpenDialogKind } from '../shared/desktop.js';
+import { PACK_FILE_EXTENSION } from '../shared/contract.js';
+import { DESKTOP_CHANNELS, OPEN_DIALOG_KINDS, SAVE_DIALOG_KINDS, type OpenDialogKind, type SaveDialogKind } from '../shared/desktop.js';
 import { EngineHost } from './engineHost.js';
 
 const APP_SCHEME = 'app';
@@ -23,6 +24,14 @@ const DIALOGS: Record<OpenDialogKind, Electron.OpenDialogOptions> = {
   },
   folder: { title: 'Add a folder', properties: ['openDirectory'] },
   model: { title: 'Open a GGUF model', properties: ['openFile'], filters: [{ name: 'GGUF models', extensions: ['gguf'] }] },
+  pack: { title: 'Import a knowledge pack', properties: ['openFile'], filters: [{ name: 'Knowledge packs', extensions: [PACK_FILE_EXTENSION.slice(1)] }] },
+};
+
+const SAVE_DIALOGS: Record<SaveDialogKind, Electron.SaveDialogOptions> = {
+  pack: {
+    title: 'Export a knowledge pack', defaultPath: `knowledge${PACK_FILE_EXTENSION}`,
+    filters: [{ name: 'Knowledge packs', extensions: [PACK_FILE_EXTENSION.slice(1)] }], properties: ['showOverwriteConfirmation'],
+  },
 };
 
 // A second launch focuses the running app instead of opening the database twice.
@@ -34,6 +43,8 @@ if (!app.requestSingleInstanceLock()) {
     entryPoint: join(here, 'engineProcess.js'),
     dataDir: join(app.getPath('userData'), 'knowledge-base'),
     modelPath: process.env.PARAMKB_MODEL ?? null,
+    // electron-builder's extraResources put a team's packs here (docs/teams.md).
+    bundledPacksDir: app.isPackaged ? join(process.resourcesPath, 'packs') : null,
   });
   let window: BrowserWindow | null = null;
 
@@ -162,6 +173,17 @@ function registerIpc(engine: EngineHost, currentWindow: () => BrowserWindow | nu
     const options = DIALOGS[kind as OpenDialogKind];
     const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
     return result.canceled ? [] : result.filePaths;
+  });
+
+  ipcMain.handle(DESKTOP_CHANNELS.showSaveDialog, async (event: IpcMainInvokeEvent, kind: unknown) => {
+    if (!isTrustedSender(event.senderFrame)) throw new Error('Refused: not the ParamKB window.');
+    if (!SAVE_DIALOG_KINDS.includes(kind as SaveDialogKind)) throw new Error('showSaveDialog: unknown dialog kind.');
+    const window = currentWindow();
+    const options = SAVE_DIALOGS[kind as SaveDialogKind];
+    const result = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
+    if (result.canceled || !result.filePath) return null;
+    // Some platforms' dialogs do not add the extension the filter names.
+    return result.filePath.endsWith(PACK_FILE_EXTENSION) ? result.filePath : `${result.filePath}${PACK_FILE_EXTENSION}`;
   });
 
   // Opens only the file of an imported document, looked up by id in the engine: the renderer

@@ -49,6 +49,7 @@ ipcRenderer.send(DESKTOP_CHANNELS.requestEnginePort);
 const client = createApiClient(transport);
 const shell: DesktopShell = {
   showOpenDialog: (kind) => ipcRenderer.invoke(DESKTOP_CHANNELS.showOpenDialog, kind),
+  showSaveDialog: (kind) => ipcRenderer.invoke(DESKTOP_CHANNELS.showSaveDialog, kind),
   openDocument: (documentId) => ipcRenderer.invoke(DESKTOP_CHANNELS.openDocument, documentId),
 };
 const methods = Object.fromEntries(API_METHODS.map((method) => [

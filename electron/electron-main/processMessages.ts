@@ -8,7 +8,7 @@ import type { SerializedError } from '../shared/types.js';
 
 export type EngineProcessCommand =
   /** Opens the knowledge base; sent once, first. */
-  | { type: 'open'; dataDir: string; modelPath: string | null }
+  | { type: 'open'; dataDir: string; modelPath: string | null; bundledPacksDir: string | null }
   /** Carries one MessagePort: serve the API contract on it until it closes. */
   | { type: 'connect' }
   /** Close the engine (the current job checkpoints), then exit. */

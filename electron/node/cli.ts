@@ -4,13 +4,21 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { RedisOptions } from 'bullmq';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
+import { ANSWER_MODES, type AnswerMode, type PackProgress } from '../shared/types.js';
+import { PACK_FILE_EXTENSION } from '../shared/contract.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { COMPARED_MODES, compareReports, evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
+import { DocumentStore } from '../core/database/documentStore.js';
+import { encodeOnWorkers, remoteQueueStatus } from '../core/distributed/encodePublisher.js';
+import { startEncodeWorker } from '../core/distributed/encodeWorker.js';
+import { redactedRedisUrl, redisOptions } from '../core/distributed/redisConnection.js';
+import { REMOTE_STEP } from '../core/encoding/jobQueue.js';
+import { describeModel } from '../core/llm/modelIdentity.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import { DEFAULT_ENCODING_CONFIG, TRAINING_OBJECTIVES, type EncodingConfig, type TrainingObjective } from '../core/encoding/passageEncoder.js';
 import { databasePath, defaultDataDir } from '../core/paths.js';
@@ -103,8 +111,7 @@ function addEncodingFlags(command: Command): Command {
  * Encodes the passages that have no adapter yet (all of them, one document's, or a given list),
  * with a progress bar.
  */
-async function encodePassages(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags, select: { documentId?: number; passageIds?: number[] } = {}): Promise<string> {
-  const { documentId } = select;
+function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
   const config: Partial<EncodingConfig> = {};
   if (flags.lr !== undefined) config.lr = flags.lr;
   if (flags.epochs !== undefined) config.epochs = flags.epochs;
@@ -114,6 +121,12 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   if (flags.objective !== undefined) config.objective = flags.objective;
   if (flags.distillTopK !== undefined) config.distillTopK = flags.distillTopK;
   if (flags.distillWeight !== undefined) config.distillWeight = flags.distillWeight;
+  return config;
+}
+
+async function encodePassages(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags, select: { documentId?: number; passageIds?: number[] } = {}): Promise<string> {
+  const { documentId } = select;
+  const config = encodingOverrides(flags);
   const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
   try {
     const baseModel = session.runtime.fingerprint;
@@ -142,6 +155,98 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   } finally {
     await session.close();
   }
+}
+
+interface RedisFlags { redis?: string; redisPasswordFile?: string; redisTlsCa?: string; redisTlsCert?: string; redisTlsKey?: string }
+
+/** The Redis connection flags of `worker`, `encode --redis` and `jobs --redis`. */
+function addRedisFlags(command: Command, required: boolean): Command {
+  const url = new Option('--redis <url>', 'Redis of distributed encoding: redis://host:6379, or rediss://host:6380 for TLS (password: env PARAMKB_REDIS_PASSWORD or --redis-password-file)');
+  return command
+    .addOption(required ? url.makeOptionMandatory() : url)
+    .option('--redis-password-file <file>', 'file holding the Redis password (kept off the command line)')
+    .option('--redis-tls-ca <pem>', 'CA certificate that signed the Redis server\'s (turns TLS on)')
+    .option('--redis-tls-cert <pem>', 'client certificate, for Redis servers that require mutual TLS')
+    .option('--redis-tls-key <pem>', 'the client certificate\'s key');
+}
+
+function redisConnection(flags: RedisFlags): RedisOptions {
+  let password = process.env.PARAMKB_REDIS_PASSWORD || undefined;
+  if (flags.redisPasswordFile) {
+    try {
+      password = readFileSync(resolve(flags.redisPasswordFile), 'utf8').trim();
+    } catch (error) {
+      throw new ParamKbError('redis-config', `Cannot read the Redis password file ${flags.redisPasswordFile}: ${(error as Error).message}.`);
+    }
+  }
+  return redisOptions({
+    url: flags.redis!, password,
+    tlsCaFile: flags.redisTlsCa && resolve(flags.redisTlsCa), tlsCertFile: flags.redisTlsCert && resolve(flags.redisTlsCert), tlsKeyFile: flags.redisTlsKey && resolve(flags.redisTlsKey),
+  });
+}
+
+/** Encodes the passages without an adapter on `paramkb worker` processes, with a progress bar over all workers. */
+async function encodeOnRedis(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags & RedisFlags & { attempts?: number }, documentId?: number): Promise<string> {
+  if (flags.warmup) throw new ParamKbError('warmup-remote', 'Workers cannot train from a warm-up init yet: drop --warmup, or encode without --redis.');
+  const passageIds = documentId === undefined ? undefined : withDocuments(dataDir, (documents) => documents.passageIdsOf(documentId));
+  if (passageIds?.length === 0) throw new ParamKbError('not-found', `Document ${documentId} has no passages (see paramkb status).`);
+  if (flags.reencode) throw new ParamKbError('reencode-remote', 'Use --reencode without --redis (it deletes adapters), then encode with --redis.');
+  const controller = new AbortController();
+  // The first Ctrl+C stops after the results in hand are stored; a second one exits at once.
+  const stop = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const bar = new SingleBar({
+    format: 'Encoding on workers [{bar}] {value}/{total} {percentage}% | {workers} workers | {failed} failed | ETA {eta_formatted}',
+    stream: process.stderr, hideCursor: true, clearOnComplete: true, noTTYOutput: false, etaBuffer: 20,
+  });
+  let started = false;
+  let lastRedisError: string | null = null;
+  try {
+    const report = await encodeOnWorkers({
+      dataDir, modelPath, profilePath, connection: redisConnection(flags), passageIds, config: encodingOverrides(flags), attempts: flags.attempts, signal: controller.signal,
+      onProgress: (p) => {
+        if (p.redisError && p.redisError !== lastRedisError) process.stderr.write(`\nWaiting for Redis at ${redactedRedisUrl(flags.redis!)}: ${p.redisError}\n`);
+        lastRedisError = p.redisError;
+        if (p.redisError && !started) return;
+        const payload = { workers: p.workers ?? '?', failed: p.failed };
+        if (!started) { bar.start(p.total, p.collected + p.failed, payload); started = true; }
+        else bar.update(p.collected + p.failed, payload);
+      },
+    });
+    if (started) bar.stop();
+    const stopped = report.left > 0 ? ` Stopped with ${report.left} passages not encoded or not collected yet: run the same command again to go on (finished ones are not encoded again).` : '';
+    return `Encoded ${report.stored} passages on workers (queue ${report.queueName}); ${report.failed} failed${report.duplicates ? `, ${report.duplicates} results already stored` : ''}.${stopped}`;
+  } finally {
+    if (started) bar.stop();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** Runs `fn` on the knowledge base's documents without loading a model. */
+function withDocuments<T>(dataDir: string, fn: (documents: DocumentStore) => T): T {
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    return fn(new DocumentStore(db, () => null));
+  } finally {
+    db.close();
+  }
+}
+
+function parseIdList(value: string): number[] {
+  const ids = value.split(',').map((v) => Number(v.trim()));
+  if (ids.length === 0 || ids.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('expected document ids separated by commas, e.g. 3,7,12');
+  return ids;
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
 }
 
 function progressBar(label: string): SingleBar {
@@ -289,15 +394,81 @@ export function buildCli(): Command {
       });
     });
 
-  addEncodingFlags(program.command('encode')
-    .description('turn passages into LoRA adapters (parametric encoding), in the foreground')
+  addRedisFlags(addEncodingFlags(program.command('encode')
+    .description('turn passages into LoRA adapters (parametric encoding), in the foreground, here or on `paramkb worker` processes (--redis)')
     .option('--all', 'queue every passage without an adapter (default when no --doc)')
-    .option('--doc <id>', 'queue the passages of one document', (v) => Number.parseInt(v, 10)))
-    .action(async (opts: EncodingFlags & { all?: boolean; doc?: number }) => {
+    .option('--doc <id>', 'queue the passages of one document', (v) => Number.parseInt(v, 10))
+    .option('--attempts <n>', 'with --redis: tries of a passage on the workers before it fails (default 3)', parsePositiveInt)), false)
+    .action(async (opts: EncodingFlags & RedisFlags & { all?: boolean; doc?: number; attempts?: number }) => {
       const options = engineOptions(program.opts());
       const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
       if (!modelPath) throw new ParamKbError('no-model', 'No model to encode with: pass --model or set PARAMKB_MODEL.');
-      process.stdout.write(`${await encodePassages(options.dataDir, modelPath, options.profilePath, opts, { documentId: opts.doc })}\n`);
+      const message = opts.redis
+        ? await encodeOnRedis(options.dataDir, modelPath, options.profilePath, opts, opts.doc)
+        : await encodePassages(options.dataDir, modelPath, options.profilePath, opts, { documentId: opts.doc });
+      process.stdout.write(`${message}\n`);
+    });
+
+  addRedisFlags(program.command('worker')
+    .description('encode passages for knowledge bases that publish them with `paramkb encode --redis` (a headless encoder for servers and GPU boxes)')
+    .option('--concurrency <n>', 'passages in hand at once: their augmentations are generated in one batch (faster per passage), their training runs one after another (default 1; 4 suits passages without augmentation)', parsePositiveInt, 1)
+    .option('--threads <n>', 'CPU threads per passage (default: all cores)', parsePositiveInt)
+    .option('--lock-seconds <s>', 'seconds before the passage of a worker that stopped answering goes to another worker (default 30)', Number.parseFloat, 30), true)
+    .action(async (opts: RedisFlags & { concurrency: number; threads?: number; lockSeconds: number }) => {
+      const globals = program.opts<GlobalOptions>();
+      const model = globals.model ?? process.env.PARAMKB_MODEL;
+      if (!model) throw new ParamKbError('no-model', 'A worker encodes with one model file: pass --model (the same GGUF the knowledge base uses) or set PARAMKB_MODEL.');
+      const profile = globals.profile ?? process.env.PARAMKB_PROFILE;
+      if (!Number.isFinite(opts.lockSeconds) || opts.lockSeconds < 1) throw new InvalidArgumentError('--lock-seconds must be at least 1.');
+      await runWorker({ modelPath: resolve(model), profilePath: profile ? resolve(profile) : undefined, connection: redisConnection(opts), redisUrl: opts.redis!, ...opts });
+    });
+
+  const pack = program.command('pack').description('knowledge packs: documents, passages and the model\'s adapters in one file, to share with a team');
+  pack.command('export')
+    .description('write a knowledge pack (.paramkb) of the knowledge base (or some documents) with the adapters of the model')
+    .argument('<file>', `the pack to write (ends in ${PACK_FILE_EXTENSION})`)
+    .option('--documents <ids>', 'only these documents, e.g. 3,7,12 (ids as in paramkb status / the Knowledge view)', parseIdList)
+    .option('--model-source <uri>', 'where the team gets the model, recorded in the pack (e.g. hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M)')
+    .action(async (file: string, opts: { documents?: number[]; modelSource?: string }) => {
+      const bar = progressBar('Exporting');
+      let started = false;
+      const options: EngineOptions = { ...engineOptions(program.opts()), events: (event, payload) => {
+        if (event !== 'packProgress') return;
+        const p = payload as PackProgress;
+        if (!started) { bar.start(p.total, p.done); started = true; } else bar.update(p.done);
+      } };
+      await withEngine(options, false, async (engine) => {
+        try {
+          const report = await engine.exportPack(resolve(file), opts.documents ?? null, { modelSource: opts.modelSource });
+          if (started) bar.stop();
+          process.stdout.write(`Exported ${report.documents} documents, ${report.passages} passages and ${report.adapters} adapters (${formatBytes(report.bytes)}) to ${report.path}${report.model ? `; the adapters are for ${report.model}` : '; no model is open, so it holds no adapters'}.\n`);
+        } finally {
+          if (started) bar.stop();
+        }
+      });
+    });
+  pack.command('import')
+    .description('check a knowledge pack, then add what the knowledge base lacks, all at once (a damaged pack or one for another model changes nothing)')
+    .argument('<file>', 'the pack to import')
+    .action(async (file: string) => {
+      const bar = progressBar('Checking');
+      let started = false;
+      const options: EngineOptions = { ...engineOptions(program.opts()), events: (event, payload) => {
+        if (event !== 'packProgress') return;
+        const p = payload as PackProgress;
+        if (p.phase !== 'verifying') return;
+        if (!started) { bar.start(p.total, p.done); started = true; } else bar.update(p.done);
+      } };
+      await withEngine(options, false, async (engine) => {
+        try {
+          const report = await engine.importPack(resolve(file));
+          if (started) bar.stop();
+          process.stdout.write(`Imported ${report.documentsAdded} new documents (${report.passagesAdded} passages), ${report.adaptersAdded} adapters and ${report.augmentationsAdded} augmentations; ${report.documentsPresent} documents were already here.\n`);
+          for (const warning of report.warnings) process.stdout.write(`  note: ${warning}\n`);
+        } finally {
+          if (started) bar.stop();
+        }
+      });
     });
 
   program.command('convert-adapters')
@@ -317,10 +488,10 @@ export function buildCli(): Command {
       });
     });
 
-  program.command('jobs')
-    .description('list the encoding jobs')
-    .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20)
-    .action(async (opts: { limit: number }) => {
+  addRedisFlags(program.command('jobs')
+    .description('list the encoding jobs (with --redis, also the distributed queue of the model)')
+    .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20), false)
+    .action(async (opts: RedisFlags & { limit: number }) => {
       await withEngine(engineOptions(program.opts()), false, async (engine) => {
         const rows = engine.db.prepare(`
           SELECT j.id, j.passage_id, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
@@ -330,7 +501,15 @@ export function buildCli(): Command {
         const queue = await engine.getEncodingQueue();
         process.stdout.write(`${queue.done} done, ${queue.running} running, ${queue.queued} queued, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}\n`);
         for (const r of rows) {
-          process.stdout.write(`#${r.id} passage ${r.passage_id} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+          const running = r.step === REMOTE_STEP ? ' on workers' : ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}`;
+          process.stdout.write(`#${r.id} passage ${r.passage_id} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? running : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+        }
+        if (opts.redis) {
+          const modelPath = engine.loadedModelPath() ?? engine.settings.getValue('modelPath');
+          if (!modelPath) throw new ParamKbError('no-model', 'No model whose queue to show: pass --model or set PARAMKB_MODEL.');
+          const remote = await remoteQueueStatus(redisConnection(opts), modelFingerprint(modelPath));
+          const c = remote.counts;
+          process.stdout.write(`Queue ${remote.queueName} on ${redactedRedisUrl(opts.redis)}: ${c.waiting ?? 0} waiting, ${c.active ?? 0} active, ${c.delayed ?? 0} delayed (retry), ${c.completed ?? 0} completed not yet collected, ${c.failed ?? 0} failed; ${remote.workers ?? 'unknown'} workers connected\n`);
         }
       });
     });
@@ -404,6 +583,50 @@ export function buildCli(): Command {
     });
 
   return program;
+}
+
+/** `paramkb worker`: encodes jobs until Ctrl+C (finishes the passages in hand) or a second Ctrl+C (drops them). */
+async function runWorker(options: { modelPath: string; profilePath?: string; connection: RedisOptions; redisUrl: string; concurrency: number; threads?: number; lockSeconds: number }): Promise<void> {
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  const shown = new Map<string, string>();
+  let lastError = '';
+  const worker = await startEncodeWorker({
+    ...options,
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'started': lastError = ''; log(`passage ${e.passageId} (job ${e.jobId}): started, attempt ${e.attempt}`); break;
+        case 'progress': {
+          // One line per step and quarter, not per optimizer step.
+          const mark = `${e.step} ${Math.floor(e.progress * 4) * 25}%`;
+          if (shown.get(e.jobId) !== mark) { shown.set(e.jobId, mark); log(`passage ${e.passageId} (job ${e.jobId}): ${mark}`); }
+          break;
+        }
+        case 'completed': shown.delete(e.jobId); log(`passage ${e.passageId} (job ${e.jobId}): done in ${e.seconds.toFixed(1)} s`); break;
+        case 'failed': shown.delete(e.jobId); log(`passage ${e.passageId ?? '?'} (job ${e.jobId}): failed${e.final ? '' : ', will retry'}: ${e.error}`); break;
+        case 'error':
+          // A Redis that is away repeats its error at every reconnection attempt: say it once.
+          if (e.error !== lastError) log(`error: ${e.error}`);
+          lastError = e.error;
+          break;
+      }
+    },
+  });
+  log(`worker ${process.pid} on ${redactedRedisUrl(options.redisUrl)}, queue ${worker.queueName}: ${describeModel(worker.model)}, concurrency ${options.concurrency}${options.threads ? `, ${options.threads} threads` : ''}. Ctrl+C stops after the passages in hand.`);
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) {
+        log('stopping now; the passages in hand go to other workers.');
+        void worker.close(true).finally(() => process.exit(130));
+        return;
+      }
+      stopping = true;
+      log('finishing the passages in hand (Ctrl+C again to stop now)...');
+      void worker.close().then(resolveStop, resolveStop);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }
 
 export async function runCli(argv: string[]): Promise<void> {

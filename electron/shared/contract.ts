@@ -4,7 +4,8 @@
 // apiArgs below; nothing else restates its signature.
 import type {
   AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress,
-  EncodingQueueStatus, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, SerializedError, Settings,
+  EncodingQueueStatus, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit,
+  SerializedError, Settings,
 } from './types.js';
 import { ANSWER_MODES } from './types.js';
 
@@ -24,6 +25,13 @@ export interface ParamKbApi {
   deleteDocument(id: number): Promise<void>;
   reencodeDocument(id: number): Promise<void>;
   search(query: string, k: number): Promise<SearchHit[]>;
+  /**
+   * Writes a knowledge pack (a .paramkb file) of some documents (all when null) with their
+   * passages, augmentations and the open model's adapters; progress arrives as packProgress.
+   */
+  exportPack(path: string, documentIds: number[] | null): Promise<PackExportReport>;
+  /** Verifies a knowledge pack, then merges it in one step; a damaged or foreign pack changes nothing. */
+  importPack(path: string): Promise<PackImportReport>;
   // Chat
   listChats(): Promise<ChatSummary[]>;
   createChat(title: string): Promise<ChatSummary>;
@@ -53,6 +61,7 @@ export interface ParamKbEvents {
   answerDone: { requestId: string; chatId: number; message: ChatMessage };
   answerError: { requestId: string; chatId: number; error: SerializedError; message: ChatMessage | null };
   importProgress: ImportProgress;
+  packProgress: PackProgress;
   documentsChanged: Record<string, never>;
   encodingQueueChanged: EncodingQueueStatus;
   modelChanged: ModelInfo;
@@ -60,6 +69,9 @@ export interface ParamKbEvents {
   /** A utility process (engine or encoder) died and is being restarted. */
   processCrashed: { process: 'engine' | 'encoder'; message: string };
 }
+
+/** The file name extension of knowledge packs. */
+export const PACK_FILE_EXTENSION = '.paramkb';
 
 export type ApiMethod = keyof ParamKbApi;
 export type ApiEvent = keyof ParamKbEvents;
@@ -147,6 +159,15 @@ export const apiArgs: ArgsValidators = {
   deleteDocument: (a) => [id('deleteDocument', a[0])],
   reencodeDocument: (a) => [id('reencodeDocument', a[0])],
   search: (a) => [str('search', a[0], 10_000), intIn('search', a[1], 1, 100)],
+  exportPack: (a) => {
+    const path = str('exportPack', a[0], 4096);
+    // The engine writes only files named as packs, whoever asks.
+    if (!path.endsWith(PACK_FILE_EXTENSION)) fail('exportPack', `the file name must end in ${PACK_FILE_EXTENSION}`);
+    const ids = a[1];
+    if (ids !== null && (!Array.isArray(ids) || ids.length > 100_000)) fail('exportPack', 'expected null or a list of at most 100000 document ids');
+    return [path, ids === null ? null : ids.map((v) => id('exportPack', v))];
+  },
+  importPack: (a) => [str('importPack', a[0], 4096)],
   listChats: (a) => none('listChats', a),
   createChat: (a) => [str('createChat', a[0], 200)],
   renameChat: (a) => [id('renameChat', a[0]), str('renameChat', a[1], 200)],

@@ -3,12 +3,17 @@
 // shell, so the renderer treats `shell` as optional and falls back to browser inputs.
 import type { ApiClient } from './rpc.js';
 
-export type OpenDialogKind = 'documents' | 'folder' | 'model';
-export const OPEN_DIALOG_KINDS: readonly OpenDialogKind[] = ['documents', 'folder', 'model'];
+export type OpenDialogKind = 'documents' | 'folder' | 'model' | 'pack';
+export const OPEN_DIALOG_KINDS: readonly OpenDialogKind[] = ['documents', 'folder', 'model', 'pack'];
+
+export type SaveDialogKind = 'pack';
+export const SAVE_DIALOG_KINDS: readonly SaveDialogKind[] = ['pack'];
 
 export interface DesktopShell {
   /** Shows the native open dialog; resolves to the chosen absolute paths, [] when cancelled. */
   showOpenDialog(kind: OpenDialogKind): Promise<string[]>;
+  /** Shows the native save dialog; resolves to the chosen absolute path, null when cancelled. */
+  showSaveDialog(kind: SaveDialogKind): Promise<string | null>;
   /** Opens an imported document's file with the system's default application. */
   openDocument(documentId: number): Promise<void>;
 }
@@ -25,6 +30,8 @@ export const DESKTOP_CHANNELS = {
   processCrashed: 'paramkb:process-crashed',
   /** preload -> main (invoke): DesktopShell.showOpenDialog. */
   showOpenDialog: 'paramkb:show-open-dialog',
+  /** preload -> main (invoke): DesktopShell.showSaveDialog. */
+  showSaveDialog: 'paramkb:show-save-dialog',
   /** preload -> main (invoke): DesktopShell.openDocument. */
   openDocument: 'paramkb:open-document',
 } as const;

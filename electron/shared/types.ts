@@ -63,6 +63,37 @@ export interface ImportProgress {
   currentPath: string;
 }
 
+export interface PackExportReport {
+  path: string;
+  documents: number;
+  passages: number;
+  adapters: number;
+  bytes: number;
+  /** The base model of the adapters, in words, or null when the pack has none. */
+  model: string | null;
+}
+
+export interface PackImportReport {
+  documentsAdded: number;
+  /** Documents of the pack already in the knowledge base (same content): not added twice. */
+  documentsPresent: number;
+  passagesAdded: number;
+  adaptersAdded: number;
+  augmentationsAdded: number;
+  vectorsAdded: number;
+  /** The base model of the pack's adapters, in words, or null when it has none. */
+  model: string | null;
+  warnings: string[];
+}
+
+export interface PackProgress {
+  operation: 'export' | 'import';
+  /** export: writing (done/total in passages); import: verifying (bytes), then importing. */
+  phase: 'writing' | 'verifying' | 'importing';
+  done: number;
+  total: number;
+}
+
 export interface SearchHit {
   passageId: number;
   documentId: number;

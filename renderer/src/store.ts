@@ -6,7 +6,7 @@ import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
   AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EncodingQueueStatus,
-  ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
+  ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
 import type { ConnectionState } from './webSocketTransport.js';
@@ -49,6 +49,11 @@ export interface AppState {
   importing: ImportProgress | null;
   lastImport: ImportReport | null;
   queue: EncodingQueueStatus | null;
+  /** The knowledge pack being exported or imported, as far as it got. */
+  packWork: PackProgress | null;
+  lastPack: { operation: 'export'; report: PackExportReport } | { operation: 'import'; report: PackImportReport } | null;
+  /** Why the last pack export or import failed, shown in place. */
+  packError: string | null;
 
   model: ModelInfo | null;
   modelError: string | null;
@@ -83,6 +88,8 @@ export interface AppActions {
   deleteDocument(id: number): Promise<void>;
   reencodeDocument(id: number): Promise<void>;
   setEncodingPaused(paused: boolean): Promise<void>;
+  exportPack(path: string): Promise<void>;
+  importPack(path: string): Promise<void>;
 
   openModel(path: string): Promise<void>;
   downloadModel(id: string): Promise<void>;
@@ -157,6 +164,9 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       importing: null,
       lastImport: null,
       queue: null,
+      packWork: null,
+      lastPack: null,
+      packError: null,
       model: null,
       modelError: null,
       recommended: [],
@@ -292,6 +302,32 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         if (queue) set({ queue });
       },
 
+      async exportPack(path) {
+        const trimmed = path.trim();
+        if (!trimmed || get().packWork) return;
+        set({ packWork: { operation: 'export', phase: 'writing', done: 0, total: 0 }, packError: null, lastPack: null });
+        try {
+          set({ lastPack: { operation: 'export', report: await api.exportPack(trimmed, null) } });
+        } catch (error) {
+          set({ packError: errorMessage(error) });
+        } finally {
+          set({ packWork: null });
+        }
+      },
+      async importPack(path) {
+        const trimmed = path.trim();
+        if (!trimmed || get().packWork) return;
+        set({ packWork: { operation: 'import', phase: 'verifying', done: 0, total: 0 }, packError: null, lastPack: null });
+        try {
+          set({ lastPack: { operation: 'import', report: await api.importPack(trimmed) } });
+        } catch (error) {
+          set({ packError: errorMessage(error) });
+        } finally {
+          set({ packWork: null });
+        }
+        await get().refreshDocuments();
+      },
+
       async openModel(path) {
         const trimmed = path.trim();
         if (!trimmed) return;
@@ -353,6 +389,7 @@ function subscribeToEvents(api: ApiClient, store: AppStore): void {
     else if (error.code !== 'cancelled') get().notify(error.message);
   });
   api.on('importProgress', (importing) => set({ importing: importing.done >= importing.total ? null : importing }));
+  api.on('packProgress', (progress) => { if (get().packWork) set({ packWork: progress }); });
   api.on('documentsChanged', () => void get().refreshDocuments());
   api.on('encodingQueueChanged', (queue) => set({ queue }));
   api.on('modelChanged', (model) => set({ model }));

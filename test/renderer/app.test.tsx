@@ -151,6 +151,54 @@ describe('knowledge', () => {
   });
 });
 
+describe('knowledge packs', () => {
+  it('exports and imports a pack by path in a browser, and shows a refusal in place', async () => {
+    const { api } = await renderApp();
+    go('Knowledge');
+    const packs = screen.getByRole('region', { name: 'Knowledge packs' });
+    fireEvent.change(within(packs).getByRole('textbox', { name: 'Path of the pack to write' }), { target: { value: '/tmp/team.paramkb' } });
+    fireEvent.click(within(packs).getByRole('button', { name: 'Export pack' }));
+    const exported = await within(packs).findByRole('status', { name: 'Pack result' });
+    expect(exported.textContent).toContain('Exported 2 documents, 3 passages and 3 adapters (47 KB) to /tmp/team.paramkb for tiny-llama');
+    expect(api.calls.find((c) => c.method === 'exportPack')?.args).toEqual(['/tmp/team.paramkb', null]);
+
+    const importPath = within(packs).getByRole('textbox', { name: 'Path of a pack to import' });
+    fireEvent.change(importPath, { target: { value: '/tmp/other-model.paramkb' } });
+    fireEvent.click(within(packs).getByRole('button', { name: 'Import pack' }));
+    expect((await within(packs).findByRole('alert')).textContent).toContain('adapters are for the model Llama 3.2 1B Instruct');
+    expect(screen.queryByRole('row', { name: 'handbook.md' })).toBeNull();
+
+    fireEvent.change(importPath, { target: { value: '/tmp/team.paramkb' } });
+    fireEvent.click(within(packs).getByRole('button', { name: 'Import pack' }));
+    const imported = await within(packs).findByRole('status', { name: 'Pack result' });
+    expect(imported.textContent).toContain('Imported 1 new documents (1 passages) and 1 adapters; 1 already here.');
+    expect(within(packs).queryByRole('alert')).toBeNull();
+    await screen.findByRole('row', { name: 'handbook.md' });
+  });
+
+  it('uses the native save and open dialogs in the desktop app', async () => {
+    const api = createFakeApi({ documents: DOCS });
+    const dialogs: string[] = [];
+    const shell = {
+      showOpenDialog: async (kind: string) => { dialogs.push(`open ${kind}`); return ['/home/me/handbook.paramkb']; },
+      showSaveDialog: async (kind: string) => { dialogs.push(`save ${kind}`); return '/home/me/export.paramkb'; },
+      openDocument: async () => undefined,
+    };
+    const store = createAppStore(api, shell);
+    await store.getState().init();
+    render(<StoreProvider store={store}><App /></StoreProvider>);
+    go('Knowledge');
+    const packs = screen.getByRole('region', { name: 'Knowledge packs' });
+    expect(within(packs).queryByRole('textbox')).toBeNull();
+    fireEvent.click(within(packs).getByRole('button', { name: /Export pack…/ }));
+    await within(packs).findByText(/to \/home\/me\/export\.paramkb/);
+    fireEvent.click(within(packs).getByRole('button', { name: /Import pack…/ }));
+    await within(packs).findByText(/Imported 1 new documents/);
+    expect(dialogs).toEqual(['save pack', 'open pack']);
+    expect(api.calls.filter((c) => c.method === 'exportPack' || c.method === 'importPack').map((c) => c.args[0])).toEqual(['/home/me/export.paramkb', '/home/me/handbook.paramkb']);
+  });
+});
+
 describe('models and settings', () => {
   it('explains a file that is not a usable model, and shows downloads', async () => {
     const { api } = await renderApp();

@@ -115,6 +115,23 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     async deleteDocument(id) { record('deleteDocument', [id]); documents.delete(id); },
     async reencodeDocument(id) { record('reencodeDocument', [id]); },
     async search(query, k) { record('search', [query, k]); return search(query, k); },
+    async exportPack(path, documentIds) {
+      record('exportPack', [path, documentIds]);
+      emit('packProgress', { operation: 'export', phase: 'writing', done: 1, total: 2 });
+      const passages = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
+      return { path, documents: documents.size, passages, adapters: passages, bytes: 48_000, model: 'tiny-llama (tiny-llama.gguf, 12 MB, fingerprint 0123456789ab…)' };
+    },
+    async importPack(path) {
+      record('importPack', [path]);
+      if (!path.endsWith('.paramkb')) throw new ParamKbError('not-a-pack', 'This file is not a ParamKB knowledge pack.');
+      if (path.includes('other-model')) {
+        throw new ParamKbError('pack-wrong-model', "This knowledge pack's adapters are for the model Llama 3.2 1B Instruct (Llama-3.2-1B-Instruct-Q4_K_M.gguf, 770 MB, fingerprint 1a2b3c4d5e6f…), not the open model. Open that model (Models, or --model) and import the pack again.");
+      }
+      emit('packProgress', { operation: 'import', phase: 'verifying', done: 10, total: 20 });
+      addDocument('handbook.md', ['Expense reports are due on the fifth.'], null);
+      emit('documentsChanged', {});
+      return { documentsAdded: 1, documentsPresent: 1, passagesAdded: 1, adaptersAdded: 1, augmentationsAdded: 1, vectorsAdded: 0, model: 'tiny-llama', warnings: [] };
+    },
     async listChats() { return [...chats.values()].sort((a, b) => b.id - a.id); },
     async createChat(title) {
       const chat = { id: nextId++, title, createdAt: now(), updatedAt: now() };

@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../electron/core/database/database.js';
 import { DocumentStore } from '../../electron/core/database/documentStore.js';
+import { AdapterStore } from '../../electron/core/encoding/adapterStore.js';
 import { JobQueue, MAX_ATTEMPTS } from '../../electron/core/encoding/jobQueue.js';
 import { Importer } from '../../electron/core/ingest/importer.js';
 
@@ -79,5 +81,40 @@ describe('job queue', () => {
     jobs.enqueue(passages, 'model-a');
     new DocumentStore(db, () => 'model-a').delete(1);
     expect(jobs.status('model-a').queued).toBe(2);
+  });
+
+  it('hands jobs to remote workers and takes them back, leaving them to no local encoder meanwhile', () => {
+    jobs.enqueue(passages, 'model-a');
+    const local = jobs.claim('model-a')!;
+    const remote = jobs.claimForRemote('model-a');
+    expect(remote.map((j) => j.passageId)).toEqual([passages[1], passages[2]]);
+    expect(jobs.claim('model-a')).toBeNull();
+    expect(jobs.runningLocally()).toBe(1);
+    // A publisher that died is taken over by the next one, without counting another attempt.
+    expect(jobs.claimForRemote('model-a')).toEqual(remote);
+    jobs.release(remote[0]!.id);
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[1]);
+    expect(jobs.isStillRunning(local.id)).toBe(true);
+  });
+});
+
+describe('adapters made elsewhere', () => {
+  it('stores the first adapter of a passage: a result that arrives twice, or late, changes nothing', () => {
+    const adapters = new AdapterStore(db, dir, () => 'model-a', jobs);
+    jobs.enqueue(passages, 'model-a');
+    const [job] = jobs.claimForRemote('model-a', [passages[0]!]);
+    const first = Buffer.from('GGUF first adapter');
+    const input = { passageId: passages[0]!, baseModel: 'model-a', bytes: first, sha256: createHash('sha256').update(first).digest('hex'), rank: 2, alpha: 32, trainLoss: 1, config: {} };
+    expect(adapters.storeExternal(input, () => jobs.complete(job!.id, () => undefined))).toBe('stored');
+    expect(adapters.storeExternal(input)).toBe('duplicate');
+    const other = Buffer.from('GGUF another adapter');
+    expect(adapters.storeExternal({ ...input, bytes: other, sha256: createHash('sha256').update(other).digest('hex') })).toBe('duplicate');
+    const rows = db.prepare('SELECT file, sha256 FROM adapters WHERE passage_id = ?').all(passages[0]) as { file: string; sha256: string }[];
+    expect(rows).toHaveLength(1);
+    expect(readFileSync(join(dir, rows[0]!.file)).equals(first)).toBe(true);
+    expect(readdirSync(join(dir, 'adapters', 'model-a'))).toEqual([rows[0]!.file.split('/').pop()]);
+    expect(db.prepare('SELECT state FROM jobs WHERE id = ?').get(job!.id)).toEqual({ state: 'done' });
+    db.prepare('DELETE FROM passages WHERE id = ?').run(passages[1]);
+    expect(adapters.storeExternal({ ...input, passageId: passages[1]! })).toBe('gone');
   });
 });

@@ -31,6 +31,24 @@ export function openDatabase(path: string): Db {
   return db;
 }
 
+/**
+ * A read-only connection that sees the database as it was when it opened, whatever is written
+ * meanwhile (one WAL read transaction), for long reads such as a knowledge pack export. Close it
+ * when done: until then the WAL cannot be checkpointed past it.
+ */
+export function openSnapshot(path: string): Db {
+  let db: Db;
+  try {
+    db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new DatabaseError('database-open', `Cannot open the database at ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  db.pragma('busy_timeout = 5000');
+  db.exec('BEGIN');
+  db.prepare('SELECT COUNT(*) FROM documents').get(); // the snapshot starts at the first read
+  return db;
+}
+
 function migrate(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {

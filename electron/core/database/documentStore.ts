@@ -25,6 +25,16 @@ export interface StoredPassage {
 
 export type SaveOutcome = 'added' | 'updated' | 'unchanged';
 
+/** A document with everything a knowledge pack carries of it. */
+export interface DocumentForPack {
+  id: number;
+  title: string;
+  format: string;
+  sizeBytes: number;
+  contentHash: string;
+  passages: { id: number; position: number; text: string; wordCount: number; augmentation: string | null }[];
+}
+
 interface DocumentRow {
   id: number; source_key: string; path: string | null; title: string; format: string; size_bytes: number;
   imported_at: string; passage_count: number; encoded_count: number; open_jobs: number; failed_jobs: number; last_error: string | null;
@@ -121,6 +131,55 @@ export class DocumentStore {
 
   passageIdsOf(documentId: number): number[] {
     return (this.db.prepare('SELECT id FROM passages WHERE document_id = ? ORDER BY position').all(documentId) as { id: number }[]).map((r) => r.id);
+  }
+
+  /** Documents after `afterId` in id order (of `only` these, if given), `limit` at a time, with their passages. */
+  documentsForPack(afterId: number, limit: number, only: number[] | null): DocumentForPack[] {
+    const docs = this.db.prepare(`SELECT id, title, format, size_bytes, content_hash FROM documents
+      WHERE id > ? AND (? IS NULL OR id IN (SELECT value FROM json_each(?))) ORDER BY id LIMIT ?`)
+      .all(afterId, only ? 1 : null, JSON.stringify(only ?? []), limit) as { id: number; title: string; format: string; size_bytes: number; content_hash: string }[];
+    const passagesOf = this.db.prepare('SELECT id, position, text, word_count, augmentation FROM passages WHERE document_id = ? ORDER BY position');
+    return docs.map((d) => ({
+      id: d.id, title: d.title, format: d.format, sizeBytes: d.size_bytes, contentHash: d.content_hash,
+      passages: (passagesOf.all(d.id) as { id: number; position: number; text: string; word_count: number; augmentation: string | null }[])
+        .map((p) => ({ id: p.id, position: p.position, text: p.text, wordCount: p.word_count, augmentation: p.augmentation })),
+    }));
+  }
+
+  /** Passages of the documents (all when null), for a pack's progress. */
+  passageCount(only: number[] | null): number {
+    return this.db.prepare('SELECT COUNT(*) FROM passages WHERE ? IS NULL OR document_id IN (SELECT value FROM json_each(?))').pluck().get(only ? 1 : null, JSON.stringify(only ?? [])) as number;
+  }
+
+  /** Every document's content hash, to recognize documents already here (e.g. in a pack). */
+  contentHashes(): Map<string, number> {
+    const rows = this.db.prepare('SELECT content_hash, id FROM documents ORDER BY id').all() as { content_hash: string; id: number }[];
+    const out = new Map<string, number>();
+    for (const r of rows) if (!out.has(r.content_hash)) out.set(r.content_hash, r.id);
+    return out;
+  }
+
+  /** The passages of a document with their stored augmentation (JSON or null). */
+  passagesOfDocument(documentId: number): { id: number; position: number; text: string; augmentation: string | null }[] {
+    return this.db.prepare('SELECT id, position, text, augmentation FROM passages WHERE document_id = ? ORDER BY position').all(documentId) as
+      { id: number; position: number; text: string; augmentation: string | null }[];
+  }
+
+  allPassageIds(): number[] {
+    return this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
+  }
+
+  /** Text and stored augmentation (JSON, or null) of passages to encode, in the order asked. */
+  passagesToEncode(ids: number[]): { id: number; text: string; augmentation: string | null }[] {
+    if (ids.length === 0) return [];
+    const rows = this.db.prepare('SELECT id, text, augmentation FROM passages WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(ids)) as { id: number; text: string; augmentation: string | null }[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id)).filter((r): r is { id: number; text: string; augmentation: string | null } => r !== undefined);
+  }
+
+  /** Keeps an augmentation made elsewhere (a worker, a pack) for a passage that has none, so it is never generated again. */
+  storeAugmentationIfMissing(passageId: number, augmentationJson: string): boolean {
+    return this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ? AND augmentation IS NULL').run(augmentationJson, passageId).changes > 0;
   }
 
   counts(): { documents: number; passages: number } {

@@ -3,7 +3,7 @@
 // loaded base model and its file matches its checksum; otherwise it is refused, removed and
 // its passage queued again, so a corrupt or foreign file never reaches the model.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { AdapterSource } from '../answer/answerer.js';
 import { nowIso, type Db } from '../database/database.js';
@@ -21,6 +21,15 @@ export interface AdapterRecord {
   alpha: number;
   trainLoss: number | null;
   config: unknown;
+  /** The file's sha256 and size when the caller already knows them (else the file is read). */
+  sha256?: string;
+  sizeBytes?: number;
+}
+
+/** An adapter trained elsewhere (a worker's result): its bytes and what its row records. */
+export interface ExternalAdapter extends Omit<AdapterRecord, 'path' | 'sha256' | 'sizeBytes'> {
+  bytes: Buffer;
+  sha256: string;
 }
 
 export class AdapterStore implements AdapterSource {
@@ -61,16 +70,86 @@ export class AdapterStore implements AdapterSource {
 
   /** Writes the adapter's row; call inside the job's completion transaction. */
   record(adapter: AdapterRecord): void {
-    const bytes = readFileSync(adapter.path);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let { sha256, sizeBytes } = adapter;
+    if (sha256 === undefined || sizeBytes === undefined) {
+      const bytes = readFileSync(adapter.path);
+      sha256 = createHash('sha256').update(bytes).digest('hex');
+      sizeBytes = bytes.length;
+    }
     this.db.prepare(`
       INSERT INTO adapters (passage_id, base_model, file, sha256, size_bytes, rank, alpha, train_loss, config, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (passage_id, base_model) DO UPDATE SET file = excluded.file, sha256 = excluded.sha256, size_bytes = excluded.size_bytes,
         rank = excluded.rank, alpha = excluded.alpha, train_loss = excluded.train_loss, config = excluded.config, created_at = excluded.created_at`)
-      .run(adapter.passageId, adapter.baseModel, relative(this.dataDir, adapter.path), sha256, bytes.length, adapter.rank, adapter.alpha,
+      .run(adapter.passageId, adapter.baseModel, relative(this.dataDir, adapter.path), sha256, sizeBytes, adapter.rank, adapter.alpha,
         adapter.trainLoss, JSON.stringify(adapter.config), nowIso());
     this.verified.set(this.verifyKey(adapter.path), sha256);
+  }
+
+  hasAdapter(passageId: number, baseModel: string): boolean {
+    return this.db.prepare('SELECT 1 FROM adapters WHERE passage_id = ? AND base_model = ?').get(passageId, baseModel) !== undefined;
+  }
+
+  /**
+   * Where an adapter made elsewhere goes: named by passage and content, so it never replaces a
+   * file in use (a local encoder writes <passage>.gguf) and the same result twice is the same file.
+   */
+  private externalPath(passageId: number, baseModel: string, sha256: string): string {
+    return join(this.modelDir(baseModel), `${passageId}-${sha256.slice(0, 16)}.gguf`);
+  }
+
+  /**
+   * Stores an adapter trained elsewhere for a passage that has none for its base model: the file
+   * is written under a temporary name and renamed, then its row is written in one transaction
+   * with `inSameTransaction` (the job's completion). The first adapter of a passage wins: a
+   * result that arrives twice, or after a local encoder was faster, changes nothing.
+   */
+  storeExternal(adapter: ExternalAdapter, inSameTransaction: () => void = () => undefined): 'stored' | 'duplicate' | 'gone' {
+    if (this.hasAdapter(adapter.passageId, adapter.baseModel)) return 'duplicate';
+    if (this.db.prepare('SELECT 1 FROM passages WHERE id = ?').get(adapter.passageId) === undefined) return 'gone';
+    const path = this.externalPath(adapter.passageId, adapter.baseModel, adapter.sha256);
+    const temp = `${path}.${process.pid}.tmp`;
+    writeFileSync(temp, adapter.bytes);
+    renameSync(temp, path);
+    const outcome = this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM passages WHERE id = ?').get(adapter.passageId) === undefined) return 'gone' as const;
+      if (this.hasAdapter(adapter.passageId, adapter.baseModel)) return 'duplicate' as const;
+      this.record({ ...adapter, path, sizeBytes: adapter.bytes.length });
+      inSameTransaction();
+      return 'stored' as const;
+    })();
+    if (outcome !== 'stored' && this.db.prepare('SELECT 1 FROM adapters WHERE file = ?').get(relative(this.dataDir, path)) === undefined) rmSync(path, { force: true });
+    return outcome;
+  }
+
+  /**
+   * Moves a verified adapter file (a knowledge pack's, staged on the same disk) into place and
+   * writes its row. Synchronous, for the caller's transaction; returns the final path so that a
+   * failed transaction can remove it again.
+   */
+  adoptFile(adapter: Omit<AdapterRecord, 'path'> & { stagedPath: string; sha256: string; sizeBytes: number }): string {
+    const path = this.externalPath(adapter.passageId, adapter.baseModel, adapter.sha256);
+    renameSync(adapter.stagedPath, path);
+    const { stagedPath: _staged, ...row } = adapter;
+    this.record({ ...row, path });
+    return path;
+  }
+
+  /** The adapter rows of some passages for a base model (e.g. to export them). */
+  rowsFor(passageIds: number[], baseModel: string): Map<number, { file: string; sha256: string; sizeBytes: number; rank: number; alpha: number; trainLoss: number | null; config: string }> {
+    const out = new Map<number, { file: string; sha256: string; sizeBytes: number; rank: number; alpha: number; trainLoss: number | null; config: string }>();
+    if (passageIds.length === 0) return out;
+    const rows = this.db.prepare(`SELECT passage_id, file, sha256, size_bytes, rank, alpha, train_loss, config FROM adapters
+      WHERE base_model = ? AND passage_id IN (SELECT value FROM json_each(?))`).all(baseModel, JSON.stringify(passageIds)) as
+      { passage_id: number; file: string; sha256: string; size_bytes: number; rank: number; alpha: number; train_loss: number | null; config: string }[];
+    for (const r of rows) out.set(r.passage_id, { file: join(this.dataDir, r.file), sha256: r.sha256, sizeBytes: r.size_bytes, rank: r.rank, alpha: r.alpha, trainLoss: r.train_loss, config: r.config });
+    return out;
+  }
+
+  /** Adapters of a base model among the passages of some documents (all when null). */
+  countForDocuments(baseModel: string, documentIds: number[] | null): number {
+    return this.db.prepare(`SELECT COUNT(*) FROM adapters a JOIN passages p ON p.id = a.passage_id
+      WHERE a.base_model = ? AND (? IS NULL OR p.document_id IN (SELECT value FROM json_each(?)))`).pluck().get(baseModel, documentIds ? 1 : null, JSON.stringify(documentIds ?? [])) as number;
   }
 
   private verifyKey(path: string): string {

@@ -3,6 +3,7 @@
 // parsed tolerantly; a bad output is retried with sampling and another seed a bounded number of
 // times, then the pipeline goes on with fewer pairs and a recorded warning. It never throws on
 // model output and never loops forever.
+import type { FieldChecks } from '../fieldChecks.js';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderQaGenerationPrompt, renderRewritePrompt } from '../llm/promptProfile.js';
 
@@ -30,6 +31,25 @@ export interface AugmentOptions {
   /** Token budget of the QA list (three pairs take 150-200 tokens). Default 256. */
   qaMaxTokens?: number;
   signal?: AbortSignal;
+}
+
+/**
+ * Checks an augmentation that comes from outside (a distributed encoding job or result, a
+ * knowledge pack) against the limits parseQaPairs keeps; returns a clean copy.
+ */
+export function validateAugmentation(check: FieldChecks, path: string, value: unknown): Augmentation {
+  const o = check.record(path, value, ['rewrite', 'qa', 'warnings']);
+  const qa = check.list(`${path}.qa`, o.qa, 20, (p, v): QaPair => {
+    const pair = check.record(p, v, ['question', 'answer'], ['full_answer']);
+    const out: QaPair = { question: check.text(`${p}.question`, pair.question, 500, 1), answer: check.text(`${p}.answer`, pair.answer, 300, 1) };
+    if (pair.full_answer !== undefined) out.full_answer = check.text(`${p}.full_answer`, pair.full_answer, 2000);
+    return out;
+  });
+  return {
+    rewrite: o.rewrite === null ? null : check.text(`${path}.rewrite`, o.rewrite, 100_000, 1),
+    qa,
+    warnings: check.list(`${path}.warnings`, o.warnings, 20, (p, v) => check.text(p, v, 1000)),
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 // Everything parametric encoding needs, loaded once: its own database connection, the base
 // model for augmentation (several sequences, so rewrite and QA generation run in one batch),
-// and the native trainer. The encoder process and `paramkb encode` both open one.
+// and the native trainer. The encoder process and `paramkb encode` both open one; `paramkb
+// worker` loads the same encoder model without a knowledge base.
 import { availableParallelism } from 'node:os';
 import { openDatabase, type Db } from '../database/database.js';
 import { LlmRuntime } from '../llm/llmRuntime.js';
@@ -9,6 +10,54 @@ import { SettingsStore } from '../settingsStore.js';
 import { LoraTrainer } from '../trainer/LoraTrainer.js';
 import { JobQueue } from './jobQueue.js';
 import { DEFAULT_ENCODING_CONFIG, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
+
+export interface EncoderModelOptions {
+  modelPath: string;
+  profilePath?: string;
+  /** Default: all cores. */
+  threads?: number;
+  useGpu?: boolean;
+  /** Passages augmented together in one batch (the runtime gets two sequences per passage). Default 1. */
+  augmentBatch?: number;
+}
+
+/** The base model loaded for encoding: the runtime (tokenizer, templates, augmentation) and the trainer. */
+export interface EncoderModel {
+  runtime: LlmRuntime;
+  trainer: LoraTrainer;
+  dispose(): Promise<void>;
+}
+
+export async function loadEncoderModel(options: EncoderModelOptions): Promise<EncoderModel> {
+  const threads = options.threads ?? availableParallelism();
+  const runtime = await LlmRuntime.load({
+    modelPath: options.modelPath, profilePath: options.profilePath, threads, useGpu: options.useGpu,
+    sequences: 2 * Math.max(1, options.augmentBatch ?? 1), contextSize: 2048,
+  });
+  try {
+    const trainer = await LoraTrainer.create(options.modelPath, { threads });
+    return {
+      runtime, trainer,
+      dispose: async () => {
+        trainer.dispose();
+        await runtime.dispose();
+      },
+    };
+  } catch (error) {
+    await runtime.dispose();
+    throw error;
+  }
+}
+
+/** The hyperparameters of new adapters: the defaults, then the knowledge base's settings, then overrides. */
+export function encodingConfigOf(db: Db, dataDir: string, overrides: Partial<EncodingConfig> = {}): EncodingConfig {
+  const settings = new SettingsStore(db, dataDir).get();
+  return {
+    ...DEFAULT_ENCODING_CONFIG,
+    rank: settings.rank, alpha: settings.alpha, lr: settings.learningRate, epochs: settings.epochs,
+    ...overrides,
+  };
+}
 
 export interface EncodingSessionOptions {
   dataDir: string;
@@ -31,34 +80,20 @@ export interface EncodingSession {
 }
 
 export async function openEncodingSession(options: EncodingSessionOptions): Promise<EncodingSession> {
-  const threads = options.threads ?? availableParallelism();
   const db = openDatabase(databasePath(options.dataDir));
-  let runtime: LlmRuntime | null = null;
   try {
-    const settings = new SettingsStore(db, options.dataDir).get();
-    const config: EncodingConfig = {
-      ...DEFAULT_ENCODING_CONFIG,
-      rank: settings.rank, alpha: settings.alpha, lr: settings.learningRate, epochs: settings.epochs,
-      ...options.config,
-    };
-    runtime = await LlmRuntime.load({
-      modelPath: options.modelPath, profilePath: options.profilePath, threads, useGpu: options.useGpu,
-      sequences: 2 * Math.max(1, config.augmentBatch), contextSize: 2048,
-    });
-    const trainer = await LoraTrainer.create(options.modelPath, { threads });
+    const config = encodingConfigOf(db, options.dataDir, options.config);
+    const model = await loadEncoderModel({ ...options, augmentBatch: config.augmentBatch });
     const jobs = new JobQueue(db);
-    const encoder = new PassageEncoder(db, jobs, runtime, trainer, options.dataDir, config, options.onProgress);
-    const loaded = runtime;
+    const encoder = new PassageEncoder(db, jobs, model.runtime, model.trainer, options.dataDir, config, options.onProgress);
     return {
-      db, jobs, encoder, runtime: loaded,
+      db, jobs, encoder, runtime: model.runtime,
       close: async () => {
-        trainer.dispose();
-        await loaded.dispose();
+        await model.dispose();
         db.close();
       },
     };
   } catch (error) {
-    await runtime?.dispose();
     db.close();
     throw error;
   }

@@ -15,6 +15,9 @@ export interface EncodeJob {
 /** A job is retried this many times before it is marked failed. */
 export const MAX_ATTEMPTS = 3;
 
+/** The step of a running job that waits on remote workers (`paramkb encode --redis`). */
+export const REMOTE_STEP = 'remote';
+
 export class JobQueue {
   constructor(private readonly db: Db) {}
 
@@ -57,6 +60,26 @@ export class JobQueue {
     })();
   }
 
+  /**
+   * Takes the queued jobs of `baseModel` (of some passages only, if given) for encoding on
+   * remote workers, together with those a stopped publisher left: all become running with step
+   * REMOTE_STEP, so the local encoder leaves them alone.
+   */
+  claimForRemote(baseModel: string, among?: number[]): EncodeJob[] {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare(`SELECT id, passage_id, base_model, attempts, state FROM jobs WHERE base_model = ?
+        AND (state = 'queued' OR (state = 'running' AND step = ?))
+        AND (? IS NULL OR passage_id IN (SELECT value FROM json_each(?))) ORDER BY priority DESC, id`)
+        .all(baseModel, REMOTE_STEP, among ? 1 : null, JSON.stringify(among ?? [])) as { id: number; passage_id: number; base_model: string; attempts: number; state: string }[];
+      const now = nowIso();
+      const take = this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, progress = 0, step = ?, started_at = ?, updated_at = ? WHERE id = ?");
+      return rows.map((row) => {
+        if (row.state === 'queued') take.run(REMOTE_STEP, now, now, row.id);
+        return { id: row.id, passageId: row.passage_id, baseModel: row.base_model, attempts: row.state === 'queued' ? row.attempts + 1 : row.attempts };
+      });
+    })();
+  }
+
   /** After a crash: running jobs go back to the queue, or fail once they used all attempts. */
   recoverInterrupted(): number {
     const now = nowIso();
@@ -95,6 +118,13 @@ export class JobQueue {
     this.db.prepare("UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), step = NULL, progress = 0, updated_at = ? WHERE id = ? AND state = 'running'").run(nowIso(), jobId);
   }
 
+  /** Puts jobs that were out on remote workers back in the queue (a stopped `encode --redis`), leaving any other state alone. */
+  releaseRemote(jobIds: number[]): void {
+    if (jobIds.length === 0) return;
+    this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), step = NULL, progress = 0, updated_at = ?
+      WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running' AND step = ?`).run(nowIso(), JSON.stringify(jobIds), REMOTE_STEP);
+  }
+
   /** Cancels the open jobs of some passages (all when `passageIds` is null). */
   cancel(passageIds: number[] | null): number {
     const now = nowIso();
@@ -108,6 +138,11 @@ export class JobQueue {
   /** True when a job was cancelled or its passage deleted while it ran (its result must be dropped). */
   isStillRunning(jobId: number): boolean {
     return this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'").get(jobId) !== undefined;
+  }
+
+  /** Jobs an encoder on this machine is running (not those out on remote workers). */
+  runningLocally(): number {
+    return this.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND step IS NOT ?").pluck().get(REMOTE_STEP) as number;
   }
 
   isPaused(): boolean {

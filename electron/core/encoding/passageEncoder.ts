@@ -82,6 +82,64 @@ export interface EncodedPassage {
   path: string;
 }
 
+/** The hyperparameters that decide an adapter's bytes (EncodingConfig without the scheduling ones). */
+export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'seed' | 'warmupInit' | 'outType' | 'objective' | 'distillTopK' | 'distillWeight'>;
+
+export interface TrainedAdapter {
+  sequences: TrainingSequence[];
+  /** Mean per-token loss of each optimizer step. */
+  losses: number[];
+  meanLoss: number | null;
+  seconds: number;
+  /** Tokens the trainer processed: the sequences' tokens times the epochs. */
+  trainTokens: number;
+  /** Seconds of the distillation teacher's forward passes (0 for next-token training). */
+  teacherSeconds: number;
+}
+
+/**
+ * The sequences an adapter trains on, for its objective. Distillation needs QA pairs; a
+ * passage whose augmentation has none trains on its text with the next-token loss
+ * (buildTrainingSequences' fallback), so it still gets an adapter, and the warning says why.
+ */
+async function trainingSequences(runtime: LlmRuntime, training: AdapterTraining, text: string, augmentation: Augmentation): Promise<(TrainingSequence | DistillationSequence)[]> {
+  if (training.objective === 'distill') {
+    const distilled = await buildDistillationSequences(runtime, text, augmentation, training.distillTopK);
+    if (distilled.length > 0) return distilled;
+    augmentation.warnings.push('no QA pair to distil; trained on the passage text');
+  }
+  return buildTrainingSequences(runtime, text, augmentation);
+}
+
+/**
+ * Trains the adapter of one passage from its text and augmentation and writes it to `outPath`.
+ * The desktop encoder and `paramkb worker` both train through this function, so the same
+ * model, inputs and seed give the same adapter bytes wherever they run.
+ */
+export async function trainPassageAdapter(
+  runtime: LlmRuntime, trainer: LoraTrainer, training: AdapterTraining, text: string, augmentation: Augmentation, outPath: string,
+  options: { signal?: AbortSignal; onProgress?: (fraction: number, loss: number) => void } = {},
+): Promise<TrainedAdapter> {
+  const teacherStarted = performance.now();
+  const sequences = await trainingSequences(runtime, training, text, augmentation);
+  const teacherSeconds = training.objective === 'distill' ? (performance.now() - teacherStarted) / 1000 : 0;
+  const trained = await trainer.train({
+    sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
+    distillWeight: training.distillWeight,
+    rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
+    seed: training.seed, init: training.warmupInit ?? undefined, outPath, outType: training.outType, signal: options.signal,
+    onProgress: options.onProgress && ((p) => options.onProgress!(p.step / Math.max(1, p.totalSteps), p.loss)),
+  });
+  const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
+  const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * training.epochs;
+  return { sequences, losses: trained.losses, meanLoss, seconds: trained.seconds, trainTokens, teacherSeconds };
+}
+
+/** The training options stored with an adapter (its `config` column): what made it, for logs and audits. */
+export function adapterConfigRecord(training: object, sequences: readonly (TrainingSequence | TrainingSequence['kind'])[], augmentation: Pick<Augmentation, 'warnings'>): unknown {
+  return { ...training, sequences: sequences.map((s) => (typeof s === 'string' ? s : s.kind)), warnings: augmentation.warnings };
+}
+
 export class PassageEncoder {
   readonly adapters: AdapterStore;
   /** Augmentation seconds spent ahead of training (batched), by passage, until it is encoded. */
@@ -156,20 +214,6 @@ export class PassageEncoder {
     return path;
   }
 
-  /**
-   * The sequences an adapter trains on, for the configured objective. Distillation needs QA
-   * pairs; a passage whose augmentation has none trains on its text with the next-token loss
-   * (buildTrainingSequences' fallback), so it still gets an adapter.
-   */
-  private async trainingSequences(text: string, augmentation: Augmentation): Promise<(TrainingSequence | DistillationSequence)[]> {
-    if (this.config.objective === 'distill') {
-      const distilled = await buildDistillationSequences(this.runtime, text, augmentation, this.config.distillTopK);
-      if (distilled.length > 0) return distilled;
-      augmentation.warnings.push('no QA pair to distil; trained on the passage text');
-    }
-    return buildTrainingSequences(this.runtime, text, augmentation);
-  }
-
   /** Encodes one claimed job. Throws on failure; the caller records it. */
   async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
     const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
@@ -183,17 +227,10 @@ export class PassageEncoder {
     const augmentation = augmented.augmentation;
     const augmentSeconds = augmented.seconds + (this.prefetchSeconds.get(job.passageId) ?? 0);
     this.prefetchSeconds.delete(job.passageId);
-    const teacherStarted = performance.now();
-    const sequences = await this.trainingSequences(passage.text, augmentation);
-    const teacherSeconds = this.config.objective === 'distill' ? (performance.now() - teacherStarted) / 1000 : 0;
     report('training', 0.5);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
-    const trained = await this.trainer.train({
-      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
-      distillWeight: this.config.distillWeight,
-      rank: this.config.rank, alpha: this.config.alpha, lr: this.config.lr, epochs: this.config.epochs, targets: this.config.targets,
-      seed: this.config.seed, init: this.config.warmupInit ?? undefined, outPath: path, outType: this.config.outType, signal,
-      onProgress: (p) => report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), p.loss),
+    const trained = await trainPassageAdapter(this.runtime, this.trainer, this.config, passage.text, augmentation, path, {
+      signal, onProgress: (fraction, loss) => report('training', 0.5 + 0.45 * fraction, loss),
     });
     report('saving', 0.97);
     // The job may have been cancelled or its passage deleted while training ran.
@@ -201,14 +238,15 @@ export class PassageEncoder {
       rmSync(path, { force: true });
       return null;
     }
-    const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
     this.jobs.complete(job.id, () => this.adapters.record({
-      passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: meanLoss,
-      config: { ...this.config, sequences: sequences.map((s) => s.kind), warnings: augmentation.warnings },
+      passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: trained.meanLoss,
+      config: adapterConfigRecord(this.config, trained.sequences, augmentation),
     }));
-    report('done', 1, meanLoss ?? undefined);
-    const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * this.config.epochs;
-    return { passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, teacherSeconds, trainTokens, losses: trained.losses, warnings: augmentation.warnings, path };
+    report('done', 1, trained.meanLoss ?? undefined);
+    return {
+      passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, teacherSeconds: trained.teacherSeconds, trainTokens: trained.trainTokens,
+      losses: trained.losses, warnings: augmentation.warnings, path,
+    };
   }
 
   /**

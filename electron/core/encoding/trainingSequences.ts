@@ -8,12 +8,14 @@ import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
 import type { Augmentation } from './augmentation.js';
 
+export const TRAINING_SEQUENCE_KINDS = ['passage', 'rewrite', 'closed-book', 'distill'] as const;
+
 export interface TrainingSequence {
   tokens: Token[];
   /** 1 where the token counts in the loss. */
   lossMask: number[];
   /** What the sequence holds, for logs and tests. */
-  kind: 'passage' | 'rewrite' | 'closed-book' | 'distill';
+  kind: (typeof TRAINING_SEQUENCE_KINDS)[number];
 }
 
 /** One closed-book sequence per QA pair: the material of a warm-up init (DESIGN §1). */

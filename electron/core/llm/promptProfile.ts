@@ -3,6 +3,7 @@
 // `<model>.profile.json` or `profile.json` beside the GGUF, an explicit file, or the default
 // for instruct models. The chat template renders with Jinja exactly like the model's own.
 import { Template } from '@huggingface/jinja';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { ParamKbError } from '../../shared/errors.js';
@@ -81,6 +82,15 @@ export function resolvePromptProfile(modelPath: string, explicitPath?: string): 
     return { profile: parsePromptProfile(readFileSync(path, 'utf8'), path), source: path };
   }
   return { profile: DEFAULT_PROFILE, source: 'default' };
+}
+
+/**
+ * A fingerprint of a profile's content: training sequences are rendered with the profile, so
+ * two encoders make the same adapter only when their profiles agree.
+ */
+export function promptProfileFingerprint(profile: PromptProfile): string {
+  const entries = Object.entries(profile).filter(([, value]) => value !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 32);
 }
 
 function fill(template: string, values: Record<string, string>): string {

@@ -1,5 +1,6 @@
 // Knowledge: import (native dialogs in Electron; file inputs, drag and drop or a path box in a
-// browser), the encoding queue, search, and the documents with their status.
+// browser), the encoding queue, knowledge packs (export and import), search, and the documents
+// with their status.
 import { useRef, useState, type DragEvent } from 'react';
 import type { DocumentSummary, SearchHit } from '../../../electron/shared/types.js';
 import { ConfirmButton } from '../components/ConfirmButton.js';
@@ -28,6 +29,7 @@ export function KnowledgeView() {
       <div className="screen__body">
         <ImportPanel />
         <QueuePanel />
+        <PackPanel />
         <SearchPanel />
         <DocumentList documents={documents} />
       </div>
@@ -136,6 +138,79 @@ function QueuePanel() {
         <p className="muted queue__current">
           Now: {queue.current.documentTitle} — {queue.current.step} ({Math.round(queue.current.progress * 100)}%)
         </p>
+      )}
+    </section>
+  );
+}
+
+function PackPanel() {
+  const shell = useApp((s) => s.shell);
+  const work = useApp((s) => s.packWork);
+  const last = useApp((s) => s.lastPack);
+  const error = useApp((s) => s.packError);
+  const exportPack = useApp((s) => s.exportPack);
+  const importPack = useApp((s) => s.importPack);
+  const hasDocuments = useApp((s) => s.documents.length > 0);
+  const [exportPath, setExportPath] = useState('');
+  const [importPath, setImportPath] = useState('');
+
+  const exportWithDialog = async () => {
+    const path = await shell?.showSaveDialog('pack');
+    if (path) await exportPack(path);
+  };
+  const importWithDialog = async () => {
+    const [path] = (await shell?.showOpenDialog('pack')) ?? [];
+    if (path) await importPack(path);
+  };
+  const busy = work !== null;
+  return (
+    <section className="panel" aria-label="Knowledge packs">
+      <div className="row row--spread">
+        <h2 className="panel__title">Knowledge packs</h2>
+        {shell && (
+          <div className="row">
+            <button className="button" onClick={() => void exportWithDialog()} disabled={busy || !hasDocuments}><Icon name="download" /> Export pack…</button>
+            <button className="button" onClick={() => void importWithDialog()} disabled={busy}><Icon name="upload" /> Import pack…</button>
+          </div>
+        )}
+      </div>
+      <p className="muted">One file with documents, their passages and what the model learned from them, for the same model on another computer. Importing adds only what is not here yet.</p>
+      {!shell && (
+        <>
+          <form className="row" onSubmit={(e) => { e.preventDefault(); void exportPack(exportPath); }}>
+            <input className="input grow" aria-label="Path of the pack to write" placeholder="Export to, e.g. /home/me/handbook.paramkb"
+              value={exportPath} onChange={(e) => setExportPath(e.target.value)} />
+            <button className="button" type="submit" disabled={busy || !hasDocuments || !exportPath.trim()}>Export pack</button>
+          </form>
+          <form className="row" onSubmit={(e) => { e.preventDefault(); void importPack(importPath); }}>
+            <input className="input grow" aria-label="Path of a pack to import" placeholder="Import from, e.g. /home/me/handbook.paramkb"
+              value={importPath} onChange={(e) => setImportPath(e.target.value)} />
+            <button className="button" type="submit" disabled={busy || !importPath.trim()}>Import pack</button>
+          </form>
+        </>
+      )}
+      {work && (
+        <div className="import-status" role="status" aria-label="Pack progress">
+          <ProgressBar value={percent(work.done, work.total)} label="Pack progress" />
+          <span className="muted">{work.operation === 'export' ? 'Writing the pack…' : work.phase === 'verifying' ? 'Checking the pack…' : 'Adding the pack…'}</span>
+        </div>
+      )}
+      {error && !work && <p className="field-error" role="alert">{error}</p>}
+      {last && !work && (
+        <div className="import-report" role="status" aria-label="Pack result">
+          {last.operation === 'export' ? (
+            <span>
+              Exported {last.report.documents} documents, {last.report.passages} passages and {last.report.adapters} adapters
+              ({formatBytes(last.report.bytes)}) to {last.report.path}{last.report.model ? ` for ${last.report.model}` : ''}.
+            </span>
+          ) : (
+            <span>
+              Imported {last.report.documentsAdded} new documents ({last.report.passagesAdded} passages) and {last.report.adaptersAdded} adapters;
+              {' '}{last.report.documentsPresent} already here.
+              {last.report.warnings.map((w) => <span key={w} className="hint"> {w}</span>)}
+            </span>
+          )}
+        </div>
       )}
     </section>
   );
