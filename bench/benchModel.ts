@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { quantizeModel } from '../electron/core/trainer/quantizeModel.js';
+import { fetchModel, realModels } from '../scripts/fetch-models.js';
 import type { TinyModelSpec } from '../test/support/tinyModel.js';
 
 /** The folder with package.json, from the source tree or from dist/. */
@@ -60,10 +61,24 @@ export async function llama1bModel(): Promise<string> {
   return q4;
 }
 
-/** `--model world|1b|<path.gguf>`: the model a benchmark runs on. */
+/** The real models of scripts/real-models.json by short name: `--model smollm2`, `--model gemma3`. */
+const REAL_MODELS: Record<string, string> = { smollm2: 'smollm2-135m-instruct', gemma3: 'gemma-3-270m' };
+
+/** `--model world|1b|smollm2|gemma3|<path.gguf>`: the model a benchmark runs on (real ones fetched on first use). */
 export async function benchModelPath(choice: string): Promise<string> {
   if (choice === 'world') return WORLD_MODEL;
   if (choice === '1b') return llama1bModel();
+  const real = realModels().find((m) => m.id === REAL_MODELS[choice]);
+  if (real) return fetchModel(real);
+  return resolve(choice);
+}
+
+export const HOTPOTQA_DEV = resolve(repoRoot, '..', 'shared', 'real', 'hotpotqa', 'dev');
+
+/** `--docs world|hotpotqa|<docs.jsonl>`: the documents a benchmark encodes or reads. */
+export function benchDocsPath(choice: string): string {
+  if (choice === 'world') return join(WORLD_DEV, 'docs.jsonl');
+  if (choice === 'hotpotqa') return join(HOTPOTQA_DEV, 'docs.jsonl');
   return resolve(choice);
 }
 
