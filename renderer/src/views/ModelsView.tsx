@@ -1,5 +1,6 @@
 // Models: the loaded model and where it runs, opening a local GGUF, recommended downloads with
-// progress, and the runtime settings (GPU layers, threads).
+// progress, the embedding model for vector search (with its background embedding progress), and
+// the runtime settings (GPU layers, threads).
 import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
 import { Icon } from '../components/Icon.js';
@@ -20,6 +21,7 @@ export function ModelsView() {
         <CurrentModel />
         <OpenModel />
         <Recommended />
+        <EmbeddingModel />
         <Runtime />
       </div>
     </section>
@@ -94,7 +96,7 @@ function OpenModel() {
 }
 
 function Recommended() {
-  const models = useApp((s) => s.recommended);
+  const models = useApp((s) => s.recommended).filter((m) => m.kind !== 'embedding');
   if (models.length === 0) return null;
   return (
     <section className="panel" aria-label="Recommended models">
@@ -102,6 +104,66 @@ function Recommended() {
       <ul className="cards">
         {models.map((m) => <RecommendedCard key={m.id} model={m} />)}
       </ul>
+    </section>
+  );
+}
+
+function EmbeddingModel() {
+  const status = useApp((s) => s.embedding);
+  const error = useApp((s) => s.embeddingError);
+  const open = useApp((s) => s.openEmbeddingModel);
+  const shell = useApp((s) => s.shell);
+  const models = useApp((s) => s.recommended).filter((m) => m.kind === 'embedding');
+  const [path, setPath] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (target: string) => {
+    setBusy(true);
+    await open(target);
+    setBusy(false);
+  };
+  const browse = async () => {
+    const [chosen] = (await shell?.showOpenDialog('model')) ?? [];
+    if (chosen) {
+      setPath(chosen);
+      await submit(chosen);
+    }
+  };
+  const model = status?.model;
+  return (
+    <section className="panel" aria-label="Embedding model">
+      <h2 className="panel__title">{model ? <><span className="dot dot--ok" aria-hidden="true" /> Search by meaning: {model.name}</> : 'Search by meaning'}</h2>
+      {model && status ? (
+        <>
+          <dl className="facts">
+            <dt>File</dt><dd className="mono">{model.path}</dd>
+            <dt>Size</dt><dd>{formatBytes(model.sizeBytes)}</dd>
+            <dt>Dimensions</dt><dd>{model.dimensions}</dd>
+          </dl>
+          <div className="card__progress">
+            <ProgressBar value={percent(status.embedded, status.total)} label="Passages embedded" />
+            <span className="muted">
+              {status.embedded === status.total ? `All ${status.total.toLocaleString()} passages embedded` : `${status.embedded.toLocaleString()} of ${status.total.toLocaleString()} passages embedded${status.running ? '…' : ''}`}
+            </span>
+          </div>
+        </>
+      ) : (
+        <p className="muted">An embedding model finds passages worded differently from the question (synonyms, paraphrases); search then fuses it with keyword search. Without one, search uses keywords only.</p>
+      )}
+      {status?.error && <p className="text-danger" role="alert">{status.error}</p>}
+      <form className="row" onSubmit={(e) => { e.preventDefault(); void submit(path); }}>
+        <input
+          className="input grow mono"
+          aria-label="Path to an embedding GGUF file"
+          placeholder="/path/to/embedding-model.gguf"
+          value={path}
+          onChange={(e) => setPath(e.target.value)}
+          aria-invalid={error !== null}
+        />
+        {shell && <button type="button" className="button" onClick={() => void browse()}>Browse…</button>}
+        <button type="submit" className="button" disabled={!path.trim() || busy}>{busy ? 'Loading…' : 'Open embedding model'}</button>
+      </form>
+      {error && <p className="field-error" role="alert">{error}</p>}
+      {models.length > 0 && <ul className="cards">{models.map((m) => <RecommendedCard key={m.id} model={m} />)}</ul>}
     </section>
   );
 }
