@@ -21,7 +21,7 @@ import { fetchModel, realModels } from '../scripts/fetch-models.js';
 const PASSAGES = Number(process.env.PASSAGES ?? 100_000);
 const QUERIES = 300;
 const DIMENSIONS = 384;
-const EMBEDDED_PASSAGES = 200;
+const EMBEDDED_PASSAGES = 50;
 let seed = 12345;
 const random = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32; };
 const syllables = ['ka', 'lo', 'mer', 'the', 'dor', 'vin', 'sa', 'ul', 'bre', 'qua', 'zen', 'ti', 'mon', 'ra', 'ish', 'fel'];

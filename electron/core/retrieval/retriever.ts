@@ -95,7 +95,7 @@ export class Retriever {
     const bestOverlap = entities[0]?.overlap ?? 0;
     let chosen: { name: string; query: string; score: number } | null = null;
     for (const entity of entities.filter((e) => e.overlap === bestOverlap).slice(0, HOP_CANDIDATES)) {
-      const found = this.bm25.search(entity.name, k + first.length).find((h) => !firstIds.has(h.passageId));
+      const found = this.bm25.rank(entity.name, k + first.length).ranked.find((h) => !firstIds.has(h.passageId));
       if (found && (!chosen || found.score > chosen.score)) chosen = { name: entity.name, query: hopQuery(query, entity.name, top.documentTitle), score: found.score };
     }
     if (!chosen) return { hits: first, method, bridge: null };
@@ -128,19 +128,20 @@ export class Retriever {
     const pool = Math.max(20, 4 * k);
     const vectorHits = this.vectors.search(target.model, await target.runtime.embed(query), method === 'vector' ? k : pool)
       .map((h) => ({ passageId: h.passageId, score: h.similarity }));
-    if (method === 'vector') return this.hitsFor(vectorHits, new Map());
-    const bm25Hits = this.bm25.search(query, pool);
-    const fused = fuseRankings(bm25Hits, vectorHits, fusion).slice(0, k);
-    return this.hitsFor(fused, new Map(bm25Hits.map((h) => [h.passageId, h])));
+    if (method === 'vector') return this.hitsFor(vectorHits, new Set(), null);
+    // Ids and scores only: the text and snippets are read for the k passages kept.
+    const bm25 = this.bm25.rank(query, pool);
+    const fused = fuseRankings(bm25.ranked, vectorHits, fusion).slice(0, k);
+    return this.hitsFor(fused, new Set(bm25.ranked.map((h) => h.passageId)), bm25.match);
   }
 
-  /** Search hits for ranked ids, reusing BM25's hits (with their snippets) where there are some. */
-  private hitsFor(ranked: RankedId[], known: Map<number, SearchHit>): SearchHit[] {
-    const missing = ranked.filter((r) => !known.has(r.passageId)).map((r) => r.passageId);
-    const stored = new Map(this.documents.passagesByIds(missing).map((p) => [p.id, p]));
+  /** Search hits for ranked ids: BM25's (with marked snippets) for those it matched, the stored text for the rest. */
+  private hitsFor(ranked: RankedId[], matched: Set<number>, match: string | null): SearchHit[] {
+    const byBm25 = new Map(this.bm25.hits(ranked.filter((r) => matched.has(r.passageId)), match).map((h) => [h.passageId, h]));
+    const stored = new Map(this.documents.passagesByIds(ranked.filter((r) => !byBm25.has(r.passageId)).map((r) => r.passageId)).map((p) => [p.id, p]));
     return ranked.flatMap((r): SearchHit[] => {
-      const hit = known.get(r.passageId);
-      if (hit) return [{ ...hit, score: r.score }];
+      const hit = byBm25.get(r.passageId);
+      if (hit) return [hit];
       const p = stored.get(r.passageId);
       return p ? [{ passageId: p.id, documentId: p.documentId, documentTitle: p.documentTitle, position: p.position, score: r.score, snippet: snippetOf(p.text), text: p.text }] : [];
     });
