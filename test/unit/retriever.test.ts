@@ -125,6 +125,9 @@ describe('Retriever, second hop', () => {
     expect(comparison.bridge).toBeNull();
     expect(comparison.hits.map((h) => h.documentTitle).slice(0, 2).sort()).toEqual(['Luvik Vunto Geley', 'Zhexa Lohuys Sucott']);
     expect((await retriever.retrieve('Which subjects interest Stigeius Gicott?', 3)).bridge).toBeNull();
+    // One sentence of the passage answers: the mentor's name is the answer, not a bridge.
+    expect((await retriever.retrieve('Who mentored Luvik Vunto Geley?', 3)).bridge).toBeNull();
+    expect((await retriever.retrieve('Who mentored Luvik Vunto Geley?', 3, { hop: 'always' })).bridge).toBe('Mulkara Kullo Kososworth');
   });
 
   it('hybrid without an embedding model is BM25, and vector search asks for one', async () => {

@@ -6,7 +6,7 @@ import type { HopPolicy, RetrievalMethod, SearchHit } from '../../shared/types.j
 import type { DocumentStore } from '../database/documentStore.js';
 import type { Bm25Retriever } from './bm25.js';
 import type { EmbeddingTarget } from './embeddingQueue.js';
-import { bridgeEntities, hopQuery, mergeHops, titleNamedByQuestion } from './secondHop.js';
+import { answersAlone, bridgeEntities, hopQuery, mergeHops, titleNamedByQuestion } from './secondHop.js';
 import type { VectorStore } from './vectorStore.js';
 
 /** How hybrid retrieval fuses the two rankings (see fuseRankings). */
@@ -87,7 +87,7 @@ export class Retriever {
     const top = first[from];
     if (!top) return { hits: first, method, bridge: null };
     const entities = bridgeEntities(query, { title: top.documentTitle, text: top.text });
-    if (policy === 'auto' && !Retriever.shouldHop(entities, named.filter(Boolean).length)) return { hits: first, method, bridge: null };
+    if (policy === 'auto' && !Retriever.shouldHop(entities, named.filter(Boolean).length, answersAlone(query, { title: top.documentTitle, text: top.text }))) return { hits: first, method, bridge: null };
     const firstIds = new Set(first.map((h) => h.passageId));
     // Among the names whose sentences share the most words with the question, follow the one
     // whose own search finds the strongest new BM25 match: a full name that a passage is about
@@ -112,11 +112,14 @@ export class Retriever {
    * When 'auto' hops (measured on the world and HotpotQA dev splits, docs/results.md,
    * 2026-12-02): when exactly one first passage has a title the question names (the question is
    * about that one thing; two or more: it compares them, and the first hop holds them all), and
-   * that passage introduces a name in a sentence sharing a word with the question. Hopping from
-   * a passage that only shares the question's words, as 'always' does, lowered HotpotQA's recall.
+   * that passage introduces a name in a sentence sharing a word with the question, and no one
+   * sentence of it holds all the question asks (then it answers alone: hopping to the answer's
+   * own passage made the world model answer from it, 3 of 50 single questions lost). Hopping
+   * from a passage that only shares the question's words, as 'always' does, lowered HotpotQA's
+   * recall.
    */
-  static shouldHop(entities: { overlap: number }[], titledPassages: number): boolean {
-    return titledPassages === 1 && (entities[0]?.overlap ?? 0) >= 1;
+  static shouldHop(entities: { overlap: number }[], titledPassages: number, answeredAlone: boolean): boolean {
+    return titledPassages === 1 && !answeredAlone && (entities[0]?.overlap ?? 0) >= 1;
   }
 
   /** One ranking by `method`, without a hop. */

@@ -92,6 +92,20 @@ export function bridgeEntities(question: string, passage: { title: string; text:
   return [...found.values()].sort((a, b) => b.overlap - a.overlap);
 }
 
+/**
+ * Whether one sentence of the passage holds every word the question asks besides the passage's
+ * subject ("Who mentored X?": "X was mentored by Y."): the passage answers by itself, and a
+ * name in that sentence is the answer, not a bridge to follow.
+ */
+export function answersAlone(question: string, passage: { title: string; text: string }): boolean {
+  const subject = new Set(queryTerms(passage.title));
+  const asked = queryTerms(question).filter((t) => !subject.has(t));
+  return sentences(passage.text).some((sentence) => {
+    const terms = queryTerms(sentence);
+    return asked.every((q) => terms.some((t) => sameStem(q, t)));
+  });
+}
+
 /** Whether every word of the title is in the question (the question names the passage's subject). */
 export function titleNamedByQuestion(question: string, title: string): boolean {
   const asked = new Set(queryTerms(question));
