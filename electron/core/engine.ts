@@ -8,7 +8,7 @@ import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shar
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportReport, ModelInfo,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingQueueStatus, ImportReport, ModelInfo,
   PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
@@ -18,6 +18,7 @@ import { openDatabase, type Db } from './database/database.js';
 import { DocumentStore } from './database/documentStore.js';
 import { JobQueue } from './encoding/jobQueue.js';
 import { Importer, type ImportOptions } from './ingest/importer.js';
+import { EmbeddingRuntime } from './llm/embeddingRuntime.js';
 import { LlmRuntime, type LoadModelOptions } from './llm/llmRuntime.js';
 import { describeModel, modelIdentity } from './llm/modelIdentity.js';
 import { ModelDownloads, RECOMMENDED_MODELS } from './llm/modelDownloads.js';
@@ -27,6 +28,9 @@ import { PackError } from './packs/packFormat.js';
 import { importPack } from './packs/packImport.js';
 import { adaptersDir, databasePath, modelsDir } from './paths.js';
 import { Bm25Retriever } from './retrieval/bm25.js';
+import { EmbeddingQueue } from './retrieval/embeddingQueue.js';
+import { Retriever } from './retrieval/retriever.js';
+import { VectorStore } from './retrieval/vectorStore.js';
 import { SettingsStore } from './settingsStore.js';
 
 /** Runs the encoding queue; the encoding pipeline provides it (a worker process or in-process). */
@@ -40,6 +44,8 @@ export interface EngineOptions {
   dataDir: string;
   /** A GGUF to load; default: the last model opened in this knowledge base. */
   modelPath?: string;
+  /** An embedding GGUF for vector search; default: the last one opened in this knowledge base. */
+  embeddingModelPath?: string;
   /** A prompt profile file; default: the one beside the model (see resolvePromptProfile). */
   profilePath?: string;
   /** Receives the API's events (answer tokens, progress, ...). Default: dropped. */
@@ -60,13 +66,20 @@ export interface EngineOptions {
 export class Engine implements ParamKbApi {
   readonly documents: DocumentStore;
   readonly importer: Importer;
-  readonly retriever: Bm25Retriever;
+  readonly bm25: Bm25Retriever;
+  readonly vectors: VectorStore;
+  /** BM25, vector and hybrid retrieval with the second hop; answers and search use it. */
+  readonly retriever: Retriever;
+  /** Embeds passages in the background with the embedding model. */
+  readonly embeddings: EmbeddingQueue;
   readonly chats: ChatStore;
   readonly settings: SettingsStore;
   readonly jobs: JobQueue;
   readonly adapters: AdapterStore;
   private runtime: LlmRuntime | null = null;
   private modelError: string | null = null;
+  private embedding: { runtime: EmbeddingRuntime; model: ReturnType<VectorStore['register']> } | null = null;
+  private embeddingError: string | null = null;
   private modelLoading: Promise<void> | null = null;
   private readonly answerer: Answerer;
   private readonly answersInFlight = new Map<string, AbortController>();
@@ -79,7 +92,10 @@ export class Engine implements ParamKbApi {
     this.emit = options.events ?? (() => undefined);
     this.documents = new DocumentStore(db, () => this.runtime?.fingerprint ?? null);
     this.importer = new Importer(db, this.documents);
-    this.retriever = new Bm25Retriever(db);
+    this.bm25 = new Bm25Retriever(db);
+    this.vectors = new VectorStore(db);
+    this.retriever = new Retriever(this.bm25, this.vectors, this.documents, () => this.embedding);
+    this.embeddings = new EmbeddingQueue(this.vectors, () => this.answersInFlight.size > 0, () => this.emitEmbedding());
     this.chats = new ChatStore(db);
     this.settings = new SettingsStore(db, options.dataDir);
     this.jobs = new JobQueue(db);
@@ -95,6 +111,8 @@ export class Engine implements ParamKbApi {
     const engine = new Engine(openDatabase(databasePath(options.dataDir)), options);
     const modelPath = options.modelPath ?? engine.settings.getValue('modelPath');
     if (modelPath) await engine.loadModel(modelPath).catch(() => undefined);
+    const embeddingModelPath = options.embeddingModelPath ?? engine.settings.getValue('embeddingModelPath');
+    if (embeddingModelPath) await engine.openEmbeddingModel(embeddingModelPath).catch(() => undefined);
     engine.encoder = options.createEncoder?.(engine) ?? null;
     void engine.importBundledPacks();
     return engine;
@@ -167,7 +185,9 @@ export class Engine implements ParamKbApi {
     this.queueDocuments(report.documentIds);
   }
 
+  /** New passages: embedded in the background at once, and queued for encoding when a model is loaded. */
   private queueDocuments(documentIds: number[]): void {
+    this.embeddings.notify();
     if (this.baseModel) {
       const passageIds = documentIds.flatMap((id) => this.documents.passageIdsOf(id));
       if (this.jobs.enqueue(passageIds, this.baseModel) > 0) this.encoder?.notify();
@@ -305,7 +325,8 @@ export class Engine implements ParamKbApi {
   }
 
   async search(query: string, k: number): Promise<SearchHit[]> {
-    return this.retriever.search(query, k);
+    // A search box takes words, not a question to follow: no second hop.
+    return (await this.retriever.retrieve(query, k, { hop: 'never' })).hits;
   }
 
   // ---- Chat ----
@@ -411,7 +432,49 @@ export class Engine implements ParamKbApi {
 
   async downloadModel(id: string): Promise<void> {
     const path = await this.downloads.download(id);
-    await this.openModel(path);
+    if (RECOMMENDED_MODELS.find((m) => m.id === id)?.kind === 'embedding') await this.openEmbeddingModel(path);
+    else await this.openModel(path);
+  }
+
+  // ---- Embedding model ----
+
+  async getEmbeddingStatus(): Promise<EmbeddingStatus> {
+    const status = this.embeddings.status();
+    return status.error || !this.embeddingError ? status : { ...status, error: this.embeddingError };
+  }
+
+  /**
+   * Loads an embedding model for vector search; passages without its vectors are embedded in
+   * the background (vectors of other models are kept, for switching back).
+   */
+  async openEmbeddingModel(path: string): Promise<EmbeddingStatus> {
+    try {
+      const settings = this.settings.get();
+      const runtime = await EmbeddingRuntime.load({ modelPath: path, useGpu: this.options.useGpu, threads: settings.threads > 0 ? Math.min(4, settings.threads) : 0 });
+      let model;
+      try {
+        model = this.vectors.register(runtime.fingerprint, runtime.name, runtime.dimensions);
+      } catch (error) {
+        await runtime.dispose();
+        throw new ParamKbError('embedding-model-unusable', `${runtime.name} cannot be used for search: ${(error as Error).message}`, { cause: error });
+      }
+      const previous = this.embedding;
+      this.embedding = { runtime, model };
+      this.embeddingError = null;
+      this.settings.setValue('embeddingModelPath', path);
+      await this.embeddings.setTarget(this.embedding);
+      await previous?.runtime.dispose();
+    } catch (error) {
+      this.embeddingError = (error as Error).message;
+      throw error;
+    } finally {
+      this.emitEmbedding();
+    }
+    return this.getEmbeddingStatus();
+  }
+
+  private emitEmbedding(): void {
+    void this.getEmbeddingStatus().then((status) => this.emit('embeddingProgress', status));
   }
 
   async cancelDownload(id: string): Promise<void> {
@@ -430,6 +493,9 @@ export class Engine implements ParamKbApi {
 
   async close(): Promise<void> {
     for (const controller of this.answersInFlight.values()) controller.abort();
+    await this.embeddings.close();
+    await this.embedding?.runtime.dispose();
+    this.embedding = null;
     await this.encoder?.close();
     await this.runtime?.dispose();
     this.runtime = null;

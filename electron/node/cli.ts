@@ -7,11 +7,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import type { RedisOptions } from 'bullmq';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANSWER_MODES, type AnswerMode, type PackProgress } from '../shared/types.js';
+import { ANSWER_MODES, HOP_POLICIES, RETRIEVAL_METHODS, type AnswerMode, type HopPolicy, type PackProgress, type RetrievalMethod } from '../shared/types.js';
 import { PACK_FILE_EXTENSION } from '../shared/contract.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
-import { COMPARED_MODES, compareReports, evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
+import {
+  COMPARED_MODES, compareReports, evaluate, evaluateRetrieval, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport, type RetrievalReport,
+} from '../core/eval/evaluate.js';
+import type { FusionMethod, RetrieveOptions } from '../core/retrieval/retriever.js';
 import { openDatabase } from '../core/database/database.js';
 import { DocumentStore } from '../core/database/documentStore.js';
 import { encodeOnWorkers, remoteQueueStatus } from '../core/distributed/encodePublisher.js';
@@ -28,7 +31,7 @@ import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/Lo
 import { ParamKbError } from '../shared/errors.js';
 import { formatBytes } from '../shared/format.js';
 
-interface GlobalOptions { data?: string; model?: string; profile?: string }
+interface GlobalOptions { data?: string; model?: string; profile?: string; embeddingModel?: string }
 
 function parseMode(value: string): AnswerMode {
   if (!ANSWER_MODES.includes(value as AnswerMode)) throw new InvalidArgumentError(`use one of ${ANSWER_MODES.join(', ')}`);
@@ -48,9 +51,11 @@ function parseK(value: string): number {
 function engineOptions(globals: GlobalOptions, dataDir?: string): EngineOptions {
   const model = globals.model ?? process.env.PARAMKB_MODEL;
   const profile = globals.profile ?? process.env.PARAMKB_PROFILE;
+  const embeddingModel = globals.embeddingModel ?? process.env.PARAMKB_EMBEDDING_MODEL;
   return {
     dataDir: resolve(dataDir ?? globals.data ?? defaultDataDir()),
     modelPath: model ? resolve(model) : undefined,
+    embeddingModelPath: embeddingModel ? resolve(embeddingModel) : undefined,
     profilePath: profile ? resolve(profile) : undefined,
   };
 }
@@ -259,14 +264,49 @@ function progressBar(label: string): SingleBar {
   });
 }
 
+function parseChoice<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!choices.includes(value as T)) throw new InvalidArgumentError(`use one of ${choices.join(', ')}`);
+    return value as T;
+  };
+}
+
+/** Waits for background embedding of the knowledge base, with a progress bar. */
+async function embedAll(engine: Engine): Promise<void> {
+  const status = await engine.getEmbeddingStatus();
+  if (!status.model || status.embedded === status.total) return;
+  const bar = progressBar('Embedding');
+  bar.start(status.total, status.embedded);
+  const timer = setInterval(() => bar.update(engine.embeddings.status().embedded), 500);
+  try {
+    await engine.embeddings.idle();
+  } finally {
+    clearInterval(timer);
+    bar.stop();
+  }
+  const done = await engine.getEmbeddingStatus();
+  if (done.error) throw new ParamKbError('embedding-failed', done.error);
+}
+
+function printRecallTable(reports: RetrievalReport[]): void {
+  const types = [...new Set(reports.flatMap((r) => Object.keys(r.byType)))];
+  const cell = (s: { supportRecall: number; supportAllFound: number } | undefined) => (s ? `${s.supportRecall.toFixed(3)} / ${s.supportAllFound.toFixed(3)}` : '-');
+  const lines = [
+    `| retrieval | hop | all (recall@${reports[0]?.k} / all found) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | hopped | ms per question |`,
+    `| --- | --- | --- | ${types.map(() => '---').join(' | ')} | --- | --- |`,
+    ...reports.map((r) => `| ${r.retrieval} | ${r.hop} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${r.overall.hopped.toFixed(3)} | ${r.meanMs.toFixed(1)} |`),
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
 function printEvalTable(reports: EvalReport[]): void {
   const types = [...new Set(reports.flatMap((r) => Object.keys(r.byType)))];
   const cell = (s: { f1: number; em: number } | undefined) => (s ? `${s.f1.toFixed(3)} / ${s.em.toFixed(3)}` : '-');
   const recall = (r: EvalReport) => (r.overall.supportRecall === undefined ? '-' : `${r.overall.supportRecall.toFixed(3)} / ${r.overall.supportAllFound!.toFixed(3)}`);
   const lines = [
-    `| mode | all (F1 / EM) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | support recall@k / all found | seconds |`,
-    `| --- | --- | ${types.map(() => '---').join(' | ')} | --- | --- |`,
-    ...reports.map((r) => `| ${r.mode} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${recall(r)} | ${r.seconds.toFixed(1)} |`),
+    `| mode | retrieval | all (F1 / EM) | ${types.map((t) => `${t} (${reports[0]?.byType[t]?.n ?? 0})`).join(' | ')} | support recall@k / all found | seconds |`,
+    `| --- | --- | --- | ${types.map(() => '---').join(' | ')} | --- | --- |`,
+    ...reports.map((r) => `| ${r.mode} | ${r.retrieval}, hop ${r.hop} | ${cell(r.overall)} | ${types.map((t) => cell(r.byType[t])).join(' | ')} | ${recall(r)} | ${r.seconds.toFixed(1)} |`),
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
   const pairs = COMPARED_MODES.map(([a, b]) => [reports.find((r) => r.mode === a), reports.find((r) => r.mode === b)] as const)
@@ -311,6 +351,7 @@ export function buildCli(): Command {
     .option('--data <dir>', 'knowledge base folder (env PARAMKB_DATA)')
     .option('--model <gguf>', 'GGUF model file (env PARAMKB_MODEL; default: the last model opened)')
     .option('--profile <json>', 'prompt profile (env PARAMKB_PROFILE; default: profile.json beside the model)')
+    .option('--embedding-model <gguf>', 'embedding GGUF for vector search (env PARAMKB_EMBEDDING_MODEL; default: the last one opened)')
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -524,8 +565,14 @@ export function buildCli(): Command {
     .option('--adapter-scale <s>', 'scale of each applied adapter (default 1)', Number.parseFloat)
     .option('--relevance-exponent <e>', `adapters scaled by (BM25 score / best score)^e; 0: equal scales as in the paper (default ${DEFAULT_RELEVANCE_EXPONENT})`, Number.parseFloat)
     .option('--out <file>', 'write the JSON report here (default: stdout)')
-    .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)'))
-    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number; relevanceExponent?: number }) => {
+    .option('--encode', 'first encode the passages the questions retrieve into adapters (for parametric, combine, auto)')
+    .addOption(new Option('--retrieval <methods>', `${RETRIEVAL_METHODS.join(', ')}, or a comma-separated list (default: hybrid, which is bm25 without --embedding-model)`)
+      .argParser((v) => v.split(',').map((m) => parseChoice(RETRIEVAL_METHODS)(m.trim()))))
+    .addOption(new Option('--hop <policies>', `second hop: ${HOP_POLICIES.join(', ')}, or a comma-separated list (default: auto)`)
+      .argParser((v) => v.split(',').map((m) => parseChoice(HOP_POLICIES)(m.trim()))))
+    .addOption(new Option('--fusion <fusion>', 'how hybrid fuses BM25 and vectors: rrf or convex (default: convex)').argParser(parseChoice(['rrf', 'convex'] as const)))
+    .option('--recall-only', 'measure retrieval recall of the supporting documents only (no answers, no chat model needed)'))
+    .action(async (opts: EncodingFlags & { docs: string; questions: string; mode: AnswerMode[]; k: number; limit?: number; out?: string; encode?: boolean; adapterScale?: number; relevanceExponent?: number; retrieval?: RetrievalMethod[]; hop?: HopPolicy[]; fusion?: FusionMethod; recallOnly?: boolean }) => {
       const globals = program.opts<GlobalOptions>();
       const documents = readEvalDocuments(resolve(opts.docs));
       let questions = withSupportingTitles(readEvalQuestions(resolve(opts.questions)), documents);
@@ -534,27 +581,42 @@ export function buildCli(): Command {
       const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
       try {
         const options = engineOptions(globals, tempDir ?? undefined);
-        const reports = await withEngine(options, true, async (engine) => {
+        // Every combination of the retrieval methods and hop policies asked for.
+        const retrievals: RetrieveOptions[] = (opts.retrieval ?? [undefined]).flatMap((method) => (opts.hop ?? [undefined]).map((hop) => ({ method, hop, fusion: opts.fusion })));
+        const reports = await withEngine(options, !opts.recallOnly, async (engine) => {
           engine.importer.importRecords(documents);
+          engine.embeddings.notify();
+          await embedAll(engine);
+          if (opts.recallOnly) {
+            const recall: RetrievalReport[] = [];
+            for (const retrieval of retrievals) recall.push(await evaluateRetrieval(engine, questions, { k: opts.k, retrieval }));
+            return recall;
+          }
           if (opts.encode) {
             // An answer applies only its top-k passages' adapters, so encoding the passages the
             // questions retrieve gives the same scores as encoding the whole corpus.
-            const needed = [...new Set(questions.flatMap((q) => engine.retriever.search(q.question, opts.k).map((h) => h.passageId)))];
-            process.stderr.write(`${await encodePassages(options.dataDir, engine.loadedModelPath()!, options.profilePath, opts, { passageIds: needed })}\n`);
+            const needed = new Set<number>();
+            for (const retrieval of retrievals) {
+              for (const q of questions) for (const h of (await engine.retriever.retrieve(q.question, opts.k, retrieval)).hits) needed.add(h.passageId);
+            }
+            process.stderr.write(`${await encodePassages(options.dataDir, engine.loadedModelPath()!, options.profilePath, opts, { passageIds: [...needed] })}\n`);
           }
           const out: EvalReport[] = [];
-          for (const mode of opts.mode) {
-            const bar = progressBar(`eval ${mode}`);
-            bar.start(questions.length, 0);
-            out.push(await evaluate(engine, questions, { mode, k: opts.k, adapterScale: opts.adapterScale, relevanceExponent: opts.relevanceExponent, onProgress: (done) => bar.update(done) }));
-            bar.stop();
+          for (const retrieval of retrievals) {
+            for (const mode of opts.mode) {
+              const bar = progressBar(`eval ${mode}`);
+              bar.start(questions.length, 0);
+              out.push(await evaluate(engine, questions, { mode, k: opts.k, adapterScale: opts.adapterScale, relevanceExponent: opts.relevanceExponent, retrieval, onProgress: (done) => bar.update(done) }));
+              bar.stop();
+            }
           }
           return out;
         });
         const json = JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2);
         if (opts.out) writeFileSync(resolve(opts.out), `${json}\n`);
         else process.stdout.write(`${json}\n`);
-        printEvalTable(reports);
+        if (opts.recallOnly) printRecallTable(reports as RetrievalReport[]);
+        else printEvalTable(reports as EvalReport[]);
       } finally {
         if (tempDir) rmSync(tempDir, { recursive: true, force: true });
       }

@@ -3,7 +3,7 @@
 // ever sees it through createApiClient. Adding a method means adding it to ParamKbApi and to
 // apiArgs below; nothing else restates its signature.
 import type {
-  AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress,
+  AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus,
   EncodingQueueStatus, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit,
   SerializedError, Settings,
 } from './types.js';
@@ -51,6 +51,9 @@ export interface ParamKbApi {
   getRecommendedModels(): Promise<RecommendedModel[]>;
   downloadModel(id: string): Promise<void>;
   cancelDownload(id: string): Promise<void>;
+  // Embedding model (vector search)
+  getEmbeddingStatus(): Promise<EmbeddingStatus>;
+  openEmbeddingModel(path: string): Promise<EmbeddingStatus>;
   // Settings
   getSettings(): Promise<Settings>;
   updateSettings(patch: Partial<Settings>): Promise<Settings>;
@@ -66,6 +69,8 @@ export interface ParamKbEvents {
   encodingQueueChanged: EncodingQueueStatus;
   modelChanged: ModelInfo;
   downloadProgress: DownloadProgress;
+  /** The embedding model changed or background embedding progressed. */
+  embeddingProgress: EmbeddingStatus;
   /** A utility process (engine or encoder) died and is being restarted. */
   processCrashed: { process: 'engine' | 'encoder'; message: string };
 }
@@ -191,6 +196,8 @@ export const apiArgs: ArgsValidators = {
   getRecommendedModels: (a) => none('getRecommendedModels', a),
   downloadModel: (a) => [str('downloadModel', a[0], 200)],
   cancelDownload: (a) => [str('cancelDownload', a[0], 200)],
+  getEmbeddingStatus: (a) => none('getEmbeddingStatus', a),
+  openEmbeddingModel: (a) => [str('openEmbeddingModel', a[0], 4096)],
   getSettings: (a) => none('getSettings', a),
   updateSettings: (a) => [settingsPatch('updateSettings', a[0])],
 };

@@ -99,8 +99,10 @@ export interface SearchHit {
   documentId: number;
   documentTitle: string;
   position: number;
-  /** BM25 relevance, larger is better. */
+  /** Relevance, larger is better: BM25's score, or the fused score of hybrid retrieval (best 1). */
   score: number;
+  /** Set on a passage found by the second hop, through a name another passage introduced. */
+  via?: string;
   /** The passage with the matched terms wrapped in [[ and ]]. */
   snippet: string;
   text: string;
@@ -191,7 +193,28 @@ export interface RecommendedModel {
   uri: string;
   sizeBytes: number;
   description: string;
+  /** 'embedding' for models that embed passages for vector search; absent for chat models. */
+  kind?: 'embedding';
 }
+
+/** The embedding model and how many passages have its vectors (vector search covers those). */
+export interface EmbeddingStatus {
+  model: { path: string; name: string; dimensions: number; sizeBytes: number } | null;
+  embedded: number;
+  total: number;
+  /** True while passages are being embedded in the background. */
+  running: boolean;
+  /** Why embedding stopped, or why the embedding model could not be loaded. */
+  error: string | null;
+}
+
+/** How passages are found: BM25 keywords, embedding similarity, or both fused. */
+export type RetrievalMethod = 'bm25' | 'vector' | 'hybrid';
+export const RETRIEVAL_METHODS: readonly RetrievalMethod[] = ['bm25', 'vector', 'hybrid'];
+
+/** When retrieval takes a second hop through the names the first passages introduce. */
+export type HopPolicy = 'auto' | 'always' | 'never';
+export const HOP_POLICIES: readonly HopPolicy[] = ['auto', 'always', 'never'];
 
 export interface DownloadProgress {
   id: string;

@@ -5,7 +5,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
-  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EncodingQueueStatus,
+  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus, EncodingQueueStatus,
   ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
@@ -59,6 +59,9 @@ export interface AppState {
   modelError: string | null;
   recommended: RecommendedModel[];
   downloads: Record<string, DownloadProgress>;
+  /** The embedding model for vector search and how far background embedding is. */
+  embedding: EmbeddingStatus | null;
+  embeddingError: string | null;
 
   settings: Settings | null;
   notices: Notice[];
@@ -92,6 +95,7 @@ export interface AppActions {
   importPack(path: string): Promise<void>;
 
   openModel(path: string): Promise<void>;
+  openEmbeddingModel(path: string): Promise<void>;
   downloadModel(id: string): Promise<void>;
   cancelDownload(id: string): Promise<void>;
   updateSettings(patch: Partial<Settings>): Promise<boolean>;
@@ -171,15 +175,17 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       modelError: null,
       recommended: [],
       downloads: {},
+      embedding: null,
+      embeddingError: null,
       settings: null,
       notices: [],
 
       async init() {
         try {
-          const [chats, documents, queue, model, recommended, settings] = await Promise.all([
-            api.listChats(), api.listDocuments(), api.getEncodingQueue(), api.getModel(), api.getRecommendedModels(), api.getSettings(),
+          const [chats, documents, queue, model, recommended, settings, embedding] = await Promise.all([
+            api.listChats(), api.listDocuments(), api.getEncodingQueue(), api.getModel(), api.getRecommendedModels(), api.getSettings(), api.getEmbeddingStatus(),
           ]);
-          set({ chats, documents, queue, model, recommended, settings, mode: settings.defaultMode, ready: true, loadError: null });
+          set({ chats, documents, queue, model, recommended, settings, embedding, mode: settings.defaultMode, ready: true, loadError: null });
           const first = chats[0];
           if (first) await get().selectChat(first.id);
         } catch (error) {
@@ -338,6 +344,16 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
           set({ modelError: errorMessage(error) });
         }
       },
+      async openEmbeddingModel(path) {
+        const trimmed = path.trim();
+        if (!trimmed) return;
+        set({ embeddingError: null });
+        try {
+          set({ embedding: await api.openEmbeddingModel(trimmed) });
+        } catch (error) {
+          set({ embeddingError: errorMessage(error) });
+        }
+      },
       async downloadModel(id) {
         set((s) => ({ downloads: { ...s.downloads, [id]: { id, downloadedBytes: 0, totalBytes: 0, state: 'downloading', error: null } } }));
         await succeeded(() => api.downloadModel(id));
@@ -393,6 +409,7 @@ function subscribeToEvents(api: ApiClient, store: AppStore): void {
   api.on('documentsChanged', () => void get().refreshDocuments());
   api.on('encodingQueueChanged', (queue) => set({ queue }));
   api.on('modelChanged', (model) => set({ model }));
+  api.on('embeddingProgress', (embedding) => set({ embedding }));
   api.on('downloadProgress', (progress) => {
     set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } }));
     if (progress.state === 'failed' && progress.error) get().notify(progress.error);

@@ -215,6 +215,26 @@ describe('models and settings', () => {
     expect(api.calls.map((c) => c.method)).toContain('cancelDownload');
   });
 
+  it('opens an embedding model, shows background embedding progress, and offers one to download', async () => {
+    const { api } = await renderApp();
+    go('Models');
+    const panel = screen.getByRole('region', { name: 'Embedding model' });
+    expect(panel.textContent).toContain('Without one, search uses keywords only');
+    // The embedding model is offered here, not among the chat models.
+    within(panel).getByRole('listitem', { name: 'bge-small-en-v1.5' });
+    expect(within(screen.getByRole('region', { name: 'Recommended models' })).queryByRole('listitem', { name: 'bge-small-en-v1.5' })).toBeNull();
+
+    fireEvent.change(within(panel).getByRole('textbox', { name: 'Path to an embedding GGUF file' }), { target: { value: '/models/all-MiniLM-L6-v2.gguf' } });
+    fireEvent.click(within(panel).getByRole('button', { name: 'Open embedding model' }));
+    await waitFor(() => expect(panel.textContent).toContain('Search by meaning: all-MiniLM-L6-v2'));
+    expect(api.calls.find((c) => c.method === 'openEmbeddingModel')?.args).toEqual(['/models/all-MiniLM-L6-v2.gguf']);
+    act(() => api.emit('embeddingProgress', {
+      model: { path: '/models/all-MiniLM-L6-v2.gguf', name: 'all-MiniLM-L6-v2', dimensions: 384, sizeBytes: 46_226_496 }, embedded: 30, total: 120, running: true, error: null,
+    }));
+    expect(within(panel).getByRole('progressbar').getAttribute('aria-valuenow')).toBe('25');
+    expect(panel.textContent).toContain('30 of 120 passages embedded');
+  });
+
   it('validates and saves settings, and switches the theme', async () => {
     const { api } = await renderApp();
     go('Settings');

@@ -4,7 +4,7 @@ import type { ApiEvent, ParamKbEvents, UploadedFile } from '../../electron/share
 import { ParamKbError } from '../../electron/shared/errors.js';
 import type { ApiClient, EventHandler } from '../../electron/shared/rpc.js';
 import type {
-  ChatMessage, ChatSummary, DocumentDetail, EncodingQueueStatus, ModelInfo, RecommendedModel, Settings,
+  ChatMessage, ChatSummary, DocumentDetail, EmbeddingStatus, EncodingQueueStatus, ModelInfo, RecommendedModel, Settings,
 } from '../../electron/shared/types.js';
 
 export interface FakeApi extends ApiClient {
@@ -45,7 +45,9 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   };
   const recommended: RecommendedModel[] = [
     { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, description: 'Fast and small; a good first model.' },
+    { id: 'bge-small', name: 'bge-small-en-v1.5', uri: 'hf:CompendiumLabs/bge-small-en-v1.5-gguf:Q8_0', sizeBytes: 36_000_000, description: 'Finds passages by meaning.', kind: 'embedding' },
   ];
+  let embedding: EmbeddingStatus = { model: null, embedded: 0, total: 0, running: false, error: null };
 
   const emit: FakeApi['emit'] = (event, payload) => {
     for (const handler of handlers.get(event) ?? []) handler(payload);
@@ -202,6 +204,14 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     async cancelDownload(id) {
       record('cancelDownload', [id]);
       emit('downloadProgress', { id, downloadedBytes: 200_000_000, totalBytes: 807_000_000, state: 'cancelled', error: null });
+    },
+    async getEmbeddingStatus() { return embedding; },
+    async openEmbeddingModel(path) {
+      record('openEmbeddingModel', [path]);
+      if (!path.endsWith('.gguf')) throw new ParamKbError('not-gguf', `${path} is not a GGUF model file.`);
+      embedding = { ...embedding, model: { path, name: path.split('/').pop()!.replace(/\.gguf$/, ''), dimensions: 384, sizeBytes: 46_226_496 }, running: true, error: null };
+      emit('embeddingProgress', embedding);
+      return embedding;
     },
     async getSettings() { return settings; },
     async updateSettings(patch) {

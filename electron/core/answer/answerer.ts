@@ -11,7 +11,7 @@ import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
 import type { GenerationResult, LlmRuntime } from '../llm/llmRuntime.js';
 import { renderQuestion, type PromptProfile } from '../llm/promptProfile.js';
-import type { Bm25Retriever } from '../retrieval/bm25.js';
+import type { RetrieveOptions, Retrieval, Retriever } from '../retrieval/retriever.js';
 
 /** Where answers find adapters; the encoding pipeline provides it. */
 export interface AdapterSource {
@@ -32,6 +32,8 @@ export interface AnswerOptions {
   adapterScale?: number;
   /** See adapterScales. Default DEFAULT_RELEVANCE_EXPONENT. */
   relevanceExponent?: number;
+  /** How passages are found (Retriever.retrieve). Default: hybrid with the 'auto' hop, BM25 without an embedding model. */
+  retrieval?: RetrieveOptions;
   signal?: AbortSignal;
   onText?: (delta: string) => void;
 }
@@ -45,6 +47,8 @@ export interface AnswerResult {
   /** The adapters applied, with their scales. */
   adapters: AdapterApplication[];
   retrievalMs: number;
+  /** The retrieval method that ran and the name its second hop followed (null: no hop). */
+  retrieval: Pick<Retrieval, 'method' | 'bridge'>;
   /** In combine, the two answers' generations together: the kept text, summed counts and timings (scoring counts as prompt time). */
   generation: GenerationResult;
   /** Combine only: the answer from the passages, the one from the adapters, and which was kept. */
@@ -97,7 +101,7 @@ export function answerPrefill(profile: PromptProfile): string {
 
 export class Answerer {
   constructor(
-    private readonly retriever: Bm25Retriever,
+    private readonly retriever: Retriever,
     private readonly runtime: () => LlmRuntime,
     private readonly adapterSource: AdapterSource | null,
   ) {}
@@ -109,7 +113,10 @@ export class Answerer {
     const k = options.k ?? 3;
 
     const retrievalStarted = performance.now();
-    const hits = options.mode === 'closed-book' ? [] : this.retriever.search(question, k);
+    const retrieval: Retrieval = options.mode === 'closed-book'
+      ? { hits: [], method: 'bm25', bridge: null }
+      : await this.retriever.retrieve(question, k, options.retrieval);
+    const hits = retrieval.hits;
     const retrievalMs = performance.now() - retrievalStarted;
 
     const needsAdapters = options.mode !== 'context' && options.mode !== 'closed-book';
@@ -148,6 +155,7 @@ export class Answerer {
       })),
       adapters,
       retrievalMs,
+      retrieval: { method: retrieval.method, bridge: retrieval.bridge },
       generation,
       ...(candidates ? { candidates } : {}),
     };

@@ -3,6 +3,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { getLoadablePath } from 'sqlite-vec';
 import { ParamKbError } from '../../shared/errors.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -27,8 +28,23 @@ export function openDatabase(path: string): Db {
   // last transactions, which the job queue tolerates (it re-runs unfinished jobs).
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  loadVectorExtension(db);
   migrate(db);
   return db;
+}
+
+/**
+ * Loads sqlite-vec into a connection. Every connection needs it, not only the one that searches:
+ * deleting a passage deletes its rows in the vec0 indexes by trigger (VectorStore).
+ */
+function loadVectorExtension(db: Db): void {
+  // In a packaged app the library is unpacked beside the asar archive (electron-builder.yml).
+  const path = getLoadablePath().replace(/app\.asar([\\/])/, 'app.asar.unpacked$1');
+  try {
+    db.loadExtension(path);
+  } catch (error) {
+    throw new DatabaseError('vector-extension', `Cannot load sqlite-vec from ${path}: ${(error as Error).message}. Reinstall ParamKB.`, { cause: error });
+  }
 }
 
 /**
@@ -44,6 +60,7 @@ export function openSnapshot(path: string): Db {
     throw new DatabaseError('database-open', `Cannot open the database at ${path}: ${(error as Error).message}`, { cause: error });
   }
   db.pragma('busy_timeout = 5000');
+  loadVectorExtension(db);
   db.exec('BEGIN');
   db.prepare('SELECT COUNT(*) FROM documents').get(); // the snapshot starts at the first read
   return db;

@@ -104,4 +104,23 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN candidates TEXT;
   `,
+  // 4: passage embeddings. One row per embedding model (by fingerprint) and one vector per passage
+  // and model; VectorStore adds a vec0 index per model (its dimension is the model's), kept in
+  // step with passage_vectors by triggers, and deletes go with their passage by cascade.
+  `
+  CREATE TABLE embedding_models (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    dimensions INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE passage_vectors (
+    model_id INTEGER NOT NULL REFERENCES embedding_models(id) ON DELETE CASCADE,
+    passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL,                 -- float32, unit length
+    PRIMARY KEY (model_id, passage_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX passage_vectors_by_passage ON passage_vectors (passage_id);
+  `,
 ];

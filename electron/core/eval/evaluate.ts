@@ -1,11 +1,12 @@
 // Question-answering evaluation (DESIGN §5): imports a JSONL corpus, answers a JSONL question
 // set in one mode, and scores EM / F1 / precision / recall overall and per question type.
 import { readFileSync } from 'node:fs';
-import type { AnswerMode, CombineCandidates } from '../../shared/types.js';
+import type { AnswerMode, CombineCandidates, HopPolicy, RetrievalMethod } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../answer/answerer.js';
 import { pairedBootstrap, scoreAnswer, type AnswerScore, type PairedDifference } from './metrics.js';
+import type { RetrieveOptions } from '../retrieval/retriever.js';
 
 export interface EvalDocument { id: string; title: string; text: string }
 export interface EvalQuestion {
@@ -28,6 +29,8 @@ export interface EvalPrediction extends AnswerScore {
   generation: string;
   retrieved: string[];
   usedAs: string[];
+  /** The name the second hop followed, when there was a hop. */
+  bridge?: string;
   /** Share of the supporting documents among the retrieved passages' documents; absent without supporting titles or retrieval. */
   supportRecall?: number;
   /** Combine: both answers and which was kept. */
@@ -45,6 +48,9 @@ export interface ScoreSummary extends AnswerScore {
 export interface EvalReport {
   mode: AnswerMode;
   k: number;
+  /** The retrieval method that ran and the hop policy. */
+  retrieval: RetrievalMethod;
+  hop: HopPolicy;
   adapterScale: number;
   relevanceExponent: number;
   model: string | null;
@@ -123,6 +129,8 @@ export interface EvaluateOptions {
   /** Damping of weaker passages' adapters (see adapterScales). Default DEFAULT_RELEVANCE_EXPONENT. */
   relevanceExponent?: number;
   maxTokens?: number;
+  /** Default: the retriever's (hybrid with the 'auto' hop; BM25 without an embedding model). */
+  retrieval?: RetrieveOptions;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -131,12 +139,15 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   const runtime = engine.requireRuntime();
   const started = performance.now();
   const predictions: EvalPrediction[] = [];
+  let method: RetrievalMethod = options.retrieval?.method ?? 'bm25';
   for (const q of questions) {
-    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale, relevanceExponent: options.relevanceExponent });
+    const result = await engine.answerOnce({ question: q.question, mode: options.mode, k: options.k, maxTokens: options.maxTokens ?? 40, adapterScale: options.adapterScale, relevanceExponent: options.relevanceExponent, retrieval: options.retrieval });
     const retrieved = result.sources.map((s) => s.documentTitle);
+    if (options.mode !== 'closed-book') method = result.retrieval.method;
     predictions.push({
       id: q.id, type: q.type, question: q.question, answers: q.answers, prediction: result.answer, generation: result.text,
       retrieved, usedAs: result.sources.map((s) => s.usedAs),
+      ...(result.retrieval.bridge ? { bridge: result.retrieval.bridge } : {}),
       ...(q.supportingTitles && options.mode !== 'closed-book' ? { supportRecall: supportRecall(q.supportingTitles, retrieved) } : {}),
       ...(result.candidates ? { candidates: result.candidates } : {}),
       ...scoreAnswer(result.answer, q.answers),
@@ -148,6 +159,8 @@ export async function evaluate(engine: Engine, questions: EvalQuestion[], option
   return {
     mode: options.mode,
     k: options.k,
+    retrieval: method,
+    hop: options.retrieval?.hop ?? 'auto',
     adapterScale: options.adapterScale ?? 1,
     relevanceExponent: options.relevanceExponent ?? DEFAULT_RELEVANCE_EXPONENT,
     model: runtime.modelPath,
@@ -172,4 +185,42 @@ export function compareReports(a: EvalReport, b: EvalReport): { overall: PairedD
   const byType: Record<string, PairedDifference> = {};
   for (const type of [...new Set(pairs.map((p) => p.type))]) byType[type] = diff(pairs.filter((p) => p.type === type));
   return { overall: diff(pairs), byType };
+}
+
+export interface RetrievalReport {
+  k: number;
+  retrieval: RetrievalMethod;
+  hop: HopPolicy;
+  /** Recall of the supporting documents at k, overall and per question type. */
+  overall: { n: number; supportRecall: number; supportAllFound: number; hopped: number };
+  byType: Record<string, { n: number; supportRecall: number; supportAllFound: number; hopped: number }>;
+  /** Mean retrieval time per question, ms. */
+  meanMs: number;
+  questions: { id: string; type: string; retrieved: string[]; supportRecall: number; bridge?: string }[];
+}
+
+/** Retrieval alone (no answers, no chat model): recall of each question's supporting documents at k. */
+export async function evaluateRetrieval(engine: Engine, questions: EvalQuestion[], options: { k: number; retrieval?: RetrieveOptions }): Promise<RetrievalReport> {
+  const rows: RetrievalReport['questions'] = [];
+  let method: RetrievalMethod = 'bm25';
+  let ms = 0;
+  for (const q of questions) {
+    if (!q.supportingTitles) continue;
+    const started = performance.now();
+    const result = await engine.retriever.retrieve(q.question, options.k, options.retrieval);
+    ms += performance.now() - started;
+    method = result.method;
+    const retrieved = result.hits.map((h) => h.documentTitle);
+    rows.push({ id: q.id, type: q.type, retrieved, supportRecall: supportRecall(q.supportingTitles, retrieved), ...(result.bridge ? { bridge: result.bridge } : {}) });
+  }
+  if (rows.length === 0) throw new ParamKbError('eval-input', 'No question has supporting documents (supporting_titles or support), so there is no recall to measure.');
+  const sum = (list: typeof rows) => ({
+    n: list.length,
+    supportRecall: list.reduce((s, r) => s + r.supportRecall, 0) / list.length,
+    supportAllFound: list.filter((r) => r.supportRecall === 1).length / list.length,
+    hopped: list.filter((r) => r.bridge !== undefined).length / list.length,
+  });
+  const byType: RetrievalReport['byType'] = {};
+  for (const type of [...new Set(rows.map((r) => r.type))]) byType[type] = sum(rows.filter((r) => r.type === type));
+  return { k: options.k, retrieval: method, hop: options.retrieval?.hop ?? 'auto', overall: sum(rows), byType, meanMs: ms / rows.length, questions: rows };
 }

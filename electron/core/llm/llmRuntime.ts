@@ -107,7 +107,7 @@ export function modelFingerprint(path: string): string {
 }
 
 /** Refuses files that are not GGUF before node-llama-cpp sees them. */
-function assertGgufFile(path: string): number {
+export function assertGgufFile(path: string): number {
   let size: number;
   try {
     const stat = statSync(path);

@@ -19,6 +19,14 @@ export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
     sizeBytes: 1_117_320_736,
     description: 'Stronger reading and multilingual answers; about 1.5 GB of memory.',
   },
+  {
+    id: 'bge-small-en-v1.5-q8_0',
+    name: 'bge-small-en-v1.5 (Q8_0, embeddings)',
+    uri: 'hf:ggml-org/bge-small-en-v1.5-Q8_0-GGUF/bge-small-en-v1.5-q8_0.gguf',
+    sizeBytes: 36_700_000,
+    description: 'Finds passages by meaning, not only by their words (English). Small and fast: embeds a passage in milliseconds.',
+    kind: 'embedding',
+  },
 ];
 
 export class ModelDownloads {

@@ -73,28 +73,42 @@ export class Bm25Retriever {
 
   /** The top-k passages for `query`, best first; [] when the query has no searchable term. */
   search(query: string, k: number): SearchHit[] {
+    const { ranked, match } = this.rank(query, k);
+    return this.hits(ranked, match);
+  }
+
+  /**
+   * The top-k passage ids and scores for `query`, best first, without their text (what fusion
+   * needs), and the MATCH expression that ranked them (for `hits`).
+   */
+  rank(query: string, k: number): { ranked: { passageId: number; score: number }[]; match: string | null } {
     const terms = queryTerms(query);
     const ranking = this.rankingTerms(terms);
     let match = matchExpression(ranking);
-    if (!match || k <= 0) return [];
+    if (!match || k <= 0) return { ranked: [], match: null };
     let top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
     // Fewer than k passages hold a rare term: the common terms decide the rest, as in full BM25.
     if (top.length < k && ranking.length < terms.length) {
       match = matchExpression(terms)!;
       top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
     }
-    if (top.length === 0) return [];
-    const details = new Map((this.detailStatement.all(match, JSON.stringify(top.map((t) => t.passage_id))) as {
+    return { ranked: top.map((t) => ({ passageId: t.passage_id, score: -t.rank })), match };
+  }
+
+  /** Search hits, with snippets marked by `match`, for passages `rank` returned (scores as given). */
+  hits(ranked: { passageId: number; score: number }[], match: string | null): SearchHit[] {
+    if (ranked.length === 0 || !match) return [];
+    const details = new Map((this.detailStatement.all(match, JSON.stringify(ranked.map((t) => t.passageId))) as {
       passage_id: number; snippet: string; document_id: number; position: number; text: string; document_title: string;
     }[]).map((d) => [d.passage_id, d]));
-    return top.flatMap((t) => {
-      const d = details.get(t.passage_id);
+    return ranked.flatMap((t) => {
+      const d = details.get(t.passageId);
       return d ? [{
-        passageId: t.passage_id,
+        passageId: t.passageId,
         documentId: d.document_id,
         documentTitle: d.document_title,
         position: d.position,
-        score: -t.rank,
+        score: t.score,
         snippet: d.snippet,
         text: d.text,
       }] : [];

@@ -1,5 +1,6 @@
 // Models: the loaded model and where it runs, opening a local GGUF, recommended downloads with
-// progress, and the runtime settings (GPU layers, threads).
+// progress, the embedding model for vector search (with its background embedding progress), and
+// the runtime settings (GPU layers, threads).
 import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
 import { Icon } from '../components/Icon.js';
@@ -20,6 +21,7 @@ export function ModelsView() {
         <CurrentModel />
         <OpenModel />
         <Recommended />
+        <EmbeddingModel />
         <Runtime />
       </div>
     </section>
@@ -55,46 +57,57 @@ function CurrentModel() {
 }
 
 function OpenModel() {
-  const shell = useApp((s) => s.shell);
   const openModel = useApp((s) => s.openModel);
   const error = useApp((s) => s.modelError);
+  return (
+    <section className="panel" aria-label="Open a model file">
+      <h2 className="panel__title">Open a model file</h2>
+      <ModelFileForm id="model" label="Path to a GGUF model file" placeholder="/path/to/model.gguf" submitLabel="Open model" primary open={openModel} error={error} />
+    </section>
+  );
+}
+
+/** A GGUF path field with Browse… (in the desktop app) and an open button. */
+function ModelFileForm({ id, label, placeholder, submitLabel, primary, open, error }: {
+  id: string; label: string; placeholder: string; submitLabel: string; primary?: boolean; open: (path: string) => Promise<void>; error: string | null;
+}) {
+  const shell = useApp((s) => s.shell);
   const [path, setPath] = useState('');
   const [busy, setBusy] = useState(false);
-  const open = async (target: string) => {
+  const submit = async (target: string) => {
     setBusy(true);
-    await openModel(target);
+    await open(target);
     setBusy(false);
   };
   const browse = async () => {
     const [chosen] = (await shell?.showOpenDialog('model')) ?? [];
     if (chosen) {
       setPath(chosen);
-      await open(chosen);
+      await submit(chosen);
     }
   };
   return (
-    <section className="panel" aria-label="Open a model file">
-      <h2 className="panel__title">Open a model file</h2>
-      <form className="row" onSubmit={(e) => { e.preventDefault(); void open(path); }}>
+    <>
+      <form className="row" onSubmit={(e) => { e.preventDefault(); void submit(path); }}>
         <input
           className="input grow mono"
-          aria-label="Path to a GGUF model file"
-          placeholder="/path/to/model.gguf"
+          aria-label={label}
+          placeholder={placeholder}
           value={path}
           onChange={(e) => setPath(e.target.value)}
           aria-invalid={error !== null}
-          aria-describedby={error ? 'model-error' : undefined}
+          aria-describedby={error ? `${id}-error` : undefined}
         />
         {shell && <button type="button" className="button" onClick={() => void browse()}>Browse…</button>}
-        <button type="submit" className="button button--primary" disabled={!path.trim() || busy}>{busy ? 'Loading…' : 'Open model'}</button>
+        <button type="submit" className={primary ? 'button button--primary' : 'button'} disabled={!path.trim() || busy}>{busy ? 'Loading…' : submitLabel}</button>
       </form>
-      {error && <p id="model-error" className="field-error" role="alert">{error}</p>}
-    </section>
+      {error && <p id={`${id}-error`} className="field-error" role="alert">{error}</p>}
+    </>
   );
 }
 
 function Recommended() {
-  const models = useApp((s) => s.recommended);
+  const models = useApp((s) => s.recommended).filter((m) => m.kind !== 'embedding');
   if (models.length === 0) return null;
   return (
     <section className="panel" aria-label="Recommended models">
@@ -102,6 +115,39 @@ function Recommended() {
       <ul className="cards">
         {models.map((m) => <RecommendedCard key={m.id} model={m} />)}
       </ul>
+    </section>
+  );
+}
+
+function EmbeddingModel() {
+  const status = useApp((s) => s.embedding);
+  const error = useApp((s) => s.embeddingError);
+  const open = useApp((s) => s.openEmbeddingModel);
+  const models = useApp((s) => s.recommended).filter((m) => m.kind === 'embedding');
+  const model = status?.model;
+  return (
+    <section className="panel" aria-label="Embedding model">
+      <h2 className="panel__title">{model ? <><span className="dot dot--ok" aria-hidden="true" /> Search by meaning: {model.name}</> : 'Search by meaning'}</h2>
+      {model && status ? (
+        <>
+          <dl className="facts">
+            <dt>File</dt><dd className="mono">{model.path}</dd>
+            <dt>Size</dt><dd>{formatBytes(model.sizeBytes)}</dd>
+            <dt>Dimensions</dt><dd>{model.dimensions}</dd>
+          </dl>
+          <div className="card__progress">
+            <ProgressBar value={percent(status.embedded, status.total)} label="Passages embedded" />
+            <span className="muted">
+              {status.embedded === status.total ? `All ${status.total.toLocaleString()} passages embedded` : `${status.embedded.toLocaleString()} of ${status.total.toLocaleString()} passages embedded${status.running ? '…' : ''}`}
+            </span>
+          </div>
+        </>
+      ) : (
+        <p className="muted">An embedding model finds passages worded differently from the question (synonyms, paraphrases); search then fuses it with keyword search. Without one, search uses keywords only.</p>
+      )}
+      {status?.error && <p className="text-danger" role="alert">{status.error}</p>}
+      <ModelFileForm id="embedding-model" label="Path to an embedding GGUF file" placeholder="/path/to/embedding-model.gguf" submitLabel="Open embedding model" open={open} error={error} />
+      {models.length > 0 && <ul className="cards">{models.map((m) => <RecommendedCard key={m.id} model={m} />)}</ul>}
     </section>
   );
 }
