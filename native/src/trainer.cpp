@@ -63,13 +63,13 @@ std::vector<adapter_ref> adapter_refs(const std::vector<adapter_ptr> & adapters,
 
 // Forward pass for evaluation; returns logits row-major [n_tokens][n_vocab].
 std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_ref> & refs) {
-    const size_t graph_size = forward_graph_size(*tr.model, refs.size());
+    const size_t graph_size = forward_graph_size(*tr.model, refs, false);
     ctx_ptr ctx = compute_ctx_new(graph_size);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, false);
     forward_inputs inputs;
     forward_params fparams;
     fparams.n_tokens = (int32_t) tokens.size();
-    fparams.kv_f16 = true;  // match llama.cpp's F16 KV cache
+    fparams.kv_cache_layout = true;  // match llama.cpp's F16 KV cache and its padding
     ggml_tensor * logits = forward_graph_build(ctx.get(), *tr.model, refs, fparams, inputs);
     ggml_set_output(logits);
     ggml_build_forward_expand(gf, logits);
@@ -96,26 +96,36 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     const base_model & model = *tr.model;
     const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
-    const size_t graph_size = forward_graph_size(model, 1);
+    // The positions whose next token is a target: only their logits enter the loss. (ggml's
+    // cross_entropy_loss back-propagates softmax - labels for every row, so a row without a
+    // target, all-zero labels, would add the gradient of its log-sum-exp.)
+    std::vector<int32_t> rows;
+    for (int32_t t = 0; t + 1 < n_tokens; t++) {
+        if (mask_at(seq, (size_t) t + 1)) rows.push_back(t);
+    }
+    const int64_t n_rows = (int64_t) rows.size();
+    const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
+    const size_t graph_size = forward_graph_size(model, refs, true);
     ctx_ptr ctx = compute_ctx_new(graph_size);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
 
     forward_inputs inputs;
     forward_params fparams;
     fparams.n_tokens = n_tokens;
-    fparams.kv_f16 = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
+    fparams.n_outputs = (int32_t) n_rows;
+    fparams.kv_cache_layout = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
-    const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
-    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs);
+    std::vector<exact_value> exact_values;
+    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &exact_values);
 
-    // Row t of labels is the one-hot of token t+1 where it is a target, zero otherwise (the
-    // last row is always zero). cross_entropy_loss averages over all n_tokens rows, so scale
-    // by n_tokens / step_tokens to get this sequence's share of the step's mean.
-    ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_tokens);
+    // Row r of labels is the one-hot of the token after position rows[r]. cross_entropy_loss
+    // averages over its rows, so scale by n_rows / step_tokens to get this sequence's share of
+    // the step's mean.
+    ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_rows);
     ggml_set_input(labels);
     ggml_tensor * loss = ggml_cross_entropy_loss(ctx.get(), logits, labels);
-    loss = ggml_scale(ctx.get(), loss, (float) n_tokens / (float) step_tokens);
+    loss = ggml_scale(ctx.get(), loss, (float) n_rows / (float) step_tokens);
     ggml_set_loss(loss);
     ggml_set_output(loss);
     ggml_build_forward_expand(gf, loss);
@@ -130,6 +140,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
         }
     }
     ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
+    exact_values_apply(exact_values);
     if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, *tr.backward);
     // A repacked weight left under an out_prod would be read in the wrong layout: refuse.
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
@@ -154,10 +165,9 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
 
     graph_allocate(tr, gf);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
-    std::vector<float> label_data((size_t) n_vocab * (size_t) n_tokens, 0.0f);
-    for (int32_t t = 0; t + 1 < n_tokens; t++) {
-        if (mask_at(seq, (size_t) t + 1)) label_data[(size_t) t * (size_t) n_vocab + (size_t) seq.tokens[(size_t) t + 1]] = 1.0f;
-    }
+    ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
+    std::vector<float> label_data((size_t) n_vocab * (size_t) n_rows, 0.0f);
+    for (int64_t r = 0; r < n_rows; r++) label_data[(size_t) r * (size_t) n_vocab + (size_t) seq.tokens[(size_t) rows[(size_t) r] + 1]] = 1.0f;
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
     const float one = 1.0f;
     ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(float));
