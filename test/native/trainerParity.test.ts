@@ -101,11 +101,16 @@ describe.each(cases)('forward parity with llama.cpp: $name', ({ name, tolerance,
   it.runIf(name.endsWith('F32'))('a Q8_0 copy of an adapter stays close to it, in llama.cpp and in the trainer', async () => {
     const q8 = join(dir, 'a.q8_0.gguf');
     await convertAdapter(adapterA, q8, 'q8_0');
+    const base = await referenceLogits(model, tokens);
     const full = await referenceLogits(model, tokens, { adapters: [{ path: adapterA }] });
     const quantized = await referenceLogits(model, tokens, { adapters: [{ path: q8 }] });
-    const diff = logitsDiff(quantized, full);
-    report('q8_0 adapter vs f32', diff.relative);
-    expect(diff.relative).toBeLessThan(2e-2);
+    const effect = logitsDiff(full, base).relative;
+    const error = logitsDiff(quantized, full).relative;
+    report('q8_0 adapter: error / effect of the adapter', error / effect);
+    // Measured 0.6-1.6% of the adapter's effect, 7.5% on the tied llama-bpe fixture, whose huge
+    // random logits amplify the Q8_0 rounding of the activations that multiply a Q8_0 lora_a.
+    // A misplaced value would err by about the whole effect.
+    expect(error).toBeLessThan(0.15 * effect);
     expect(logitsDiff(await trainer.logits(tokens, [{ path: q8 }]), quantized).relative).toBeLessThan(adapterTolerance);
     await expect(mergeAdapters([{ path: join(dir, 'missing.gguf'), scale: 1 }], join(dir, 'x.gguf'), 'f16')).rejects.toThrow(/Cannot open the adapter file/);
   });
