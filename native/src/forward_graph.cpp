@@ -1,11 +1,20 @@
 #include "forward_graph.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "ggml-backend.h"
 
 namespace {
+
+// llama.cpp pads its KV cache view to a multiple of 256 cells (llama_kv_cache::get_n_kv).
+constexpr int64_t KV_CACHE_PAD = 256;
+
+// Constants of GELU's tanh form, as ggml_gelu_f32 has them.
+constexpr float GELU_COEF_A    = 0.044715f;
+constexpr float SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
 
 struct graph_builder {
     ggml_context *                   ctx;
@@ -13,6 +22,7 @@ struct graph_builder {
     const std::vector<adapter_ref> & adapters;
     bool                             train_form;
     bool                             use_repacked;
+    std::vector<exact_value> *       exact_values;
 
     // build_norm(LLM_NORM_RMS): rms_norm then multiply by the weight.
     ggml_tensor * norm_rms(ggml_tensor * cur, ggml_tensor * weight) const {
@@ -55,43 +65,83 @@ struct graph_builder {
         return sum;
     }
 
-    ggml_tensor * rope(ggml_tensor * cur, ggml_tensor * pos) const {
+    // RoPE with the layer's base and scale (sliding-window layers have their own).
+    ggml_tensor * rope(ggml_tensor * cur, ggml_tensor * pos, bool swa) const {
         const model_hparams & hp = model.hp;
         return ggml_rope_ext(ctx, cur, pos, model.rope_freqs, (int) hp.n_rot, hp.rope_mode, (int) hp.n_ctx_orig,
-                             hp.rope_freq_base, hp.rope_freq_scale, hp.yarn_ext_factor, hp.yarn_attn_factor,
-                             hp.yarn_beta_fast, hp.yarn_beta_slow);
+                             swa ? hp.rope_freq_base_swa : hp.rope_freq_base, swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale,
+                             hp.yarn_ext_factor, hp.yarn_attn_factor, hp.yarn_beta_fast, hp.yarn_beta_slow);
+    }
+
+    // build_ffn's gated activation: SwiGLU (LLM_FFN_SILU) for the llama family, GEGLU
+    // (LLM_FFN_GELU, tanh form) for gemma3, both LLM_FFN_PAR: act(gate) * up.
+    ggml_tensor * ffn_act(ggml_tensor * gate, ggml_tensor * up) const {
+        if (model.arch != MODEL_ARCH_GEMMA3) return ggml_swiglu_split(ctx, gate, up);
+        ggml_tensor * exact = ggml_geglu_split(ctx, gate, up);
+        if (exact_values == nullptr) return exact;
+        ggml_tensor * node = ggml_mul(ctx, gelu_differentiable(gate), up);
+        exact_values->push_back({node, exact});
+        return node;
+    }
+
+    // gelu(x) = 0.5 x (1 + tanh(u / 2)) = x sigmoid(u) with u = 2 sqrt(2/pi) x (1 + a x^2),
+    // written as silu(u) / (2 sqrt(2/pi) (1 + a x^2)) because silu, mul, div, sqr and scale
+    // are ops ggml can differentiate (the denominator is >= 2 sqrt(2/pi), never 0).
+    ggml_tensor * gelu_differentiable(ggml_tensor * x) const {
+        ggml_tensor * p = ggml_scale_bias(ctx, ggml_sqr(ctx, x), GELU_COEF_A, 1.0f);  // 1 + a x^2
+        ggml_tensor * u = ggml_scale(ctx, ggml_mul(ctx, x, p), 2.0f * SQRT_2_OVER_PI);
+        return ggml_div(ctx, ggml_silu(ctx, u), ggml_scale(ctx, p, 2.0f * SQRT_2_OVER_PI));
     }
 };
 
 }  // namespace
 
-size_t forward_graph_size(const base_model & model, size_t n_adapters) {
-    // ~40 forward nodes per layer plus 5 per adapted matrix, and the backward pass roughly
-    // triples that; generous because an undersized graph is a GGML_ASSERT.
-    const size_t per_layer = 64 + 7 * 8 * (n_adapters + 1);
-    return 4096 + (size_t) model.hp.n_layer * per_layer * 4;
+size_t forward_graph_size(const base_model & model, const std::vector<adapter_ref> & adapters, bool backward) {
+    // Forward nodes per layer: ~100 for the block itself, and for each adapter the LoRA terms of
+    // at most 7 matrices (about 4 nodes each, 7 per rank unit in the training form). The
+    // backward pass adds at most about three times as many. Generous, because an undersized
+    // graph is a GGML_ASSERT.
+    size_t per_layer = 100;
+    for (const adapter_ref & ref : adapters) {
+        int64_t rank = 0;
+        for (const lora_weight & w : ref.adapter->weights) rank = std::max(rank, w.b->ne[0]);
+        per_layer += 7 * (size_t) (8 + 8 * std::min<int64_t>(rank, 16));
+    }
+    const size_t forward = 4096 + (size_t) model.hp.n_layer * per_layer;
+    return backward ? 4 * forward : forward;
 }
 
 ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, const std::vector<adapter_ref> & adapters,
-                                  const forward_params & params, forward_inputs & inputs) {
+                                  const forward_params & params, forward_inputs & inputs, std::vector<exact_value> * exact_values) {
     const model_hparams & hp = model.hp;
     const int64_t n_tokens = params.n_tokens;
+    const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_tokens;
     const int64_t n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_embd_head = hp.n_embd_head;
-    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked};
+    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked, exact_values};
 
     inputs.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
     ggml_set_input(inputs.tokens);
     inputs.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
     ggml_set_input(inputs.pos);
-    inputs.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_tokens, n_tokens);
-    ggml_set_input(inputs.mask);
+    // One mask per kind of layer present (an input left out of the graph has no memory).
+    const uint32_t n_layer_swa = (uint32_t) std::count(hp.is_swa.begin(), hp.is_swa.end(), (uint8_t) 1);
+    if (n_layer_swa < hp.n_layer) {
+        inputs.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_kv, n_tokens);
+        ggml_set_input(inputs.mask);
+    }
+    if (n_layer_swa > 0) {
+        inputs.mask_swa = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_kv, n_tokens);
+        ggml_set_input(inputs.mask_swa);
+        inputs.n_swa = hp.n_swa;
+    }
 
-    // build_inp_embd: plain row lookup (llama/qwen do not scale the embeddings).
+    // build_inp_embd: row lookup; gemma3 then scales by sqrt(n_embd).
     ggml_tensor * inpL = ggml_get_rows(ctx, model.tok_embd, inputs.tokens);
-    const float kq_scale = 1.0f / sqrtf((float) n_embd_head);
+    if (hp.embd_scale != 0.0f) inpL = ggml_scale(ctx, inpL, hp.embd_scale);
 
     for (uint32_t il = 0; il < hp.n_layer; il++) {
         const layer_weights & l = model.layers[il];
+        const bool swa = !hp.is_swa.empty() && hp.is_swa[il] != 0;
         ggml_tensor * inpSA = inpL;
         ggml_tensor * cur = gb.norm_rms(inpL, l.attn_norm);
 
@@ -106,18 +156,30 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
         Kcur = ggml_reshape_3d(ctx, Kcur, n_embd_head, n_head_kv, n_tokens);
         Vcur = ggml_reshape_3d(ctx, Vcur, n_embd_head, n_head_kv, n_tokens);
 
-        // qwen3 normalizes each head of q and k before RoPE.
+        // qwen3 and gemma3 normalize each head of q and k before RoPE.
         if (l.q_norm) Qcur = gb.norm_rms(Qcur, l.q_norm);
         if (l.k_norm) Kcur = gb.norm_rms(Kcur, l.k_norm);
-        Qcur = gb.rope(Qcur, inputs.pos);
-        Kcur = gb.rope(Kcur, inputs.pos);
+        Qcur = gb.rope(Qcur, inputs.pos, swa);
+        Kcur = gb.rope(Kcur, inputs.pos, swa);
+        // gemma3 scales q here and softmaxes with scale 1; the others scale inside the softmax.
+        // The training graph folds gemma3's scale into the softmax too (the same product up to
+        // rounding): ggml's backward of a scale needs a contiguous gradient, and q's is permuted.
+        float kq_scale = hp.kq_scale;
+        if (hp.q_scale != 0.0f) {
+            if (params.lora_train_form) kq_scale *= hp.q_scale;
+            else Qcur = ggml_scale(ctx, Qcur, hp.q_scale);
+        }
 
         // build_attn_mha without flash attention. GQA: mul_mat broadcasts the n_head_kv
         // heads of k and v over the n_head heads of q.
         ggml_tensor * q = ggml_permute(ctx, Qcur, 0, 2, 1, 3);  // [d, T, H]
-        ggml_tensor * k = nullptr;
-        ggml_tensor * v = nullptr;                                // [T, d, Hkv] (transposed, as the KV cache holds it)
-        if (params.kv_f16) {
+        ggml_tensor * k = nullptr;                               // [d, T_kv, Hkv]
+        ggml_tensor * v = nullptr;                               // [T_kv, d, Hkv] (transposed, as the KV cache holds it)
+        if (params.kv_cache_layout) {
+            if (n_kv > n_tokens) {  // empty cells: zero K and V, masked out
+                Kcur = ggml_pad(ctx, Kcur, 0, 0, (int) (n_kv - n_tokens), 0);
+                Vcur = ggml_pad(ctx, Vcur, 0, 0, (int) (n_kv - n_tokens), 0);
+            }
             k = ggml_permute(ctx, ggml_cast(ctx, Kcur, GGML_TYPE_F16), 0, 2, 1, 3);
             v = ggml_cast(ctx, ggml_cont(ctx, ggml_permute(ctx, Vcur, 1, 2, 0, 3)), GGML_TYPE_F16);
         } else {
@@ -125,32 +187,42 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
             v = ggml_cont(ctx, ggml_permute(ctx, Vcur, 1, 2, 0, 3));
         }
         ggml_tensor * kq = ggml_mul_mat(ctx, k, q);  // [T_kv, T, H]
-        kq = ggml_soft_max_ext(ctx, kq, inputs.mask, kq_scale, 0.0f);
+        kq = ggml_soft_max_ext(ctx, kq, swa ? inputs.mask_swa : inputs.mask, kq_scale, 0.0f);
         ggml_tensor * kqv = ggml_mul_mat(ctx, v, kq);  // [d, T, H]
         cur = ggml_permute(ctx, kqv, 0, 2, 1, 3);      // [d, H, T]
         cur = ggml_cont_2d(ctx, cur, n_embd_head * n_head, n_tokens);
         cur = gb.lora_mm(il, l.wo, cur);
+        if (l.attn_post_norm) cur = gb.norm_rms(cur, l.attn_post_norm);
 
         ggml_tensor * ffn_inp = ggml_add(ctx, cur, inpSA);
 
-        // build_ffn(LLM_FFN_SILU, LLM_FFN_PAR): down(swiglu(gate(x), up(x))).
+        // build_ffn(LLM_FFN_SILU or LLM_FFN_GELU, LLM_FFN_PAR): down(act(gate(x)) * up(x)).
         cur = gb.norm_rms(ffn_inp, l.ffn_norm);
         ggml_tensor * up = gb.lora_mm(il, l.ffn_up, cur);
         ggml_tensor * gate = gb.lora_mm(il, l.ffn_gate, cur);
-        cur = ggml_swiglu_split(ctx, gate, up);
+        cur = gb.ffn_act(gate, up);
         cur = gb.lora_mm(il, l.ffn_down, cur);
+        if (l.ffn_post_norm) cur = gb.norm_rms(cur, l.ffn_post_norm);
         inpL = ggml_add(ctx, cur, ffn_inp);
     }
 
     if (params.n_outputs > 0) {
-        // Rows are selected before the final norm, which works row by row.
-        inputs.output_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, params.n_outputs);
-        ggml_set_input(inputs.output_rows);
-        inpL = ggml_get_rows(ctx, inpL, inputs.output_rows);
+        inputs.out_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, params.n_outputs);
+        ggml_set_input(inputs.out_rows);
+        inpL = ggml_get_rows(ctx, inpL, inputs.out_rows);
     }
     ggml_tensor * cur = gb.norm_rms(inpL, model.output_norm);
     // The output projection is never adapted here (targets are per-layer matrices).
     return ggml_mul_mat(ctx, model.matmul_weight(model.output, params.use_repacked), cur);
+}
+
+void exact_values_apply(const std::vector<exact_value> & values) {
+    for (const exact_value & ev : values) {
+        ggml_tensor * node = ev.node;
+        node->op = ev.exact->op;
+        memcpy(node->op_params, ev.exact->op_params, sizeof(node->op_params));
+        for (int i = 0; i < GGML_MAX_SRC; i++) node->src[i] = ev.exact->src[i];
+    }
 }
 
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens) {
@@ -158,13 +230,21 @@ void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, i
     std::vector<int32_t> pos((size_t) n_tokens);
     for (int32_t i = 0; i < n_tokens; i++) pos[(size_t) i] = i;
     ggml_backend_tensor_set(inputs.pos, pos.data(), 0, pos.size() * sizeof(int32_t));
-    std::vector<float> mask((size_t) n_tokens * (size_t) n_tokens);
-    for (int32_t i = 0; i < n_tokens; i++) {
-        for (int32_t j = 0; j < n_tokens; j++) mask[(size_t) i * (size_t) n_tokens + (size_t) j] = j <= i ? 0.0f : -INFINITY;
+
+    // Cell j holds position j (cells past n_tokens are empty). As llama.cpp's masks: -inf for
+    // future or empty cells, and in the sliding-window mask also for i - j >= n_swa.
+    for (uint32_t window : {0u, inputs.n_swa}) {
+        ggml_tensor * t = window == 0 ? inputs.mask : inputs.mask_swa;
+        if (t == nullptr) continue;
+        const int64_t n_kv = t->ne[0];
+        std::vector<float> mask((size_t) n_kv * (size_t) n_tokens);
+        for (int32_t i = 0; i < n_tokens; i++) {
+            for (int64_t j = 0; j < n_kv; j++) {
+                const bool visible = j <= i && (window == 0 || i - j < (int64_t) window);
+                mask[(size_t) i * (size_t) n_kv + (size_t) j] = visible ? 0.0f : -INFINITY;
+            }
+        }
+        ggml_backend_tensor_set(t, mask.data(), 0, mask.size() * sizeof(float));
     }
-    ggml_backend_tensor_set(inputs.mask, mask.data(), 0, mask.size() * sizeof(float));
 }
 
-void forward_output_rows_set(const forward_inputs & inputs, const std::vector<int32_t> & rows) {
-    ggml_backend_tensor_set(inputs.output_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
-}

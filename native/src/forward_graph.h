@@ -1,6 +1,6 @@
-// The forward graph of the llama family, built op for op as llama.cpp builds it
-// (src/models/llama.cpp, qwen2.cpp, qwen3.cpp and llm_graph_context's build_norm, build_qkv,
-// build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1.
+// The forward graph of the llama family and gemma3, built op for op as llama.cpp builds it
+// (src/models/llama.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp and llm_graph_context's build_norm,
+// build_qkv, build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1.
 #pragma once
 
 #include <cstdint>
@@ -17,21 +17,35 @@ struct adapter_ref {
 };
 
 struct forward_inputs {
-    ggml_tensor * tokens = nullptr;  // I32 [n_tokens]
-    ggml_tensor * pos    = nullptr;  // I32 [n_tokens]
-    ggml_tensor * mask   = nullptr;  // F32 [n_tokens, n_tokens], causal, 0 or -inf
-    ggml_tensor * output_rows = nullptr;  // I32 [n_outputs] when forward_params.n_outputs > 0
+    ggml_tensor * tokens   = nullptr;  // I32 [n_tokens]
+    ggml_tensor * pos      = nullptr;  // I32 [n_tokens]
+    ggml_tensor * mask     = nullptr;  // F32 [n_kv, n_tokens], causal, 0 or -inf; null when every layer is local
+    ggml_tensor * mask_swa = nullptr;  // same, also -inf beyond the sliding window; null without local layers
+    uint32_t      n_swa    = 0;
+    ggml_tensor * out_rows = nullptr;  // I32 [n_outputs], the positions to compute logits for (set by the caller)
+};
+
+// A node whose value the training graph takes from llama.cpp's op while its gradient comes from
+// a differentiable stand-in: ggml has no backward pass for GEGLU, so the training graph builds
+// gelu(gate) * up from ops that have one and, once the backward graph is built,
+// exact_values_apply rewrites that node into `exact` (ggml_geglu_split, llama.cpp's op). The
+// forward values, and so the loss, are then llama.cpp's; the gradient is that of the same
+// function computed in F32 instead of through GELU's F16 lookup table.
+struct exact_value {
+    ggml_tensor * node  = nullptr;
+    ggml_tensor * exact = nullptr;
 };
 
 struct forward_params {
     int32_t n_tokens = 0;
-    // Positions whose logits are computed (set with forward_output_rows_set), in the order
-    // given; 0: every position. Training computes the output projection for its loss targets
-    // alone: on a 1B model that matrix is a fifth of a training step.
+    // > 0: logits only for the n_outputs positions in inputs.out_rows (llama.cpp's inp_out_ids);
+    // 0: for every position.
     int32_t n_outputs = 0;
-    // Round K and V to F16 before attention, as llama.cpp's default F16 KV cache does; used
-    // for evaluation so that logits match node-llama-cpp's. Training keeps them F32.
-    bool    kv_f16   = false;
+    // Attention over K and V as llama.cpp's default KV cache holds them: rounded to F16 and
+    // padded with empty cells to its n_kv (a multiple of 256), so that the attention matmuls
+    // take the same kernels (and sum in the same order) as node-llama-cpp's. Used for
+    // evaluation; training keeps K and V F32 and unpadded.
+    bool    kv_cache_layout = false;
     // Compute the LoRA term in a form whose backward pass is fast (see lora_mm_train in
     // forward_graph.cpp); same values up to float rounding. Used for training.
     bool    lora_train_form = false;
@@ -40,16 +54,20 @@ struct forward_params {
     bool    use_repacked = true;
 };
 
-// Returns the logits tensor [n_vocab, n_tokens]; fills inputs with the tensors to set before
-// computing (forward_inputs_set). All tensors are created in ctx (no_alloc).
+// Returns the logits tensor [n_vocab, n_tokens] (or [n_vocab, n_outputs]); fills inputs with the tensors to set before
+// computing (forward_inputs_set). All tensors are created in ctx (no_alloc). A graph that will
+// be differentiated (lora_train_form) must pass exact_values and apply them after
+// ggml_build_backward_expand.
 ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, const std::vector<adapter_ref> & adapters,
-                                  const forward_params & params, forward_inputs & inputs);
+                                  const forward_params & params, forward_inputs & inputs,
+                                  std::vector<exact_value> * exact_values = nullptr);
 
-// Writes the token ids, positions and causal mask into the allocated input tensors.
+// Rewrites each node into its exact op (see exact_value). Call after ggml_build_backward_expand.
+void exact_values_apply(const std::vector<exact_value> & values);
+
+// Writes the token ids, positions and masks into the allocated input tensors.
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens);
 
-// Writes the positions whose logits are wanted (forward_params.n_outputs of them).
-void forward_output_rows_set(const forward_inputs & inputs, const std::vector<int32_t> & rows);
-
-// An upper bound of the nodes the forward + backward graph needs, for ggml_new_graph_custom.
-size_t forward_graph_size(const base_model & model, size_t n_adapters);
+// An upper bound of the nodes the forward graph (and, with backward, its backward pass) needs,
+// for ggml_new_graph_custom.
+size_t forward_graph_size(const base_model & model, const std::vector<adapter_ref> & adapters, bool backward);

@@ -87,6 +87,56 @@ bool weight_type_supported(ggml_type type) {
     }
 }
 
+// Per-layer flags from a GGUF array of bools or integers; false when the key is absent.
+bool gguf_read_layer_flags(const gguf_context * gguf, const std::string & key, uint32_t n_layer, std::vector<uint8_t> & out) {
+    const int64_t id = gguf_find_key(gguf, key.c_str());
+    if (id < 0 || gguf_get_kv_type(gguf, id) != GGUF_TYPE_ARRAY) return false;
+    const gguf_type type = gguf_get_arr_type(gguf, id);
+    if (gguf_get_arr_n(gguf, id) != n_layer) throw_unsupported("GGUF key " + key + " does not have one entry per layer.");
+    out.assign(n_layer, 0);
+    const void * data = type == GGUF_TYPE_STRING ? nullptr : gguf_get_arr_data(gguf, id);
+    for (uint32_t il = 0; il < n_layer; il++) {
+        switch (type) {
+            case GGUF_TYPE_BOOL: case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: out[il] = ((const uint8_t *) data)[il] != 0; break;
+            case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: out[il] = ((const uint32_t *) data)[il] != 0; break;
+            default: throw_unsupported("GGUF key " + key + " is not an array of booleans.");
+        }
+    }
+    return true;
+}
+
+// gemma3 as llama_model_gemma3::load_arch_hparams and its graph read it: embeddings scaled by
+// sqrt(n_embd); q scaled by 1/sqrt(head size) before kq (1/sqrt(n_embd/n_head) for the 62-layer
+// 27B); sliding-window layers by the pattern (default: every 6th layer is global) with their
+// own RoPE base (rope.freq_base_swa, default 10000) and scale 1.
+void gemma3_hparams_read(const gguf_context * gguf, base_model & model) {
+    const std::string a = model.arch_name;
+    model_hparams & hp = model.hp;
+    hp.embd_scale = sqrtf((float) hp.n_embd);
+    hp.q_scale = hp.n_layer == 62 ? 1.0f / sqrtf((float) (hp.n_embd / hp.n_head)) : 1.0f / sqrtf((float) hp.n_embd_head);
+    hp.kq_scale = 1.0f;
+
+    float softcap = 0.0f;
+    gguf_read_f32(gguf, a + ".final_logit_softcapping", softcap);
+    if (softcap != 0.0f) throw_unsupported("Final logit softcapping is not supported by the trainer (Gemma 3 models have none).");
+    for (const char * key : {".attention.key_length_swa", ".attention.value_length_swa", ".rope.dimension_count_swa"}) {
+        uint32_t value = hp.n_embd_head;
+        gguf_read_u32(gguf, a + key, value);
+        if (value != hp.n_embd_head) throw_unsupported("Sliding-window layers with their own head size are not supported.");
+    }
+
+    gguf_read_u32(gguf, a + ".attention.sliding_window", hp.n_swa);
+    if (hp.n_swa == 0) return;  // llama.cpp: LLAMA_SWA_TYPE_NONE, every layer global
+    const std::string pattern_key = a + ".attention.sliding_window_pattern";
+    if (!gguf_read_layer_flags(gguf, pattern_key, hp.n_layer, hp.is_swa)) {
+        uint32_t n_pattern = 6;
+        gguf_read_u32(gguf, pattern_key, n_pattern);
+        hp.is_swa.assign(hp.n_layer, 0);
+        for (uint32_t il = 0; il < hp.n_layer; il++) hp.is_swa[il] = n_pattern == 0 || il % n_pattern < n_pattern - 1;
+    }
+    gguf_read_f32(gguf, a + ".rope.freq_base_swa", hp.rope_freq_base_swa);
+}
+
 void hparams_read(const gguf_context * gguf, base_model & model) {
     const std::string a = model.arch_name;
     model_hparams & hp = model.hp;
@@ -148,6 +198,9 @@ void hparams_read(const gguf_context * gguf, base_model & model) {
         throw_unsupported("RoPE scaling type '" + scaling + "' is not supported (none, linear and yarn are).");
     }
     hp.yarn_attn_factor *= rope_attn_factor;
+
+    hp.kq_scale = 1.0f / sqrtf((float) hp.n_embd_head);
+    if (model.arch == MODEL_ARCH_GEMMA3) gemma3_hparams_read(gguf, model);
 }
 
 // Finds a tensor by name and checks its shape and type; returns null if optional and absent.
@@ -204,11 +257,15 @@ void tensors_bind(base_model & model) {
         l.bq = tensor_get(ctx, name("attn_q.bias"), {n_q}, biases);
         l.bk = tensor_get(ctx, name("attn_k.bias"), {n_kv}, biases);
         l.bv = tensor_get(ctx, name("attn_v.bias"), {n_kv}, biases);
-        const bool qk_norm = model.arch == MODEL_ARCH_QWEN3;
+        const bool gemma3 = model.arch == MODEL_ARCH_GEMMA3;
+        const bool qk_norm = model.arch == MODEL_ARCH_QWEN3 || gemma3;
         l.q_norm = tensor_get(ctx, name("attn_q_norm.weight"), {hp.n_embd_head}, qk_norm);
         l.k_norm = tensor_get(ctx, name("attn_k_norm.weight"), {hp.n_embd_head}, qk_norm);
-        if (!qk_norm && (l.q_norm || l.k_norm)) throw_unsupported("q/k norms are only supported for qwen3.");
-        if (model.arch == MODEL_ARCH_LLAMA && (l.bq || l.bk || l.bv)) throw_unsupported("llama models with attention biases are not supported.");
+        if (!qk_norm && (l.q_norm || l.k_norm)) throw_unsupported("q/k norms are only supported for qwen3 and gemma3.");
+        l.attn_post_norm = tensor_get(ctx, name("post_attention_norm.weight"), {n_embd}, gemma3);
+        l.ffn_post_norm = tensor_get(ctx, name("post_ffw_norm.weight"), {n_embd}, gemma3);
+        if (!gemma3 && (l.attn_post_norm || l.ffn_post_norm)) throw_unsupported("Post-attention and post-FFN norms are only supported for gemma3.");
+        if (model.arch != MODEL_ARCH_QWEN2 && (l.bq || l.bk || l.bv)) throw_unsupported(model.arch_name + " models with attention biases are not supported.");
         if (ggml_get_tensor(ctx, name("attn_output.bias").c_str()) || ggml_get_tensor(ctx, name("ffn_up.bias").c_str())) {
             throw_unsupported("Output or FFN biases are not supported.");
         }
@@ -216,7 +273,7 @@ void tensors_bind(base_model & model) {
         l.ffn_gate = tensor_get(ctx, name("ffn_gate.weight"), {n_embd, n_ff}, true);
         l.ffn_up   = tensor_get(ctx, name("ffn_up.weight"), {n_embd, n_ff}, true);
         l.ffn_down = tensor_get(ctx, name("ffn_down.weight"), {n_ff, n_embd}, true);
-        for (ggml_tensor * norm : {l.attn_norm, l.ffn_norm, l.q_norm, l.k_norm, l.bq, l.bk, l.bv}) {
+        for (ggml_tensor * norm : {l.attn_norm, l.ffn_norm, l.q_norm, l.k_norm, l.attn_post_norm, l.ffn_post_norm, l.bq, l.bk, l.bv}) {
             if (norm != nullptr && norm->type != GGML_TYPE_F32) throw_unsupported(std::string("The tensor ") + norm->name + " must be F32.");
         }
     }
@@ -269,7 +326,8 @@ base_model * base_model_load(const std::string & path) {
     if (model->arch_name == "llama") model->arch = MODEL_ARCH_LLAMA;
     else if (model->arch_name == "qwen2") model->arch = MODEL_ARCH_QWEN2;
     else if (model->arch_name == "qwen3") model->arch = MODEL_ARCH_QWEN3;
-    else throw_unsupported("Architecture '" + model->arch_name + "' is not supported by the trainer (llama, qwen2 and qwen3 are).");
+    else if (model->arch_name == "gemma3") model->arch = MODEL_ARCH_GEMMA3;
+    else throw_unsupported("Architecture '" + model->arch_name + "' is not supported by the trainer (llama, qwen2, qwen3 and gemma3 are).");
 
     uint32_t n_expert = 0;
     gguf_read_u32(gguf.get(), model->arch_name + ".expert_count", n_expert);

@@ -1,5 +1,5 @@
-// The frozen base model: hyper-parameters and weights of a llama-family GGUF, read once per
-// trainer and shared by every training run and evaluation of that trainer.
+// The frozen base model: hyper-parameters and weights of a llama-family or gemma3 GGUF, read
+// once per trainer and shared by every training run and evaluation of that trainer.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@ enum model_arch {
     MODEL_ARCH_LLAMA,
     MODEL_ARCH_QWEN2,
     MODEL_ARCH_QWEN3,
+    MODEL_ARCH_GEMMA3,
 };
 
 struct model_hparams {
@@ -25,11 +26,24 @@ struct model_hparams {
     uint32_t n_embd_head = 0;  // per-head size of q, k and v
     uint32_t n_ff        = 0;
     uint32_t n_ctx_train = 0;
-    uint32_t n_rot       = 0;  // rotated dimensions per head (== n_embd_head for this family)
+    uint32_t n_rot       = 0;  // rotated dimensions per head (== n_embd_head for these architectures)
     float    rms_eps     = 1e-5f;
 
+    // Attention scale. llama/qwen: softmax(kq * kq_scale) with kq_scale = 1/sqrt(head size).
+    // gemma3 scales q by q_scale before kq and softmaxes with kq_scale 1 (llama.cpp's order).
+    float    kq_scale    = 1.0f;
+    float    q_scale     = 0.0f;  // 0: q is not scaled
+    float    embd_scale  = 0.0f;  // 0: embeddings are not scaled (gemma3: sqrt(n_embd))
+
+    // Sliding-window attention (gemma3): layers with is_swa[il] attend only to the n_swa most
+    // recent positions (llama.cpp's LLAMA_SWA_TYPE_STANDARD) and use their own RoPE base/scale.
+    uint32_t             n_swa = 0;  // 0: no sliding window
+    std::vector<uint8_t> is_swa;     // per layer; empty when n_swa == 0
+    float                rope_freq_base_swa  = 10000.0f;
+    float                rope_freq_scale_swa = 1.0f;
+
     // RoPE exactly as llama_context derives it from the GGUF (see llama-context.cpp).
-    int32_t  rope_mode        = 0;  // GGML_ROPE_TYPE_NORM (llama) or GGML_ROPE_TYPE_NEOX (qwen2/qwen3)
+    int32_t  rope_mode        = 0;  // GGML_ROPE_TYPE_NORM (llama) or GGML_ROPE_TYPE_NEOX (qwen2/qwen3/gemma3)
     float    rope_freq_base   = 10000.0f;
     float    rope_freq_scale  = 1.0f;
     float    yarn_ext_factor  = 0.0f;
@@ -39,7 +53,7 @@ struct model_hparams {
     uint32_t n_ctx_orig       = 0;
 };
 
-// The weights of one block; biases and q/k norms are null where the architecture has none.
+// The weights of one block; biases and extra norms are null where the architecture has none.
 struct layer_weights {
     ggml_tensor * attn_norm = nullptr;
     ggml_tensor * wq = nullptr;
@@ -55,6 +69,8 @@ struct layer_weights {
     ggml_tensor * ffn_gate = nullptr;
     ggml_tensor * ffn_up   = nullptr;
     ggml_tensor * ffn_down = nullptr;
+    ggml_tensor * attn_post_norm = nullptr;  // gemma3: RMS norm of the attention output
+    ggml_tensor * ffn_post_norm  = nullptr;  // gemma3: RMS norm of the FFN output
 };
 
 struct base_model {

@@ -63,13 +63,13 @@ std::vector<adapter_ref> adapter_refs(const std::vector<adapter_ptr> & adapters,
 
 // Forward pass for evaluation; returns logits row-major [n_tokens][n_vocab].
 std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_ref> & refs) {
-    const size_t graph_size = forward_graph_size(*tr.model, refs.size());
+    const size_t graph_size = forward_graph_size(*tr.model, refs, false);
     ctx_ptr ctx = compute_ctx_new(graph_size);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, false);
     forward_inputs inputs;
     forward_params fparams;
     fparams.n_tokens = (int32_t) tokens.size();
-    fparams.kv_f16 = true;  // match llama.cpp's F16 KV cache
+    fparams.kv_cache_layout = true;  // match llama.cpp's F16 KV cache and its padding
     ggml_tensor * logits = forward_graph_build(ctx.get(), *tr.model, refs, fparams, inputs);
     ggml_set_output(logits);
     ggml_build_forward_expand(gf, logits);
@@ -119,27 +119,28 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     const base_model & model = *tr.model;
     const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
-    const size_t graph_size = forward_graph_size(model, 1);
-    ctx_ptr ctx = compute_ctx_new(graph_size);
-    ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
-
-    // The positions t whose logits predict a target token t+1: only their rows of the output
-    // projection are computed.
+    // The positions whose next token is a target: only their logits enter the loss. (ggml's
+    // cross_entropy_loss back-propagates softmax - labels for every row, so a row without a
+    // target, all-zero labels, would add the gradient of its log-sum-exp.)
     std::vector<int32_t> rows;
     for (int32_t t = 0; t + 1 < n_tokens; t++) {
         if (mask_at(seq, (size_t) t + 1)) rows.push_back(t);
     }
-    const int32_t n_rows = (int32_t) rows.size();
+    const int64_t n_rows = (int64_t) rows.size();
+    const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
+    const size_t graph_size = forward_graph_size(model, refs, true);
+    ctx_ptr ctx = compute_ctx_new(graph_size);
+    ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
 
     forward_inputs inputs;
     forward_params fparams;
     fparams.n_tokens = n_tokens;
-    fparams.n_outputs = n_rows;
-    fparams.kv_f16 = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
+    fparams.n_outputs = (int32_t) n_rows;
+    fparams.kv_cache_layout = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
-    const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
-    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs);
+    std::vector<exact_value> exact_values;
+    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &exact_values);
 
     // Row r of labels is the target distribution of row r's next token (labels_fill).
     // cross_entropy_loss averages over the n_rows rows, so scale by n_rows / step_tokens to get
@@ -162,6 +163,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
         }
     }
     ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
+    exact_values_apply(exact_values);
     if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, *tr.backward);
     // A repacked weight left under an out_prod would be read in the wrong layout: refuse.
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
@@ -186,7 +188,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
 
     graph_allocate(tr, gf);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
-    forward_output_rows_set(inputs, rows);
+    ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
     const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, distill_weight);
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
     const float one = 1.0f;

@@ -12,6 +12,8 @@ export const TEST_THREADS = 1;
 export const QUANT_SPECS = {
   llamaSpm256: { arch: 'llama', vocab: 'llama-spm', nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 512, nCtx: 512, type: 'f32', seed: 11 },
   qwen2_256: { arch: 'qwen2', vocab: 'qwen2', nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 512, nCtx: 512, ropeBase: 1000000, tiedOutput: true, type: 'f32', seed: 12 },
+  /** TINY_SPECS.gemma3's layout (one local, one global layer, window 8) at K-quant sizes. */
+  gemma3_256: { ...TINY_SPECS.gemma3, nEmbd: 256, nHeadKv: 1, headDim: 64, nFf: 512, seed: 13 },
 } satisfies Record<string, TinyModelSpec>;
 
 export const F32_CASES: { name: string; spec: TinyModelSpec }[] = [
@@ -19,6 +21,7 @@ export const F32_CASES: { name: string; spec: TinyModelSpec }[] = [
   { name: 'llama + llama-bpe (GQA, tied, rope 500000)', spec: TINY_SPECS.llamaBpeGqa },
   { name: 'qwen2 + qwen2 (q/k/v biases, NEOX)', spec: TINY_SPECS.qwen2 },
   { name: 'qwen3 + qwen2 vocab (q/k norms, NEOX)', spec: TINY_SPECS.qwen3 },
+  { name: 'gemma3 + llama-spm (sliding window, GEGLU, post norms)', spec: TINY_SPECS.gemma3 },
 ];
 
 export const TEXTS = [

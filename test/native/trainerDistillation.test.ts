@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoraTrainer, type TokenSequence } from '../../electron/core/trainer/LoraTrainer.js';
-import { readF32Tensors, writeGguf, type MetadataValue } from '../support/ggufWriter.js';
+import { readLoraTensors, writeLoraTensors, type LoraTensor } from '../support/loraFile.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 import { outputDir, TEST_THREADS } from './fixtures.js';
 
@@ -75,28 +75,19 @@ describe('soft targets in the native trainer', () => {
     const rank = 2;
     let seed = 7;
     const random = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return (seed / 2 ** 32 - 0.5) * 0.2; };
-    const start = new Map<string, Float32Array>();
+    const start = new Map<string, LoraTensor>();
     for (let l = 0; l < SPEC.nLayer; l++) {
-      start.set(`blk.${l}.ffn_up.weight.lora_a`, Float32Array.from({ length: SPEC.nEmbd * rank }, random));
-      start.set(`blk.${l}.ffn_up.weight.lora_b`, Float32Array.from({ length: rank * SPEC.nFf }, random));
+      start.set(`blk.${l}.ffn_up.weight.lora_a`, { shape: [SPEC.nEmbd, rank], data: Float32Array.from({ length: SPEC.nEmbd * rank }, random) });
+      start.set(`blk.${l}.ffn_up.weight.lora_b`, { shape: [rank, SPEC.nFf], data: Float32Array.from({ length: rank * SPEC.nFf }, random) });
     }
-    const writeAdapter = (path: string, tensors: Map<string, Float32Array>) => writeGguf(path, new Map<string, MetadataValue>([
-      ['general.architecture', { type: 'string', value: SPEC.arch }],
-      ['general.type', { type: 'string', value: 'adapter' }],
-      ['adapter.type', { type: 'string', value: 'lora' }],
-      ['adapter.lora.alpha', { type: 'f32', value: rank }],
-    ]), [...tensors].map(([name, values]) => ({
-      name, type: 'f32' as const,
-      shape: name.endsWith('lora_a') ? [SPEC.nEmbd, rank] : [rank, SPEC.nFf],
-      fill: (out: Float32Array, offset: number) => out.set(values.subarray(offset, offset + out.length)),
-    })));
+    const writeAdapter = (path: string, tensors: Map<string, LoraTensor>) => writeLoraTensors(path, SPEC.arch, rank, tensors);
     const startPath = join(dir, 'start.gguf');
     writeAdapter(startPath, start);
 
     // AdamW's first step is -lr * g / (|g| + eps): each weight moves by lr against its gradient's sign.
     const stepped = join(dir, 'stepped.gguf');
     await trainer.train({ sequences: [sequence()], init: startPath, lr: 1e-3, weightDecay: 0, epochs: 1, outPath: stepped });
-    const after = readF32Tensors(stepped);
+    const after = await readLoraTensors(stepped);
 
     // The soft loss at any adapter, from the trainer's own loss of each teacher token.
     const softLoss = async (path: string) => {
@@ -112,15 +103,15 @@ describe('soft targets in the native trainer', () => {
     for (const index of [0, 3, 17, 40, 77, 101, 128, 150, 199, 230, 255]) {
       const probe = (delta: number) => {
         const values = new Map(start);
-        const changed = start.get(name)!.slice();
+        const changed = start.get(name)!.data.slice();
         changed[index]! += delta;
-        values.set(name, changed);
+        values.set(name, { shape: start.get(name)!.shape, data: changed });
         const path = join(dir, `probe-${index}-${delta > 0 ? 'plus' : 'minus'}.gguf`);
         writeAdapter(path, values);
         return softLoss(path);
       };
       const gradient = ((await probe(h)) - (await probe(-h))) / (2 * h);
-      const moved = after.get(name)![index]! - start.get(name)![index]!;
+      const moved = after.get(name)!.data[index]! - start.get(name)!.data[index]!;
       if (Math.abs(gradient) < 1e-3) continue; // too flat for F16-rounded K/V to tell its sign
       checked++;
       expect(Math.sign(moved), `weight ${index}: gradient ${gradient}, moved ${moved}`).toBe(-Math.sign(gradient));

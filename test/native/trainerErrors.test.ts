@@ -8,6 +8,7 @@ import { quantizeModel } from '../../electron/core/trainer/quantizeModel.js';
 import {
   InvalidTrainingInputError, TrainerError, UnsupportedModelError,
 } from '../../electron/core/trainer/trainerErrors.js';
+import { writeGguf, type MetadataValue } from '../support/ggufWriter.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 import { outputDir, TEST_THREADS } from './fixtures.js';
 
@@ -97,6 +98,24 @@ describe('trainer errors', () => {
     writeFileSync(garbage, Buffer.alloc(1024, 7));
     await expect(LoraTrainer.create(garbage)).rejects.toBeInstanceOf(UnsupportedModelError);
     await expect(LoraTrainer.create(adapter)).rejects.toThrow(/LoRA adapter, not a base model/);
+    // Metadata-only files: the architecture and hyper-parameters are checked before any tensor.
+    const metadataOnly = (name: string, arch: string, extra: [string, MetadataValue][] = []) => {
+      const path = join(dir, name);
+      writeGguf(path, new Map<string, MetadataValue>([
+        ['general.architecture', { type: 'string', value: arch }],
+        [`${arch}.embedding_length`, { type: 'u32', value: 64 }],
+        [`${arch}.block_count`, { type: 'u32', value: 2 }],
+        [`${arch}.feed_forward_length`, { type: 'u32', value: 128 }],
+        [`${arch}.attention.head_count`, { type: 'u32', value: 4 }],
+        [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: 1e-6 }],
+        ...extra,
+      ]), []);
+      return path;
+    };
+    await expect(LoraTrainer.create(metadataOnly('gemma2.gguf', 'gemma2'))).rejects.toThrow(/'gemma2' is not supported by the trainer \(llama, qwen2, qwen3 and gemma3 are\)/);
+    const softcapped = metadataOnly('softcap.gguf', 'gemma3', [['gemma3.final_logit_softcapping', { type: 'f32', value: 30 }]]);
+    await expect(LoraTrainer.create(softcapped)).rejects.toBeInstanceOf(UnsupportedModelError);
+    await expect(LoraTrainer.create(softcapped)).rejects.toThrow(/softcapping/);
     await expect(quantizeModel(join(dir, 'missing.gguf'), join(dir, 'q.gguf'), 'q8_0')).rejects.toMatchObject({ code: 'io-error' });
     await expect(quantizeModel(adapter, join(dir, 'q.gguf'), 'q9' as never)).rejects.toBeInstanceOf(InvalidTrainingInputError);
   });

@@ -1,13 +1,15 @@
 // Parity of the trainer's forward pass with llama.cpp (through node-llama-cpp) on every
 // supported architecture, F32 and quantized, without and with LoRA adapters (DESIGN §3).
-// Tolerance, as max |logit difference| / logit range (measured values on this machine):
-// - no adapter: 1e-3 for every type (F32 ~1e-7..5e-6; Q8_0 0; Q4_K_M ~1e-7: the trainer
-//   multiplies with the same CPU_REPACK weights llama.cpp uses, see native/src/weights_repack.h);
-// - with adapters: 1e-3 for F32 (measured <= 7e-5) and 5e-3 for quantized bases (measured
-//   <= 2.4e-3). The adapters make activations larger and the random tiny fixtures amplify
-//   rounding differences (F16 rounding of activations for F16 adapter tensors, order of
-//   accumulation) that we did not trace further; the no-adapter parity shows the base graph
-//   is the same computation.
+// Tolerance, as max |logit difference| / logit range (measured values on an x86 CPU with AMX):
+// - no adapter: 1e-3 for every type (measured 0 for all: the trainer multiplies with the same
+//   repacked weights llama.cpp uses, see native/src/weights_repack.h, and pads K and V to
+//   llama.cpp's KV-cache length so that attention sums in the same order);
+// - with adapters: 1e-3 for F32 and 5e-3 for quantized bases. One adapter: measured 0. Two
+//   adapters: measured <= 1.2e-3, because llama.cpp keeps the adapters of a context in an
+//   unordered_map and adds their terms in that map's order, not in the order given (for the
+//   llamaSpm256 Q4_K_M case the trainer with the two adapters swapped gives exactly llama.cpp's
+//   logits); float sums in another order differ in the last bits, which quantized activations
+//   then amplify.
 import { join } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,11 +101,16 @@ describe.each(cases)('forward parity with llama.cpp: $name', ({ name, tolerance,
   it.runIf(name.endsWith('F32'))('a Q8_0 copy of an adapter stays close to it, in llama.cpp and in the trainer', async () => {
     const q8 = join(dir, 'a.q8_0.gguf');
     await convertAdapter(adapterA, q8, 'q8_0');
+    const base = await referenceLogits(model, tokens);
     const full = await referenceLogits(model, tokens, { adapters: [{ path: adapterA }] });
     const quantized = await referenceLogits(model, tokens, { adapters: [{ path: q8 }] });
-    const diff = logitsDiff(quantized, full);
-    report('q8_0 adapter vs f32', diff.relative);
-    expect(diff.relative).toBeLessThan(2e-2);
+    const effect = logitsDiff(full, base).relative;
+    const error = logitsDiff(quantized, full).relative;
+    report('q8_0 adapter: error / effect of the adapter', error / effect);
+    // Measured 0.6-1.6% of the adapter's effect, 7.5% on the tied llama-bpe fixture, whose huge
+    // random logits amplify the Q8_0 rounding of the activations that multiply a Q8_0 lora_a.
+    // A misplaced value would err by about the whole effect.
+    expect(error).toBeLessThan(0.15 * effect);
     expect(logitsDiff(await trainer.logits(tokens, [{ path: q8 }]), quantized).relative).toBeLessThan(adapterTolerance);
     await expect(mergeAdapters([{ path: join(dir, 'missing.gguf'), scale: 1 }], join(dir, 'x.gguf'), 'f16')).rejects.toThrow(/Cannot open the adapter file/);
   });

@@ -160,34 +160,3 @@ export function writeGguf(path: string, metadata: Map<string, MetadataValue>, te
   }
   renameSync(temp, path);
 }
-
-/** The F32 tensors of a GGUF file by name (other types are skipped): for tests that read adapters back. */
-export function readF32Tensors(path: string): Map<string, Float32Array> {
-  const buf = readFileSync(path);
-  const metadata = readRawMetadata(path);
-  let pos = 8;
-  const nTensors = Number(buf.readBigUInt64LE(pos)); pos += 8;
-  pos += 8;
-  // Skip the metadata block: its entries are the raw (key, value) bytes readRawMetadata returned.
-  for (const [key, value] of metadata) pos += 8 + Buffer.byteLength(key, 'utf8') + value.length;
-  const infos: { name: string; count: number; type: number; offset: number }[] = [];
-  for (let i = 0; i < nTensors; i++) {
-    const nameLen = Number(buf.readBigUInt64LE(pos)); pos += 8;
-    const name = buf.toString('utf8', pos, pos + nameLen); pos += nameLen;
-    const nDims = buf.readUInt32LE(pos); pos += 4;
-    let count = 1;
-    for (let d = 0; d < nDims; d++) { count *= Number(buf.readBigUInt64LE(pos)); pos += 8; }
-    const type = buf.readUInt32LE(pos); pos += 4;
-    const offset = Number(buf.readBigUInt64LE(pos)); pos += 8;
-    infos.push({ name, count, type, offset });
-  }
-  const alignment = metadata.get('general.alignment')?.readUInt32LE(4) ?? ALIGNMENT;
-  const dataStart = Math.ceil(pos / alignment) * alignment;
-  const out = new Map<string, Float32Array>();
-  for (const t of infos) {
-    if (t.type !== GGML_TYPE.F32) continue;
-    const start = dataStart + t.offset;
-    out.set(t.name, new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + 4 * t.count)));
-  }
-  return out;
-}

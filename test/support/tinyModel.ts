@@ -10,7 +10,7 @@ import { ensureLlamaSource, repoRoot } from '../../scripts/llama-source.js';
 import { readRawMetadata, writeGguf, type MetadataValue, type TensorSpec } from './ggufWriter.js';
 
 export interface TinyModelSpec {
-  arch: 'llama' | 'qwen2' | 'qwen3';
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
   vocab: 'llama-spm' | 'llama-bpe' | 'qwen2';
   nEmbd: number;
   nLayer: number;
@@ -22,6 +22,12 @@ export interface TinyModelSpec {
   ropeBase?: number;
   /** No output.weight: llama.cpp reuses token_embd. Default false. */
   tiedOutput?: boolean;
+  /** Per-head size of q, k and v (attention.key_length/value_length). Default nEmbd / nHead. */
+  headDim?: number;
+  /** gemma3: attention.sliding_window (positions a local layer sees). Default: none. */
+  slidingWindow?: number;
+  /** gemma3: attention.sliding_window_pattern (every n-th layer is global). Default: llama.cpp's (6). */
+  slidingWindowPattern?: number;
   type: 'f32' | 'f16';
   seed: number;
   /** Stored as tokenizer.chat_template when given. */
@@ -40,6 +46,13 @@ export const TINY_SPECS = {
   qwen2: { arch: 'qwen2', vocab: 'qwen2', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128, nCtx: 512, ropeBase: 1000000, tiedOutput: true, type: 'f32', seed: 3 },
   /** Qwen3: q/k RMS norms, NEOX RoPE. */
   qwen3: { arch: 'qwen3', vocab: 'qwen2', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128, nCtx: 512, ropeBase: 1000000, type: 'f32', seed: 4 },
+  /**
+   * Gemma 3 (with the Llama-2 SentencePiece vocab: llama.cpp's models/ has no Gemma 3 vocab and
+   * the Gemma 4 one has 262k tokens): head size != nEmbd / nHead, q/k norms, post-attention and
+   * post-FFN norms, GEGLU, scaled embeddings, tied output; a window of 8 with layer 0 local and
+   * layer 1 global, so the test texts (25+ tokens) reach past the window.
+   */
+  gemma3: { arch: 'gemma3', vocab: 'llama-spm', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 32, nFf: 128, nCtx: 512, ropeBase: 1000000, tiedOutput: true, slidingWindow: 8, slidingWindowPattern: 2, type: 'f32', seed: 5 },
 } satisfies Record<string, TinyModelSpec>;
 
 const GENERATOR_VERSION = 1;
@@ -78,8 +91,8 @@ export function writeRandomModel(path: string, spec: TinyModelSpec): void {
   const tokensRaw = vocabMeta.get('tokenizer.ggml.tokens');
   if (!tokensRaw) throw new Error(`${vocabPath} has no tokenizer.ggml.tokens`);
   const nVocab = Number(tokensRaw.readBigUInt64LE(8)); // type tag u32, elem type u32, count u64
-  const headDim = spec.nEmbd / spec.nHead;
-  if (!Number.isInteger(headDim) || spec.nHead % spec.nHeadKv !== 0) throw new Error('nEmbd must divide by nHead and nHead by nHeadKv');
+  const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
+  if (!Number.isInteger(headDim) || spec.nHead % spec.nHeadKv !== 0) throw new Error('nEmbd must divide by nHead (or headDim be given) and nHead by nHeadKv');
 
   const a = spec.arch;
   const meta = new Map<string, MetadataValue>([
@@ -96,10 +109,12 @@ export function writeRandomModel(path: string, spec: TinyModelSpec): void {
     [`${a}.rope.freq_base`, { type: 'f32', value: spec.ropeBase ?? 10000 }],
     [`${a}.rope.dimension_count`, { type: 'u32', value: headDim }],
   ]);
-  if (a === 'qwen3') {
+  if (a === 'qwen3' || spec.headDim !== undefined) {
     meta.set(`${a}.attention.key_length`, { type: 'u32', value: headDim });
     meta.set(`${a}.attention.value_length`, { type: 'u32', value: headDim });
   }
+  if (spec.slidingWindow !== undefined) meta.set(`${a}.attention.sliding_window`, { type: 'u32', value: spec.slidingWindow });
+  if (spec.slidingWindowPattern !== undefined) meta.set(`${a}.attention.sliding_window_pattern`, { type: 'u32', value: spec.slidingWindowPattern });
   for (const [key, bytes] of vocabMeta) if (key.startsWith('tokenizer.')) meta.set(key, { type: 'raw', bytes });
   if (spec.chatTemplate) meta.set('tokenizer.chat_template', { type: 'string', value: spec.chatTemplate });
 
@@ -130,15 +145,18 @@ export function writeRandomModel(path: string, spec: TinyModelSpec): void {
       vector(`${p}attn_k.bias`, kvDim, 0, 0.1);
       vector(`${p}attn_v.bias`, kvDim, 0, 0.1);
     }
-    if (a === 'qwen3') {
+    if (a === 'qwen3' || a === 'gemma3') {
       vector(`${p}attn_q_norm.weight`, headDim, 1, 0.1);
       vector(`${p}attn_k_norm.weight`, headDim, 1, 0.1);
     }
     matrix(`${p}attn_output.weight`, qDim, spec.nEmbd);
+    // gemma3's GGUF norm weights already hold 1 + w (llama.cpp's converter adds the 1).
+    if (a === 'gemma3') vector(`${p}post_attention_norm.weight`, spec.nEmbd, 1, 0.1);
     vector(`${p}ffn_norm.weight`, spec.nEmbd, 1, 0.1);
     matrix(`${p}ffn_gate.weight`, spec.nEmbd, spec.nFf);
     matrix(`${p}ffn_up.weight`, spec.nEmbd, spec.nFf);
     matrix(`${p}ffn_down.weight`, spec.nFf, spec.nEmbd);
+    if (a === 'gemma3') vector(`${p}post_ffw_norm.weight`, spec.nEmbd, 1, 0.1);
   }
   writeGguf(path, meta, tensors);
 }

@@ -41,7 +41,7 @@ export interface NativeTrainParams {
   outPath: string;
   outType: AdapterTensorType;
   exactBackward: boolean;
-  distillWeight: number;
+  distillWeight?: number;
 }
 
 export interface NativeModelInfo {
