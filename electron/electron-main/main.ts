@@ -6,6 +6,7 @@
 import { app, BrowserWindow, dialog, ipcMain, nativeTheme, net, protocol, session, shell, type IpcMainEvent, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolveDataDir } from '../core/paths.js';
 import { DESKTOP_CHANNELS, OPEN_DIALOG_KINDS, type OpenDialogKind } from '../shared/desktop.js';
 import { EngineHost } from './engineHost.js';
 
@@ -32,7 +33,8 @@ if (!app.requestSingleInstanceLock()) {
   protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
   const engine = new EngineHost({
     entryPoint: join(here, 'engineProcess.js'),
-    dataDir: join(app.getPath('userData'), 'knowledge-base'),
+    // The same folder as the CLI and `paramkb serve` (PARAMKB_DATA, else the per-user folder).
+    dataDir: resolveDataDir(),
     modelPath: process.env.PARAMKB_MODEL ?? null,
   });
   let window: BrowserWindow | null = null;

@@ -13,7 +13,7 @@ import { evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, t
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
-import { databasePath, defaultDataDir } from '../core/paths.js';
+import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
@@ -41,7 +41,7 @@ function engineOptions(globals: GlobalOptions, dataDir?: string): EngineOptions 
   const model = globals.model ?? process.env.PARAMKB_MODEL;
   const profile = globals.profile ?? process.env.PARAMKB_PROFILE;
   return {
-    dataDir: resolve(dataDir ?? globals.data ?? defaultDataDir()),
+    dataDir: resolveDataDir(dataDir ?? globals.data),
     modelPath: model ? resolve(model) : undefined,
     profilePath: profile ? resolve(profile) : undefined,
   };
@@ -304,7 +304,7 @@ export function buildCli(): Command {
       let questions = withSupportingTitles(readEvalQuestions(resolve(opts.questions)), documents);
       if (opts.limit && opts.limit > 0) questions = questions.slice(0, opts.limit);
       // Without --data the corpus goes into a throwaway knowledge base, not the user's.
-      const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
+      const tempDir = globals.data || process.env.PARAMKB_DATA?.trim() ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
       try {
         const options = engineOptions(globals, tempDir ?? undefined);
         const reports = await withEngine(options, true, async (engine) => {
