@@ -106,6 +106,26 @@ describe('importer', () => {
     expect(fts.n).toBe(1);
   });
 
+  it('keeps uploads of the same file name in different folders apart, and knows an upload of an imported file by its content', async () => {
+    const bytes = (text: string) => new Uint8Array(Buffer.from(text));
+    const first = await importer.importUploads([
+      { name: 'docs/projA/notes.md', bytes: bytes('Project A meets on Mondays.') },
+      { name: 'docs/projB/notes.md', bytes: bytes('Project B meets on Fridays.') },
+    ]);
+    expect(first).toMatchObject({ added: 2, updated: 0, unchanged: 0 });
+    expect(documents.list().map((d) => d.passageCount)).toEqual([1, 1]);
+    const again = await importer.importUploads([{ name: 'docs/projB/notes.md', bytes: bytes('Project B meets on Fridays, at noon.') }]);
+    expect(again).toMatchObject({ added: 0, updated: 1 });
+    expect(again.documentIds).toEqual([first.documentIds[1]]);
+
+    const file = join(dir, 'minutes.txt');
+    writeFileSync(file, 'The minutes of the meeting.');
+    const byPath = await importer.importPaths([file]);
+    const uploaded = await importer.importUploads([{ name: 'minutes.txt', bytes: bytes('The minutes of the meeting.') }]);
+    expect(uploaded).toMatchObject({ added: 0, unchanged: 1, documentIds: byPath.documentIds });
+    expect(documents.counts().documents).toBe(3);
+  });
+
   it('refuses a file named explicitly when its format is unsupported', async () => {
     const file = join(dir, 'data.csv');
     writeFileSync(file, 'a,b');

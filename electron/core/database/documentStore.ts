@@ -39,6 +39,12 @@ export class DocumentStore {
     return row?.content_hash ?? null;
   }
 
+  /** A document with exactly this content, if any (to recognise an upload of a file already imported). */
+  idWithContent(contentHash: string): number | null {
+    const row = this.db.prepare('SELECT id FROM documents WHERE content_hash = ? ORDER BY id LIMIT 1').get(contentHash) as { id: number } | undefined;
+    return row?.id ?? null;
+  }
+
   /**
    * Adds a document or replaces a changed one, in one transaction: its old passages go (with
    * their adapters and jobs, by cascade) and the new ones are indexed.

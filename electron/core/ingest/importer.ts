@@ -38,11 +38,16 @@ export class Importer {
     return this.importSources(sources, failed, options);
   }
 
-  /** Imports files sent by content (the renderer's file picker or drag and drop). */
+  /**
+   * Imports files sent by content (the renderer's file picker or drag and drop). Each is known
+   * by the relative path it was sent with (a folder upload's "projA/notes.md"), so files of the
+   * same name in different folders stay different documents.
+   */
   async importUploads(files: { name: string; bytes: Uint8Array }[], options: ImportOptions = {}): Promise<ImportReport> {
-    const sources = files.map((f): ImportSource => ({
-      sourceKey: `upload:${basename(f.name)}`, path: null, name: basename(f.name), sizeBytes: f.bytes.length, read: async () => f.bytes,
-    }));
+    const sources = files.map((f): ImportSource => {
+      const relativePath = uploadPath(f.name);
+      return { sourceKey: `upload:${relativePath}`, path: null, name: relativePath, sizeBytes: f.bytes.length, read: async () => f.bytes };
+    });
     return this.importSources(sources, [], options);
   }
 
@@ -115,13 +120,18 @@ export class Importer {
           throw new ImportFileError('unreadable', `Cannot read the file: ${(error as Error).message}.`, { cause: error });
         }
         const contentHash = sha256(bytes);
-        if (this.documents.contentHashOf(source.sourceKey) === contentHash) {
+        const storedHash = this.documents.contentHashOf(source.sourceKey);
+        // An upload has no path to know it by: a new one whose content is already a document
+        // (imported from disk, or uploaded under another name) is that document.
+        const sameContent = source.path === null && storedHash === null ? this.documents.idWithContent(contentHash) : null;
+        if (storedHash === contentHash || sameContent !== null) {
           report.unchanged++;
+          if (sameContent !== null) report.documentIds.push(sameContent);
         } else {
           const { title, text } = await extractText(source.name, bytes);
           const passages = splitIntoPassages(text, options);
           this.saveDocument({
-            sourceKey: source.sourceKey, path: source.path, title: title ?? titleFromName(source.name),
+            sourceKey: source.sourceKey, path: source.path, title: title ?? titleFromName(basename(source.name)),
             format, sizeBytes: bytes.length, contentHash, passages,
           }, report);
         }
@@ -159,6 +169,12 @@ function emptyReport(): ImportReport {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** An upload's relative path with forward slashes, without empty, '.' or '..' parts. */
+function uploadPath(name: string): string {
+  const parts = name.split(/[\\/]+/).filter((part) => part !== '' && part !== '.' && part !== '..');
+  return parts.join('/') || 'unnamed';
 }
 
 function titleFromName(name: string): string {
