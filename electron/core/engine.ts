@@ -62,6 +62,8 @@ export class Engine implements ParamKbApi {
   private readonly answersInFlight = new Map<string, AbortController>();
   private readonly downloads: ModelDownloads;
   private encoder: EncoderControl | null = null;
+  /** Why the encoder cannot run now (another process encodes this knowledge base), else null. */
+  private encoderBlocked: string | null = null;
   /** Publishes an API event (also used by the encoder host). */
   readonly emit: EventSink;
 
@@ -250,7 +252,18 @@ export class Engine implements ParamKbApi {
   // ---- Encoding queue ----
 
   async getEncodingQueue(): Promise<EncodingQueueStatus> {
-    return this.jobs.status(this.baseModel);
+    return this.queueStatus();
+  }
+
+  private queueStatus(): EncodingQueueStatus {
+    return { ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked };
+  }
+
+  /** The encoder host reports that another process holds the encoding lock (null: no longer). */
+  setEncoderBlocked(reason: string | null): void {
+    if (reason === this.encoderBlocked) return;
+    this.encoderBlocked = reason;
+    this.emitQueue();
   }
 
   async pauseEncoding(): Promise<EncodingQueueStatus> {
@@ -267,7 +280,7 @@ export class Engine implements ParamKbApi {
 
   /** Publishes the queue's state (the encoder calls this as jobs progress). */
   emitQueue(): EncodingQueueStatus {
-    const status = this.jobs.status(this.baseModel);
+    const status = this.queueStatus();
     this.emit('encodingQueueChanged', status);
     return status;
   }

@@ -133,6 +133,8 @@ export interface EncodingQueueStatus {
   total: number;
   current: { passageId: number; documentTitle: string; step: string; progress: number } | null;
   etaSeconds: number | null;
+  /** Why nothing is encoded here now (another process encodes this knowledge base), else null. */
+  blocked: string | null;
 }
 
 export interface ModelInfo {

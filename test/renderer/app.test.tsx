@@ -129,7 +129,7 @@ describe('knowledge', () => {
     const { api } = await renderApp();
     go('Knowledge');
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95,
+      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95, blocked: null,
       current: { passageId: 1, documentTitle: 'rivers.md', step: 'training', progress: 0.5 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });

@@ -64,7 +64,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const queue = (): EncodingQueueStatus => {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
-    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null };
+    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);

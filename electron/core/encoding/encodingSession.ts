@@ -1,12 +1,14 @@
 // Everything parametric encoding needs, loaded once: its own database connection, the base
 // model for augmentation (several sequences, so rewrite and QA generation run in one batch),
-// and the native trainer. The encoder process and `paramkb encode` both open one.
+// and the native trainer. The encoder process and `paramkb encode` both open one, and only one
+// process at a time can (encoderLock.ts).
 import { availableParallelism } from 'node:os';
 import { openDatabase, type Db } from '../database/database.js';
 import { LlmRuntime } from '../llm/llmRuntime.js';
 import { databasePath } from '../paths.js';
 import { SettingsStore } from '../settingsStore.js';
 import { LoraTrainer } from '../trainer/LoraTrainer.js';
+import { acquireEncoderLock } from './encoderLock.js';
 import { JobQueue } from './jobQueue.js';
 import { DEFAULT_ENCODING_CONFIG, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
 
@@ -32,9 +34,12 @@ export interface EncodingSession {
 
 export async function openEncodingSession(options: EncodingSessionOptions): Promise<EncodingSession> {
   const threads = options.threads ?? availableParallelism();
-  const db = openDatabase(databasePath(options.dataDir));
+  // Before anything is loaded: a second encoder of the same knowledge base is refused at once.
+  const lock = acquireEncoderLock(options.dataDir);
+  let db: Db | null = null;
   let runtime: LlmRuntime | null = null;
   try {
+    db = openDatabase(databasePath(options.dataDir));
     const settings = new SettingsStore(db, options.dataDir).get();
     const config: EncodingConfig = {
       ...DEFAULT_ENCODING_CONFIG,
@@ -49,17 +54,20 @@ export async function openEncodingSession(options: EncodingSessionOptions): Prom
     const jobs = new JobQueue(db);
     const encoder = new PassageEncoder(db, jobs, runtime, trainer, options.dataDir, config, options.onProgress);
     const loaded = runtime;
+    const opened = db;
     return {
       db, jobs, encoder, runtime: loaded,
       close: async () => {
         trainer.dispose();
         await loaded.dispose();
-        db.close();
+        opened.close();
+        lock.release();
       },
     };
   } catch (error) {
     await runtime?.dispose();
-    db.close();
+    db?.close();
+    lock.release();
     throw error;
   }
 }

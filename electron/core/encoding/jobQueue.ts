@@ -142,6 +142,7 @@ export class JobQueue {
       total: queued + running + done + failed,
       current: current ? { passageId: current.passage_id, documentTitle: current.title, step: current.step ?? '', progress: current.progress } : null,
       etaSeconds: recent.seconds !== null && queued + running > 0 ? Math.round(recent.seconds * (queued + running)) : null,
+      blocked: null,
     };
   }
 }

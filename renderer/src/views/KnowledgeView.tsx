@@ -132,6 +132,7 @@ function QueuePanel() {
           <span>{queue.etaSeconds === null ? 'Estimating time left…' : `About ${formatDuration(queue.etaSeconds)} left`}</span>
         )}
       </p>
+      {queue.blocked && <p className="queue__blocked" role="status">{queue.blocked}</p>}
       {queue.current && !queue.paused && (
         <p className="muted queue__current">
           Now: {queue.current.documentTitle} — {queue.current.step} ({Math.round(queue.current.progress * 100)}%)
