@@ -327,7 +327,10 @@ export class Engine implements ParamKbApi {
   }
 
   async updateSettings(patch: Partial<Settings>): Promise<Settings> {
-    return this.settings.update(patch);
+    const settings = this.settings.update(patch);
+    // The encoder runs with the thread count it was started with: a new one starts.
+    if ('threads' in patch || 'encoderThreads' in patch) this.encoder?.notify();
+    return settings;
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EncoderControl } from '../core/engine.js';
+import { encoderThreadsOf } from '../core/settingsStore.js';
 import type { FromEncoder, ToEncoder } from './encoderMessages.js';
 
 /** The compiled worker script, for whoever starts the process. */
@@ -45,6 +46,7 @@ export function startEncoderProcess(
   let child: EncoderWorkerHandle | null = null;
   let childExited: Promise<void> = Promise.resolve();
   let modelPath: string | null = null;
+  let threads: number | undefined;
   let stopping = false;
   let crashes = 0;
   let busyRetries = 0;
@@ -53,6 +55,7 @@ export function startEncoderProcess(
   const start = () => {
     const model = engine.loadedModelPath();
     modelPath = model;
+    threads = encoderThreadsOf(engine.settings.get());
     if (!model || stopping) return;
     const worker = spawnWorker();
     child = worker;
@@ -79,14 +82,15 @@ export function startEncoderProcess(
       emitCrash(`The encoder process stopped (${failure}); restarting in ${delay / 1000} s. Encoding resumes where it stopped.`);
       restartTimer = setTimeout(start, delay);
     }));
-    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, useGpu: engine.options.useGpu } });
+    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, useGpu: engine.options.useGpu } });
   };
 
   start();
   return {
     notify: () => {
-      // A new model needs a new encoder; otherwise the running one just looks at the queue again.
-      if (engine.loadedModelPath() !== modelPath) {
+      // A new model or thread count needs a new encoder; otherwise the running one just looks
+      // at the queue again.
+      if (engine.loadedModelPath() !== modelPath || encoderThreadsOf(engine.settings.get()) !== threads) {
         const old = child;
         child = null;
         old?.send({ type: 'stop' });

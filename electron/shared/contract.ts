@@ -116,6 +116,7 @@ function settingsPatch(method: string, v: unknown): Partial<Settings> {
       case 'epochs': out.epochs = intIn(method, value, 1, 50); break;
       case 'gpuLayers': out.gpuLayers = value === 'auto' ? 'auto' : intIn(method, value, 0, 1000); break;
       case 'threads': out.threads = intIn(method, value, 0, 512); break;
+      case 'encoderThreads': out.encoderThreads = intIn(method, value, 0, 512); break;
       case 'theme':
         if (value !== 'system' && value !== 'light' && value !== 'dark') fail(method, 'theme must be system, light or dark');
         out.theme = value; break;

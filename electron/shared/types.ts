@@ -184,6 +184,8 @@ export interface Settings {
   gpuLayers: number | 'auto';
   /** Inference threads; 0 picks from the machine. Default 0. */
   threads: number;
+  /** Threads of background encoding (augmentation and training); 0 uses `threads`. Default 0. */
+  encoderThreads: number;
   theme: 'system' | 'light' | 'dark';
   /** Folder of the database and adapters (read-only here; moved by the shell). */
   dataDir: string;

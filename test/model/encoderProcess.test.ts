@@ -105,6 +105,18 @@ describe('encoder process', () => {
     }
   });
 
+  it('encodes with the knowledge base\'s encoder thread setting', async () => {
+    const engine = await Engine.open({ dataDir, useGpu: false });
+    await engine.updateSettings({ threads: 2, encoderThreads: 1 });
+    await engine.close();
+    const session = await openEncodingSession({ dataDir, modelPath, useGpu: false });
+    try {
+      expect(session.runtime.info().threads).toBe(1);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('lets one process at a time encode a knowledge base, and a killed one leaves no lock behind', async () => {
     const lock = acquireEncoderLock(dataDir);
     expect(() => acquireEncoderLock(dataDir)).toThrow(EncoderBusyError);

@@ -167,6 +167,15 @@ describe('models and settings', () => {
     expect(api.calls.map((c) => c.method)).toContain('cancelDownload');
   });
 
+  it('saves the runtime settings, the encoder\'s threads included', async () => {
+    const { api } = await renderApp();
+    go('Models');
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Threads' }), { target: { value: '4' } });
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Encoder threads' }), { target: { value: '1' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Save runtime settings' }));
+    await waitFor(() => expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ gpuLayers: 'auto', threads: 4, encoderThreads: 1 }));
+  });
+
   it('validates and saves settings, and switches the theme', async () => {
     const { api } = await renderApp();
     go('Settings');

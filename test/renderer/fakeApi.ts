@@ -33,7 +33,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const running = new Map<string, { cancelled: boolean }>();
   let paused = false;
   let settings: Settings = {
-    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0,
+    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0,
     theme: 'light', dataDir: '/home/user/.config/ParamKB',
   };
   let model: ModelInfo = {

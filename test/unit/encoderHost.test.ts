@@ -26,7 +26,7 @@ function fakeWorker(): FakeWorker {
   return worker;
 }
 
-function fakeEngine(settings: { threads: number } = { threads: 0 }) {
+function fakeEngine(settings: { threads: number; encoderThreads: number } = { threads: 0, encoderThreads: 0 }) {
   const blocked: (string | null)[] = [];
   const engine = {
     dataDir: '/kb',
@@ -43,6 +43,21 @@ function fakeEngine(settings: { threads: number } = { threads: 0 }) {
 afterEach(() => vi.useRealTimers());
 
 describe('encoder host', () => {
+  it('starts the encoder with the thread settings, and a new one when they change', () => {
+    const settings = { threads: 3, encoderThreads: 0 };
+    const { engine } = fakeEngine(settings);
+    const workers: FakeWorker[] = [];
+    const control = startEncoderProcess(engine, () => undefined, () => { const w = fakeWorker(); workers.push(w); return w; });
+    expect(workers[0]!.sent[0]).toMatchObject({ type: 'start', args: { modelPath: '/models/m.gguf', threads: 3 } });
+    control.notify();
+    expect(workers).toHaveLength(1);
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'notify' });
+    settings.encoderThreads = 1;
+    control.notify();
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'stop' });
+    expect(workers[1]!.sent[0]).toMatchObject({ type: 'start', args: { threads: 1 } });
+  });
+
   it('says why nothing is encoded while another process holds the knowledge base, and tries again', async () => {
     vi.useFakeTimers();
     const { engine, blocked } = fakeEngine();

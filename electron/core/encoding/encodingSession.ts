@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { openDatabase, type Db } from '../database/database.js';
 import { LlmRuntime } from '../llm/llmRuntime.js';
 import { databasePath } from '../paths.js';
-import { SettingsStore } from '../settingsStore.js';
+import { encoderThreadsOf, SettingsStore } from '../settingsStore.js';
 import { LoraTrainer } from '../trainer/LoraTrainer.js';
 import { acquireEncoderLock } from './encoderLock.js';
 import { JobQueue } from './jobQueue.js';
@@ -16,7 +16,7 @@ export interface EncodingSessionOptions {
   dataDir: string;
   modelPath: string;
   profilePath?: string;
-  /** Default: all cores. */
+  /** Default: the knowledge base's Encoder threads setting, else its Threads, else all cores. */
   threads?: number;
   /** Overrides of the hyperparameters; the rest come from the knowledge base's settings. */
   config?: Partial<EncodingConfig>;
@@ -33,7 +33,6 @@ export interface EncodingSession {
 }
 
 export async function openEncodingSession(options: EncodingSessionOptions): Promise<EncodingSession> {
-  const threads = options.threads ?? availableParallelism();
   // Before anything is loaded: a second encoder of the same knowledge base is refused at once.
   const lock = acquireEncoderLock(options.dataDir);
   let db: Db | null = null;
@@ -41,6 +40,7 @@ export async function openEncodingSession(options: EncodingSessionOptions): Prom
   try {
     db = openDatabase(databasePath(options.dataDir));
     const settings = new SettingsStore(db, options.dataDir).get();
+    const threads = options.threads ?? encoderThreadsOf(settings) ?? availableParallelism();
     const config: EncodingConfig = {
       ...DEFAULT_ENCODING_CONFIG,
       rank: settings.rank, alpha: settings.alpha, lr: settings.learningRate, epochs: settings.epochs,

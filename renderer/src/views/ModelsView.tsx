@@ -147,17 +147,22 @@ function Runtime() {
   const notify = useApp((s) => s.notify);
   const [gpuLayers, setGpuLayers] = useState('auto');
   const [threads, setThreads] = useState('0');
+  const [encoderThreads, setEncoderThreads] = useState('0');
   useEffect(() => {
     if (!settings) return;
     setGpuLayers(String(settings.gpuLayers));
     setThreads(String(settings.threads));
+    setEncoderThreads(String(settings.encoderThreads));
   }, [settings]);
   if (!settings) return null;
 
   const layersValue = gpuLayers.trim() === 'auto' ? 'auto' : Number(gpuLayers);
-  const valid = (layersValue === 'auto' || (Number.isInteger(layersValue) && layersValue >= 0)) && Number.isInteger(Number(threads)) && Number(threads) >= 0;
+  const count = (text: string) => text.trim() !== '' && Number.isInteger(Number(text)) && Number(text) >= 0;
+  const valid = (layersValue === 'auto' || (Number.isInteger(layersValue) && layersValue >= 0)) && count(threads) && count(encoderThreads);
   const save = async () => {
-    if (await update({ gpuLayers: layersValue, threads: Number(threads) })) notify('Runtime settings saved; they apply when a model is loaded.', 'info');
+    if (await update({ gpuLayers: layersValue, threads: Number(threads), encoderThreads: Number(encoderThreads) })) {
+      notify('Runtime settings saved; answers use them when a model is loaded, encoding from now on.', 'info');
+    }
   };
   return (
     <section className="panel" aria-label="Runtime">
@@ -172,6 +177,11 @@ function Runtime() {
         <div>
           <input id="threads" className="input input--narrow" type="number" min={0} value={threads} onChange={(e) => setThreads(e.target.value)} />
           <p className="hint">0 picks a number from this computer’s cores.</p>
+        </div>
+        <label htmlFor="encoder-threads">Encoder threads</label>
+        <div>
+          <input id="encoder-threads" className="input input--narrow" type="number" min={0} value={encoderThreads} onChange={(e) => setEncoderThreads(e.target.value)} />
+          <p className="hint">Threads of background encoding; 0 uses the Threads above. Fewer keep the computer responsive while it learns.</p>
         </div>
         <div />
         <div><button type="submit" className="button button--primary" disabled={!valid}>Save runtime settings</button></div>
