@@ -40,6 +40,8 @@ export interface AppState {
   activeChatId: number | null;
   messages: Record<number, ChatMessage[]>;
   streaming: StreamingAnswer | null;
+  /** Why the last question could not be asked (shown by the question box, which keeps it). */
+  askError: { text: string; needsModel: boolean } | null;
   mode: AnswerMode;
 
   documents: DocumentSummary[];
@@ -71,7 +73,9 @@ export interface AppActions {
   renameChat(id: number, title: string): Promise<void>;
   deleteChat(id: number): Promise<void>;
   setMode(mode: AnswerMode): void;
-  ask(question: string): Promise<void>;
+  /** Resolves true when the question was sent, false when it could not be (see askError). */
+  ask(question: string): Promise<boolean>;
+  clearAskError(): void;
   stopAnswer(): Promise<void>;
 
   refreshDocuments(): Promise<void>;
@@ -95,6 +99,8 @@ export type AppStore = StoreApi<AppState & AppActions>;
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+const NO_MODEL_TEXT = 'No model is loaded, so nothing can answer yet. Open a GGUF model file you have, or download a recommended one, in Models.';
 
 function chatTitleFrom(question: string): string {
   const line = question.trim().replace(/\s+/g, ' ');
@@ -149,6 +155,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       activeChatId: null,
       messages: {},
       streaming: null,
+      askError: null,
       mode: 'combine',
       documents: [],
       openDocument: null,
@@ -213,13 +220,20 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
 
       async ask(question) {
         const text = question.trim();
-        if (!text || get().streaming) return;
-        const { mode, settings } = get();
+        if (!text || get().streaming) return false;
+        const { mode, settings, model } = get();
+        // Without a model nothing can answer: say so before a chat is made for the question.
+        if (!model?.loaded) {
+          set({ askError: { text: NO_MODEL_TEXT, needsModel: true } });
+          return false;
+        }
+        set({ askError: null });
         let chatId = get().activeChatId;
+        let newChatId: number | null = null;
         if (chatId === null) {
           const chat = await attempt(() => api.createChat(chatTitleFrom(text)));
-          if (!chat) return;
-          chatId = chat.id;
+          if (!chat) return false;
+          chatId = newChatId = chat.id;
           set((s) => ({ chats: [chat, ...s.chats], activeChatId: chat.id, messages: { ...s.messages, [chat.id]: [] } }));
         }
         // Tokens can arrive before ask() resolves, so the stream is keyed by chat first.
@@ -228,11 +242,16 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
           const { requestId, userMessage } = await api.ask({ chatId, question: text, mode, k: settings?.topK ?? 3 });
           addMessage(store, userMessage);
           set((s) => (s.streaming?.chatId === chatId ? { streaming: { ...s.streaming, requestId } } : {}));
+          return true;
         } catch (error) {
-          set({ streaming: null });
-          get().notify(errorMessage(error));
+          const code = (error as { code?: unknown }).code;
+          set({ streaming: null, askError: code === 'no-model' ? { text: NO_MODEL_TEXT, needsModel: true } : { text: errorMessage(error), needsModel: false } });
+          // The chat made for this question would stay empty, named after a question never asked.
+          if (newChatId !== null) await get().deleteChat(newChatId);
+          return false;
         }
       },
+      clearAskError: () => set({ askError: null }),
       async stopAnswer() {
         const requestId = get().streaming?.requestId;
         if (requestId) await succeeded(() => api.cancelAnswer(requestId));
@@ -355,7 +374,7 @@ function subscribeToEvents(api: ApiClient, store: AppStore): void {
   api.on('importProgress', (importing) => set({ importing: importing.done >= importing.total ? null : importing }));
   api.on('documentsChanged', () => void get().refreshDocuments());
   api.on('encodingQueueChanged', (queue) => set({ queue }));
-  api.on('modelChanged', (model) => set({ model }));
+  api.on('modelChanged', (model) => set((s) => ({ model, askError: model.loaded && s.askError?.needsModel ? null : s.askError })));
   api.on('downloadProgress', (progress) => {
     set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } }));
     if (progress.state === 'failed' && progress.error) get().notify(progress.error);

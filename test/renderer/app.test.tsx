@@ -7,6 +7,7 @@ import { App } from '../../renderer/src/App.js';
 import { ErrorBoundary } from '../../renderer/src/components/ErrorBoundary.js';
 import { StoreProvider } from '../../renderer/src/StoreContext.js';
 import { createAppStore } from '../../renderer/src/store.js';
+import { ParamKbError } from '../../electron/shared/errors.js';
 import { createFakeApi, type FakeApiOptions } from './fakeApi.js';
 
 const DOCS: [string, string[]][] = [
@@ -92,12 +93,31 @@ describe('chat', () => {
     expect(api.calls.some((c) => c.method === 'deleteChat')).toBe(true);
   });
 
-  it('shows an error in place when asking fails', async () => {
-    await renderApp({ documents: DOCS, modelLoaded: false });
-    const question = screen.getByRole('textbox', { name: 'Question' });
-    fireEvent.change(question, { target: { value: 'anything' } });
+  it('without a model, keeps the question, makes no chat and says how to get a model', async () => {
+    const { api } = await renderApp({ documents: DOCS, modelLoaded: false });
+    const question = screen.getByRole('textbox', { name: 'Question' }) as HTMLTextAreaElement;
+    fireEvent.change(question, { target: { value: 'Where does the Danube end?' } });
     fireEvent.keyDown(question, { key: 'Enter' });
-    expect((await screen.findByRole('alert')).textContent).toContain('No model is loaded.');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('No model is loaded');
+    expect(question.value).toBe('Where does the Danube end?');
+    expect(api.calls.map((c) => c.method)).not.toContain('ask');
+    expect(await api.listChats()).toEqual([]);
+    fireEvent.click(within(alert).getByRole('button', { name: 'Go to Models' }));
+    expect(screen.getByRole('heading', { name: 'No model loaded' })).toBeTruthy();
+  });
+
+  it('when the engine refuses the question, removes the chat made for it and keeps the question', async () => {
+    const { api } = await renderApp();
+    api.ask = async () => { throw new ParamKbError('no-model', 'No model is loaded. Open a GGUF model file (Models) or set PARAMKB_MODEL / --model.'); };
+    const question = screen.getByRole('textbox', { name: 'Question' }) as HTMLTextAreaElement;
+    fireEvent.change(question, { target: { value: 'Who built Bran Castle?' } });
+    fireEvent.click(screen.getByRole('button', { name: /Send/ }));
+    expect((await screen.findByRole('alert')).textContent).toContain('No model is loaded');
+    await waitFor(() => expect(api.calls.map((c) => c.method)).toContain('deleteChat'));
+    expect(await api.listChats()).toEqual([]);
+    expect(screen.queryByRole('button', { name: 'Who built Bran Castle?' })).toBeNull();
+    expect(question.value).toBe('Who built Bran Castle?');
   });
 });
 
