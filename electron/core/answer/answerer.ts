@@ -98,7 +98,8 @@ export class Answerer {
     const k = options.k ?? 3;
 
     const retrievalStarted = performance.now();
-    const hits = options.mode === 'closed-book' ? [] : this.retriever.search(question, k);
+    // Only passages that matched the question: a BM25 score of zero is no evidence.
+    const hits = options.mode === 'closed-book' ? [] : this.retriever.search(question, k, { evidenceOnly: true });
     const retrievalMs = performance.now() - retrievalStarted;
 
     const needsAdapters = options.mode === 'parametric' || options.mode === 'combine' || options.mode === 'auto';
