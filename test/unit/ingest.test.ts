@@ -52,6 +52,15 @@ describe('text extraction', () => {
     expect((await extractText('b.txt', utf16)).text).toBe('Zoë in Kraków');
   });
 
+  it('reads Latin-1 and Windows-1252 text', async () => {
+    const french = 'Le maître d’hôtel a dit que la crème brûlée était prête – à 5 €. Les élèves de François étudient à Genève.';
+    // Windows-1252 has ’ – € at 0x92 0x96 0x80, where Latin-1 has control codes.
+    const cp1252 = Buffer.from([...french].map((c) => ({ '’': 0x92, '–': 0x96, '€': 0x80 } as Record<string, number>)[c] ?? c.charCodeAt(0)));
+    expect((await extractText('menu.txt', cp1252)).text).toBe(french);
+    expect((await extractText('name.md', Buffer.from('# José\n\nJosé Müller lives in Zürich.', 'latin1'))).title).toBe('José');
+    expect((await extractText('short.txt', Buffer.from('Jos\xe9', 'latin1'))).text).toBe('José');
+  });
+
   it('refuses binary, empty and unsupported files with a reason', async () => {
     await expect(extractText('a.txt', Buffer.from([0x41, 0x00, 0x42]))).rejects.toMatchObject({ code: 'binary' });
     await expect(extractText('a.txt', Buffer.from('  \n\n '))).rejects.toMatchObject({ code: 'empty' });
