@@ -61,6 +61,19 @@ describe('text extraction', () => {
     expect((await extractText('short.txt', Buffer.from('Jos\xe9', 'latin1'))).text).toBe('José');
   });
 
+  it('takes the first line of a text or Word document as its title when it reads as one', async () => {
+    expect((await extractText('a.txt', Buffer.from('Harbour rules\n\nShips dock at the east pier. Fees are paid monthly.'))).title).toBe('Harbour rules');
+    expect((await extractText('b.txt', Buffer.from('Ships dock at the east pier.\nFees are paid monthly.'))).title).toBeNull();
+    expect((await extractText('c.txt', Buffer.from('Dear crew,\nthe pier is closed.'))).title).toBeNull();
+    expect((await extractText('d.txt', Buffer.from('One line only'))).title).toBeNull();
+    expect((await extractText('e.docx', await makeDocx(['Quarterly report', 'Sales rose by four percent.']))).title).toBe('Quarterly report');
+    expect((await extractText('f.docx', await makeDocx(['Sales rose by four percent.', 'Costs fell.']))).title).toBeNull();
+    const file = join(dir, 'harbour_rules_v2.txt');
+    writeFileSync(file, 'Harbour Rules\nShips dock at the east pier.');
+    await importer.importPaths([file]);
+    expect(documents.list()[0]!.title).toBe('Harbour Rules');
+  });
+
   it('refuses binary, empty and unsupported files with a reason', async () => {
     await expect(extractText('a.txt', Buffer.from([0x41, 0x00, 0x42]))).rejects.toMatchObject({ code: 'binary' });
     await expect(extractText('a.txt', Buffer.from('  \n\n '))).rejects.toMatchObject({ code: 'empty' });

@@ -54,7 +54,23 @@ export async function extractText(fileName: string, bytes: Uint8Array): Promise<
   }
   const text = normalizeWhitespace(extracted.text);
   if (!text) throw new ImportFileError('empty', 'The file has no text to import (it is empty, or a scanned PDF without a text layer).');
-  return { title: extracted.title?.trim() || null, text };
+  // Plain text and Word documents carry no title field: their first line is one when it reads as one.
+  const title = extracted.title?.trim() || (format === 'txt' || format === 'docx' ? firstLineTitle(text) : null);
+  return { title, text };
+}
+
+/**
+ * The first line of a text when it reads as a title: more text follows it, and it is short
+ * (at most 100 characters and 12 words), has a letter, and does not end like a sentence or a
+ * lead-in (. , ; :).
+ */
+function firstLineTitle(text: string): string | null {
+  const end = text.indexOf('\n');
+  if (end < 0) return null;
+  const line = text.slice(0, end).trim();
+  if (!text.slice(end + 1).trim() || line.length > 100 || line.split(/\s+/).length > 12) return null;
+  if (/[.,;:]$/.test(line) || !/\p{L}/u.test(line)) return null;
+  return line;
 }
 
 /**
