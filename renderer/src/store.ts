@@ -323,7 +323,17 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       },
       async downloadModel(id) {
         set((s) => ({ downloads: { ...s.downloads, [id]: { id, downloadedBytes: 0, totalBytes: 0, state: 'downloading', error: null } } }));
-        await succeeded(() => api.downloadModel(id));
+        try {
+          await api.downloadModel(id);
+        } catch (error) {
+          // The model's card shows a failure in place (from downloadProgress, or from here when
+          // no event said so): once, not again as a notice.
+          set((s) => {
+            const current = s.downloads[id];
+            if (current && current.state !== 'downloading') return {};
+            return { downloads: { ...s.downloads, [id]: { id, downloadedBytes: current?.downloadedBytes ?? 0, totalBytes: current?.totalBytes ?? 0, state: 'failed', error: errorMessage(error) } } };
+          });
+        }
       },
       async cancelDownload(id) {
         await succeeded(() => api.cancelDownload(id));
@@ -375,10 +385,7 @@ function subscribeToEvents(api: ApiClient, store: AppStore): void {
   api.on('documentsChanged', () => void get().refreshDocuments());
   api.on('encodingQueueChanged', (queue) => set({ queue }));
   api.on('modelChanged', (model) => set((s) => ({ model, askError: model.loaded && s.askError?.needsModel ? null : s.askError })));
-  api.on('downloadProgress', (progress) => {
-    set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } }));
-    if (progress.state === 'failed' && progress.error) get().notify(progress.error);
-  });
+  api.on('downloadProgress', (progress) => set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } })));
   api.on('processCrashed', ({ process, message }) => {
     // The restarted process knows nothing of the answer in flight: end it and reload.
     if (process === 'engine') set({ streaming: null });

@@ -187,6 +187,17 @@ describe('models and settings', () => {
     expect(api.calls.map((c) => c.method)).toContain('cancelDownload');
   });
 
+  it('shows a failed download once, on its card', async () => {
+    const error = 'The download of Llama 3.2 1B Instruct failed: the download server (huggingface.co) could not be reached. Check the internet connection and try again; it resumes where it stopped.';
+    await renderApp({ documents: DOCS, downloadError: error });
+    go('Models');
+    const card = screen.getByRole('listitem', { name: 'Llama 3.2 1B Instruct' });
+    fireEvent.click(within(card).getByRole('button', { name: /Download/ }));
+    await within(card).findByRole('button', { name: /Resume download/ });
+    expect(within(card).getByRole('alert').textContent).toBe(error);
+    expect(screen.getAllByText(/could not be reached/)).toHaveLength(1);
+  });
+
   it('saves the runtime settings, the encoder\'s threads included', async () => {
     const { api } = await renderApp();
     go('Models');

@@ -20,6 +20,8 @@ export interface FakeApiOptions {
   modelLoaded?: boolean;
   /** Delay between streamed words; 0 streams synchronously after ask() resolves. */
   tokenDelayMs?: number;
+  /** downloadModel fails as the engine's does: a 'failed' progress event, then a rejection. */
+  downloadError?: string;
 }
 
 export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
@@ -181,6 +183,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     async downloadModel(id) {
       record('downloadModel', [id]);
       emit('downloadProgress', { id, downloadedBytes: 200_000_000, totalBytes: 807_000_000, state: 'downloading', error: null });
+      if (options.downloadError) {
+        emit('downloadProgress', { id, downloadedBytes: 0, totalBytes: 807_000_000, state: 'failed', error: options.downloadError });
+        throw new ParamKbError('download-failed', options.downloadError);
+      }
     },
     async cancelDownload(id) {
       record('cancelDownload', [id]);

@@ -122,10 +122,9 @@ function RecommendedCard({ model }: { model: RecommendedModel }) {
       {progress && progress.state !== 'cancelled' && (
         <div className="card__progress">
           <ProgressBar value={percent(progress.downloadedBytes, total)} label={`Download of ${model.name}`} />
-          <span className="muted">
-            {progress.state === 'done' ? 'Downloaded' : progress.state === 'failed' ? `Failed: ${progress.error ?? 'unknown error'}`
-              : `${formatBytes(progress.downloadedBytes)} of ${formatBytes(total)}`}
-          </span>
+          {progress.state === 'failed' ? <span className="text-danger" role="alert">{progress.error ?? 'The download failed; try again.'}</span> : (
+            <span className="muted">{progress.state === 'done' ? 'Downloaded' : `${formatBytes(progress.downloadedBytes)} of ${formatBytes(total)}`}</span>
+          )}
         </div>
       )}
       <div className="row">
