@@ -150,6 +150,26 @@ describe('ParamKB in a browser', () => {
     await expect(page.getByRole('row').count()).resolves.toBe(4); // header + 3 documents
   });
 
+  it('opens a document of thousands of passages at the one a search found, rendering only those in view', async () => {
+    // 3,000 paragraphs of 100+ words: one passage each.
+    const paragraphs = Array.from({ length: 3000 }, (_, i) => `Entry marker${i} of the ship's log. ${'The crew checked the sails, the ropes and the lanterns before night fell. '.repeat(8)}`);
+    await page.getByLabel('Files to import').setInputFiles({ name: 'log.txt', mimeType: 'text/plain', buffer: Buffer.from(paragraphs.join('\n\n')) });
+    await page.getByRole('row', { name: /^log/i }).waitFor({ timeout: 60_000 });
+    await page.getByRole('searchbox', { name: 'Search the knowledge base' }).fill('marker2500');
+    await page.getByRole('list', { name: 'Search results' }).getByRole('button').first().click();
+    const drawer = page.getByRole('dialog', { name: 'log' });
+    const highlighted = drawer.locator('li.passage--highlight');
+    await highlighted.getByText('marker2500').waitFor();
+    expect(await drawer.getByRole('listitem').count()).toBeLessThan(60);
+    // Scrolled to it: the highlighted passage lies within the list's view.
+    const view = (await drawer.locator('.passages').boundingBox())!;
+    const box = (await highlighted.boundingBox())!;
+    expect(box.y).toBeGreaterThanOrEqual(view.y - 1);
+    expect(box.y + box.height).toBeLessThanOrEqual(view.y + view.height + 1);
+    await shoot('document-drawer');
+    await page.getByRole('button', { name: 'Close document' }).click();
+  });
+
   it('shows the model and the settings', async () => {
     await nav('Models').click();
     await page.getByRole('region', { name: 'Current model' }).getByText('llama').first().waitFor();

@@ -2,7 +2,7 @@
 // The renderer against a fake ApiClient: every screen, the streamed answer with sources,
 // imports, search, errors in place, theme and shortcuts.
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../renderer/src/App.js';
 import { ErrorBoundary } from '../../renderer/src/components/ErrorBoundary.js';
 import { StoreProvider } from '../../renderer/src/StoreContext.js';
@@ -29,6 +29,20 @@ function go(screenName: 'Chat' | 'Knowledge' | 'Models' | 'Settings') {
 }
 
 afterEach(cleanup);
+
+// jsdom lays nothing out (every size is 0), so a virtualised list would show no row: give
+// scroll areas a 600 px view and each element a 100 px height.
+const layout = { clientHeight: 600, offsetHeight: 100 } as const;
+const originals = new Map<string, PropertyDescriptor | undefined>();
+beforeAll(() => {
+  for (const [name, value] of Object.entries(layout)) {
+    originals.set(name, Object.getOwnPropertyDescriptor(HTMLElement.prototype, name));
+    Object.defineProperty(HTMLElement.prototype, name, { configurable: true, get: () => value });
+  }
+});
+afterAll(() => {
+  for (const [name, descriptor] of originals) if (descriptor) Object.defineProperty(HTMLElement.prototype, name, descriptor);
+});
 
 describe('chat', () => {
   it('tells a first-time user what to do', async () => {
@@ -158,6 +172,21 @@ describe('knowledge', () => {
     expect(within(queue).getByText(/rivers\.md — training \(50%\)/)).toBeTruthy();
     fireEvent.click(within(queue).getByRole('button', { name: /Pause/ }));
     await within(queue).findByRole('button', { name: /Resume/ });
+  });
+
+  it('renders only the passages near the view of a large document, the highlighted one included', async () => {
+    const passages = Array.from({ length: 20_000 }, (_, i) => `Passage number ${i} of the long log.`);
+    const { api, store } = await renderApp({ documents: [['log.txt', passages]] });
+    const detail = await api.getDocument((await api.listDocuments())[0]!.id);
+    await act(() => store.getState().showDocument(detail.id, detail.passages[12_345]!.id));
+    const drawer = await screen.findByRole('dialog', { name: 'log.txt' });
+    const items = within(drawer).getAllByRole('listitem');
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.length).toBeLessThan(50);
+    const highlighted = within(drawer).getByText('Passage number 12345 of the long log.').closest('li')!;
+    expect(highlighted.className).toContain('passage--highlight');
+    expect(highlighted.getAttribute('aria-posinset')).toBe('12346');
+    expect(highlighted.getAttribute('aria-setsize')).toBe('20000');
   });
 
   it('uploads dropped files as base64', async () => {
