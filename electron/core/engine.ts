@@ -292,7 +292,7 @@ export class Engine implements ParamKbApi {
     const settings = this.settings.get();
     return {
       path: this.settings.getValue('modelPath'), name: null, architecture: null, sizeBytes: null, contextSize: null, gpu: false,
-      gpuLayers: settings.gpuLayers, threads: settings.threads, loaded: false, error: this.modelError,
+      gpuDevices: [], computeNote: null, gpuLayers: settings.gpuLayers, layerCount: null, threads: settings.threads, loaded: false, error: this.modelError,
     };
   }
 

@@ -18,7 +18,7 @@ import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { ParamKbError } from '../shared/errors.js';
-import { formatBytes } from '../shared/format.js';
+import { formatBytes, formatRunsOn } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
 
@@ -235,7 +235,7 @@ export function buildCli(): Command {
         process.stdout.write([
           `Knowledge base: ${engine.dataDir}`,
           `Documents: ${counts.documents}, passages: ${counts.passages}`,
-          `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${model.gpu ? `GPU ${model.gpu}` : 'CPU'})` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
+          `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${formatRunsOn(model)})${model.computeNote ? `\n  ${model.computeNote}` : ''}` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
           `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`,
         ].join('\n') + '\n');
       });

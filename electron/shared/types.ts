@@ -143,9 +143,16 @@ export interface ModelInfo {
   architecture: string | null;
   sizeBytes: number | null;
   contextSize: number | null;
-  /** 'cuda', 'vulkan', 'metal' or false when inference runs on the CPU. */
+  /** 'cuda', 'vulkan', 'metal' when layers of the model run on a GPU, false when it runs on the CPU. */
   gpu: string | false;
+  /** The GPUs used, when `gpu` is set. */
+  gpuDevices: string[];
+  /** Why a GPU backend on this machine is not used (none found, a software renderer, 0 layers), else null. */
+  computeNote: string | null;
+  /** Layers on the GPU (the setting, 'auto', when no model is loaded). */
   gpuLayers: number | 'auto';
+  /** The model's layers, when one is loaded. */
+  layerCount: number | null;
   threads: number;
   loaded: boolean;
   error: string | null;

@@ -1,5 +1,5 @@
 // Human-readable numbers for the UI.
-export { formatBytes } from '../../electron/shared/format.js';
+export { formatBytes, formatRunsOn } from '../../electron/shared/format.js';
 
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '—';

@@ -216,6 +216,18 @@ describe('models and settings', () => {
     expect(api.calls.map((c) => c.method)).toContain('cancelDownload');
   });
 
+  it('says what the model really runs on', async () => {
+    const { api } = await renderApp();
+    go('Models');
+    const model = await api.getModel();
+    act(() => api.emit('modelChanged', { ...model, gpu: false, gpuDevices: [], gpuLayers: 0, layerCount: 17, computeNote: "Vulkan's only device, llvmpipe, is a software renderer that runs on the CPU, so the model runs on the CPU directly." }));
+    const current = screen.getByRole('region', { name: 'Current model' });
+    expect(within(current).getByText('CPU')).toBeTruthy();
+    expect(within(current).getByText(/llvmpipe, is a software renderer/)).toBeTruthy();
+    act(() => api.emit('modelChanged', { ...model, gpu: 'cuda', gpuDevices: ['NVIDIA H200'], gpuLayers: 17, layerCount: 17, computeNote: null }));
+    expect(within(current).getByText('GPU (CUDA: NVIDIA H200), 17 of 17 layers')).toBeTruthy();
+  });
+
   it('shows a failed download once, on its card', async () => {
     const error = 'The download of Llama 3.2 1B Instruct failed: the download server (huggingface.co) could not be reached. Check the internet connection and try again; it resumes where it stopped.';
     await renderApp({ documents: DOCS, downloadError: error });

@@ -43,7 +43,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     name: options.modelLoaded === false ? null : 'tiny-llama',
     architecture: options.modelLoaded === false ? null : 'llama',
     sizeBytes: options.modelLoaded === false ? null : 12_345_678,
-    contextSize: 2048, gpu: false, gpuLayers: 'auto', threads: 2, loaded: options.modelLoaded !== false, error: null,
+    contextSize: 2048, gpu: false, gpuDevices: [], computeNote: null, gpuLayers: 'auto', layerCount: options.modelLoaded === false ? null : 2,
+    threads: 2, loaded: options.modelLoaded !== false, error: null,
   };
   const recommended: RecommendedModel[] = [
     { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, description: 'Fast and small; a good first model.' },

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
-import { formatBytes, percent } from '../format.js';
+import { formatBytes, formatRunsOn, percent } from '../format.js';
 import { useApp } from '../StoreContext.js';
 
 export function ModelsView() {
@@ -46,7 +46,11 @@ function CurrentModel() {
         <dt>Architecture</dt><dd>{model.architecture ?? '—'}</dd>
         <dt>Size</dt><dd>{formatBytes(model.sizeBytes)}</dd>
         <dt>Context</dt><dd>{model.contextSize ? `${model.contextSize.toLocaleString()} tokens` : '—'}</dd>
-        <dt>Runs on</dt><dd>{model.gpu ? `GPU (${model.gpu}), ${model.gpuLayers === 'auto' ? 'automatic' : model.gpuLayers} layers offloaded` : 'CPU'}</dd>
+        <dt>Runs on</dt>
+        <dd>
+          {formatRunsOn(model)}
+          {model.computeNote && <p className="hint">{model.computeNote}</p>}
+        </dd>
         <dt>Threads</dt><dd>{model.threads === 0 ? 'automatic' : model.threads}</dd>
       </dl>
       {model.error && <p className="text-danger" role="alert">{model.error}</p>}
