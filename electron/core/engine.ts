@@ -45,6 +45,11 @@ export interface EngineOptions {
   importOptions?: Omit<ImportOptions, 'onProgress'>;
   /** Use the GPU when one exists. Default true. */
   useGpu?: boolean;
+  /**
+   * Open to look, not to change (paramkb status): loading a model neither queues passages for
+   * it nor makes it the knowledge base's last model. Default false.
+   */
+  readOnly?: boolean;
 }
 
 export class Engine implements ParamKbApi {
@@ -124,11 +129,13 @@ export class Engine implements ParamKbApi {
       const runtime = await LlmRuntime.load(load);
       this.runtime = runtime;
       this.modelError = null;
-      this.settings.setValue('modelPath', modelPath);
       await previous?.dispose();
-      // Adapters belong to one base model: every passage without one for this model is queued.
-      const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
-      this.jobs.enqueue(all, runtime.fingerprint);
+      if (!this.options.readOnly) {
+        this.settings.setValue('modelPath', modelPath);
+        // Adapters belong to one base model: every passage without one for this model is queued.
+        const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
+        this.jobs.enqueue(all, runtime.fingerprint);
+      }
     } catch (error) {
       this.modelError = (error as Error).message;
       throw error;

@@ -3,7 +3,7 @@
 // and the model it last opened). Errors print one line and exit non-zero.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
@@ -12,6 +12,7 @@ import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
+import { JobQueue } from '../core/encoding/jobQueue.js';
 import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
 import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
@@ -224,7 +225,8 @@ export function buildCli(): Command {
     .description('show the knowledge base, model and encoding queue')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      await withEngine(engineOptions(program.opts()), false, async (engine) => {
+      // Reading changes nothing: the model is loaded to describe it, not queued for or remembered.
+      await withEngine({ ...engineOptions(program.opts()), readOnly: true }, false, async (engine) => {
         const counts = engine.documents.counts();
         const model = await engine.getModel();
         const queue = await engine.getEncodingQueue();
@@ -273,18 +275,27 @@ export function buildCli(): Command {
     .description('list the encoding jobs')
     .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20)
     .action(async (opts: { limit: number }) => {
-      await withEngine(engineOptions(program.opts()), false, async (engine) => {
-        const rows = engine.db.prepare(`
-          SELECT j.id, j.passage_id, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
-          LEFT JOIN passages p ON p.id = j.passage_id LEFT JOIN documents d ON d.id = p.document_id
-          ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.priority DESC, j.id DESC LIMIT ?`).all(opts.limit) as
-          { id: number; passage_id: number; title: string | null; state: string; attempts: number; progress: number; step: string | null; error: string | null }[];
-        const queue = await engine.getEncodingQueue();
+      // The jobs of one base model, known by its file's fingerprint (--model, else the last
+      // model): no model is loaded and nothing is queued; header and rows count the same jobs.
+      const options = engineOptions(program.opts());
+      const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
+      if (modelPath && !existsSync(modelPath)) throw new ParamKbError('model-missing', `The model file ${modelPath} does not exist; pass --model with the model whose jobs to list.`);
+      if (!modelPath) {
+        process.stdout.write('No model has been opened on this knowledge base, so it has no encoding jobs; pass --model to list a model\'s jobs.\n');
+        return;
+      }
+      const baseModel = modelFingerprint(modelPath);
+      const db = openDatabase(databasePath(options.dataDir));
+      try {
+        const jobs = new JobQueue(db);
+        const queue = jobs.status(baseModel);
         process.stdout.write(`${queue.done} done, ${queue.running} running, ${queue.queued} queued, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}\n`);
-        for (const r of rows) {
-          process.stdout.write(`#${r.id} passage ${r.passage_id} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+        for (const r of jobs.list(baseModel, opts.limit)) {
+          process.stdout.write(`#${r.id} passage ${r.passageId} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}` : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
         }
-      });
+      } finally {
+        db.close();
+      }
     });
 
   addEncodingFlags(program.command('eval')

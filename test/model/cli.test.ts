@@ -48,6 +48,19 @@ describe('paramkb CLI', () => {
     expect(again.stdout).toContain('1 unchanged');
   });
 
+  it('status changes nothing: it loads a model to describe it, without queueing passages or remembering it', async () => {
+    const r = await paramkb(['--model', modelPath, 'status', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ documents: 3, model: { loaded: true, path: modelPath } });
+    const db = new BetterSqlite3(join(dataDir, 'paramkb.sqlite'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT COUNT(*) AS n FROM jobs').get()).toEqual({ n: 0 });
+      expect(db.prepare("SELECT value FROM settings WHERE key = 'app.modelPath'").get()).toBeUndefined();
+    } finally {
+      db.close();
+    }
+  });
+
   it('says clearly when no model is loaded', async () => {
     const r = await paramkb(['ask', 'Where was Orla born?']);
     expect(r.code).toBe(1);
@@ -92,6 +105,12 @@ describe('paramkb CLI', () => {
     expect(r.stdout).toMatch(/^Encoded 1 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
     const jobs = await paramkb(['jobs']);
     expect(jobs.stdout).toContain('1 done, 0 running, 2 queued, 0 failed'); // opening the model queued every passage
+    const rows = jobs.stdout.split('\n').filter((l) => l.startsWith('#')).map((l) => l.replace(/^#\d+ passage \d+ /, ''));
+    expect(rows.sort()).toEqual(['(bram oduya): queued', '(orla venkatesh): done', '(sefa lindqvist): queued']);
+    // Another model's jobs: its header and its rows (none), and listing them queued nothing.
+    const other = await paramkb(['--model', await tinyModelPath(TINY_SPECS.llamaBpeGqa), 'jobs']);
+    expect(other.stdout).toBe('0 done, 0 running, 0 queued, 0 failed\n');
+    expect((await paramkb(['jobs'])).stdout).toBe(jobs.stdout);
     const again = await paramkb(['encode', '--doc', String(orla)]);
     expect(again.stdout).toMatch(/^Encoded 0 passages/);
     const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);

@@ -12,6 +12,19 @@ export interface EncodeJob {
   attempts: number;
 }
 
+/** A job as `paramkb jobs` lists it. */
+export interface JobRow {
+  id: number;
+  passageId: number;
+  /** The passage's document, or null when it was deleted. */
+  title: string | null;
+  state: string;
+  attempts: number;
+  progress: number;
+  step: string | null;
+  error: string | null;
+}
+
 /** A job is retried this many times before it is marked failed. */
 export const MAX_ATTEMPTS = 3;
 
@@ -108,6 +121,16 @@ export class JobQueue {
   /** True when a job was cancelled or its passage deleted while it ran (its result must be dropped). */
   isStillRunning(jobId: number): boolean {
     return this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'").get(jobId) !== undefined;
+  }
+
+  /** Jobs of a base model: running first, then queued, failed, the rest. */
+  list(baseModel: string, limit: number): JobRow[] {
+    return this.db.prepare(`
+      SELECT j.id, j.passage_id AS passageId, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
+      LEFT JOIN passages p ON p.id = j.passage_id LEFT JOIN documents d ON d.id = p.document_id
+      WHERE j.base_model = ?
+      ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.priority DESC, j.id DESC LIMIT ?`)
+      .all(baseModel, limit) as JobRow[];
   }
 
   isPaused(): boolean {
