@@ -8,7 +8,7 @@ import type { ParamKbApi, UploadedFile } from '../shared/contract.js';
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportReport, ModelInfo,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo,
   RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
@@ -159,6 +159,14 @@ export class Engine implements ParamKbApi {
     const report = await this.importer.importUploads(decoded, { ...this.options.importOptions, onProgress: (p) => this.emit('importProgress', p) });
     this.afterImport(report);
     return report;
+  }
+
+  async listImportFailures(): Promise<ImportFailureList> {
+    return this.importer.listFailures();
+  }
+
+  async dismissImportFailures(): Promise<void> {
+    this.importer.dismissFailures();
   }
 
   /** Queues encoding of new passages when a model is loaded, and tells listeners. */

@@ -178,8 +178,9 @@ export function buildCli(): Command {
         });
         if (started) bar.stop();
         engine.afterImport(report);
-        process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed.\n`);
+        process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed${report.skipped.length ? `; ${report.skipped.length} skipped` : ''}.\n`);
         for (const f of report.failed) process.stdout.write(`  failed: ${f.path}: ${f.reason}\n`);
+        for (const f of report.skipped) process.stdout.write(`  skipped: ${f.path}: ${f.reason.replace(/^Skipped: /, '')}\n`);
         if (report.failed.length > 0 && report.added + report.updated + report.unchanged === 0) process.exitCode = 1;
       });
     });

@@ -4,7 +4,7 @@
 // apiArgs below; nothing else restates its signature.
 import type {
   AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress,
-  EncodingQueueStatus, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, SerializedError, Settings,
+  EncodingQueueStatus, ImportFailureList, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, SerializedError, Settings,
 } from './types.js';
 import { ANSWER_MODES } from './types.js';
 
@@ -19,6 +19,9 @@ export interface ParamKbApi {
   // Knowledge
   importPaths(paths: string[]): Promise<ImportReport>;
   importUploads(files: UploadedFile[]): Promise<ImportReport>;
+  /** Files not imported (failed or skipped) since the user last dismissed them. */
+  listImportFailures(): Promise<ImportFailureList>;
+  dismissImportFailures(): Promise<void>;
   listDocuments(): Promise<DocumentSummary[]>;
   getDocument(id: number): Promise<DocumentDetail>;
   deleteDocument(id: number): Promise<void>;
@@ -143,6 +146,8 @@ export const apiArgs: ArgsValidators = {
       return { name: str('importUploads', o.name, 1024), base64: str('importUploads', o.base64, 400 * 1024 * 1024) };
     })];
   },
+  listImportFailures: (a) => none('listImportFailures', a),
+  dismissImportFailures: (a) => none('dismissImportFailures', a),
   listDocuments: (a) => none('listDocuments', a),
   getDocument: (a) => [id('getDocument', a[0])],
   deleteDocument: (a) => [id('deleteDocument', a[0])],

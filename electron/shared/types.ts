@@ -43,11 +43,26 @@ export interface ImportFailure {
   reason: string;
 }
 
+/** A file that was not imported, as kept until the user dismisses the list. */
+export interface RecordedImportFailure extends ImportFailure {
+  id: number;
+  at: string;
+}
+
+export interface ImportFailureList {
+  /** All files not imported since the list was last dismissed. */
+  total: number;
+  /** The newest of them (up to 200). */
+  items: RecordedImportFailure[];
+}
+
 export interface ImportReport {
   added: number;
   updated: number;
   unchanged: number;
   failed: ImportFailure[];
+  /** Files in imported folders that were passed over: unsupported types, links back into the folder. */
+  skipped: ImportFailure[];
   documentIds: number[];
   passages: number;
 }

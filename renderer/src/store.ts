@@ -6,7 +6,7 @@ import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
   AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EncodingQueueStatus,
-  ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
+  ImportFailureList, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
 import type { ConnectionState } from './webSocketTransport.js';
@@ -50,6 +50,8 @@ export interface AppState {
   searchResults: SearchHit[] | null;
   importing: ImportProgress | null;
   lastImport: ImportReport | null;
+  /** Files not imported (failed or skipped), kept by the engine until dismissed. */
+  importFailures: ImportFailureList | null;
   queue: EncodingQueueStatus | null;
 
   model: ModelInfo | null;
@@ -81,6 +83,7 @@ export interface AppActions {
   refreshDocuments(): Promise<void>;
   importPaths(paths: string[]): Promise<void>;
   importFiles(files: File[]): Promise<void>;
+  dismissImportFailures(): Promise<void>;
   search(query: string): Promise<void>;
   showDocument(id: number, highlightPassageId?: number | null): Promise<void>;
   closeDocument(): void;
@@ -134,6 +137,10 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         return undefined;
       }
     }
+    async function refreshImportFailures(): Promise<void> {
+      const importFailures = await attempt(() => api.listImportFailures());
+      if (importFailures) set({ importFailures });
+    }
     /** Runs an API call that returns nothing; on failure shows a notice. True when it worked. */
     async function succeeded(call: () => Promise<unknown>): Promise<boolean> {
       try {
@@ -163,6 +170,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       searchResults: null,
       importing: null,
       lastImport: null,
+      importFailures: null,
       queue: null,
       model: null,
       modelError: null,
@@ -173,10 +181,11 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
 
       async init() {
         try {
-          const [chats, documents, queue, model, recommended, settings] = await Promise.all([
+          const [chats, documents, queue, model, recommended, settings, importFailures] = await Promise.all([
             api.listChats(), api.listDocuments(), api.getEncodingQueue(), api.getModel(), api.getRecommendedModels(), api.getSettings(),
+            api.listImportFailures(),
           ]);
-          set({ chats, documents, queue, model, recommended, settings, mode: settings.defaultMode, ready: true, loadError: null });
+          set({ chats, documents, queue, model, recommended, settings, importFailures, mode: settings.defaultMode, ready: true, loadError: null });
           const first = chats[0];
           if (first) await get().selectChat(first.id);
         } catch (error) {
@@ -268,7 +277,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         const report = await attempt(() => api.importPaths(clean));
         set({ importing: null });
         if (report) set({ lastImport: report });
-        await get().refreshDocuments();
+        await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
       },
       async importFiles(files) {
         if (files.length === 0) return;
@@ -277,7 +286,10 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         const report = uploads && (await attempt(() => api.importUploads(uploads)));
         set({ importing: null });
         if (report) set({ lastImport: report });
-        await get().refreshDocuments();
+        await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
+      },
+      async dismissImportFailures() {
+        if (await succeeded(() => api.dismissImportFailures())) set({ importFailures: { total: 0, items: [] } });
       },
       async search(query) {
         set({ searchQuery: query });

@@ -189,6 +189,28 @@ describe('knowledge', () => {
     expect(highlighted.getAttribute('aria-setsize')).toBe('20000');
   });
 
+  it('keeps the files that were not imported, with their count and reasons, until dismissed', async () => {
+    const { api } = await renderApp();
+    go('Knowledge');
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/broken.pdf' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    await screen.findByRole('heading', { name: '1 file was not imported' });
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/photo.png' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    expect((await screen.findByText(/1 skipped/)).closest('[role=status]')?.className).toContain('import-report--partial');
+    await screen.findByRole('heading', { name: '2 files were not imported' });
+    // Still there after leaving the screen and coming back.
+    go('Chat');
+    go('Knowledge');
+    const problems = screen.getByRole('region', { name: 'Files not imported' });
+    expect(within(problems).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      '/home/me/photo.png: Skipped: .png is not supported.', '/home/me/broken.pdf: The PDF cannot be read; it may be damaged.',
+    ]);
+    fireEvent.click(within(problems).getByRole('button', { name: 'Dismiss' }));
+    await waitFor(() => expect(screen.queryByRole('region', { name: 'Files not imported' })).toBeNull());
+    expect(api.calls.map((c) => c.method)).toContain('dismissImportFailures');
+  });
+
   it('uploads dropped files as base64', async () => {
     const { api } = await renderApp();
     go('Knowledge');

@@ -4,7 +4,7 @@ import type { ApiEvent, ParamKbEvents, UploadedFile } from '../../electron/share
 import { ParamKbError } from '../../electron/shared/errors.js';
 import type { ApiClient, EventHandler } from '../../electron/shared/rpc.js';
 import type {
-  ChatMessage, ChatSummary, DocumentDetail, EncodingQueueStatus, ModelInfo, RecommendedModel, Settings,
+  ChatMessage, ChatSummary, DocumentDetail, EncodingQueueStatus, ImportFailure, ImportReport, ModelInfo, RecommendedModel, RecordedImportFailure, Settings,
 } from '../../electron/shared/types.js';
 
 export interface FakeApi extends ApiClient {
@@ -90,18 +90,25 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     messages.set(chatId, [...(messages.get(chatId) ?? []), m]);
     return m;
   };
-  const importReport = (ids: number[]) => ({
-    added: ids.length, updated: 0, unchanged: 0, failed: [], documentIds: ids,
-    passages: ids.reduce((n, id) => n + (documents.get(id)?.passageCount ?? 0), 0),
-  });
+  // Paths with "broken" in them fail, .png files are skipped; both are kept until dismissed.
+  const importFailures: RecordedImportFailure[] = [];
+  const importReport = (ids: number[], failed: ImportFailure[] = [], skipped: ImportFailure[] = []): ImportReport => {
+    for (const f of [...failed, ...skipped]) importFailures.unshift({ ...f, id: nextId++, at: now() });
+    return {
+      added: ids.length, updated: 0, unchanged: 0, failed, skipped, documentIds: ids,
+      passages: ids.reduce((n, id) => n + (documents.get(id)?.passageCount ?? 0), 0),
+    };
+  };
 
   const api: Omit<FakeApi, 'on' | 'emit' | 'calls'> = {
     async importPaths(paths) {
       record('importPaths', [paths]);
-      const ids = paths.map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
+      const failed = paths.filter((p) => p.includes('broken')).map((p) => ({ path: p, code: 'corrupt', reason: 'The PDF cannot be read; it may be damaged.' }));
+      const skipped = paths.filter((p) => p.endsWith('.png')).map((p) => ({ path: p, code: 'unsupported', reason: 'Skipped: .png is not supported.' }));
+      const ids = paths.filter((p) => !p.includes('broken') && !p.endsWith('.png')).map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
       emit('documentsChanged', {});
       emit('encodingQueueChanged', queue());
-      return importReport(ids);
+      return importReport(ids, failed, skipped);
     },
     async importUploads(files: UploadedFile[]) {
       record('importUploads', [files]);
@@ -109,6 +116,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       emit('documentsChanged', {});
       return importReport(ids);
     },
+    async listImportFailures() { return { total: importFailures.length, items: importFailures.slice(0, 200) }; },
+    async dismissImportFailures() { record('dismissImportFailures', []); importFailures.length = 0; },
     async listDocuments() { return [...documents.values()].map(summary); },
     async getDocument(id) {
       const doc = documents.get(id);

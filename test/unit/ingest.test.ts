@@ -105,11 +105,23 @@ describe('importer', () => {
       ['big.txt', 'too-large'], ['empty.txt', 'empty'], ['locked.pdf', 'encrypted'], ['missing.txt', 'unreadable'],
     ]);
     for (const f of report.failed) expect(f.reason.length).toBeGreaterThan(20);
+    // Passed over, and said so: the unsupported file and the link back to the folder.
+    expect(report.skipped.map((f) => [f.path.slice(docs.length + 1), f.code])).toEqual([['image.png', 'unsupported'], ['sub/loop', 'symlink-loop']]);
+    expect(report.skipped[0]!.reason).toMatch(/^Skipped: \.png is not supported/);
+    expect(report.skipped[1]!.reason).toMatch(/links back to .*a folder that contains it/);
     expect(progress.at(-1)).toBe(8);
     const titles = documents.list().map((d) => d.title).sort();
     expect(titles).toEqual(['Bram', 'Sefa', 'a', 'd', 'e']);
     expect(documents.list().every((d) => d.status === 'indexed' && d.passageCount === 1)).toBe(true);
-    expect((db.prepare('SELECT COUNT(*) AS n FROM import_failures').get() as { n: number }).n).toBe(4);
+    // Kept until dismissed; a file imported since is no longer listed.
+    const kept = importer.listFailures();
+    expect(kept.total).toBe(6);
+    expect(kept.items.map((f) => f.path.split('/').pop()).sort()).toEqual(['big.txt', 'empty.txt', 'image.png', 'locked.pdf', 'loop', 'missing.txt']);
+    writeFileSync(join(docs, 'empty.txt'), 'Not empty any more.');
+    await importer.importPaths([join(docs, 'empty.txt')]);
+    expect(importer.listFailures().items.map((f) => f.path.split('/').pop())).not.toContain('empty.txt');
+    importer.dismissFailures();
+    expect(importer.listFailures()).toEqual({ total: 0, items: [] });
   });
 
   it('skips an unchanged file and replaces the passages of a changed one', async () => {

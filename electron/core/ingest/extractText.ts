@@ -33,12 +33,15 @@ export function formatOf(fileName: string): DocumentFormat | null {
   return FORMAT_BY_EXTENSION[extname(fileName).toLowerCase()] ?? null;
 }
 
+/** Why a file of this name cannot be imported. */
+export function unsupportedFormatReason(fileName: string): string {
+  return `${extname(fileName) || 'Files without an extension'} is not supported; import ${SUPPORTED_EXTENSIONS.join(', ')} files.`;
+}
+
 /** The format of a file name, or an 'unsupported' ImportFileError. */
 export function supportedFormatOf(fileName: string): DocumentFormat {
   const format = formatOf(fileName);
-  if (!format) {
-    throw new ImportFileError('unsupported', `${extname(fileName) || 'Files without an extension'} is not supported; import ${SUPPORTED_EXTENSIONS.join(', ')} files.`);
-  }
+  if (!format) throw new ImportFileError('unsupported', unsupportedFormatReason(fileName));
   return format;
 }
 

@@ -27,6 +27,7 @@ export function KnowledgeView() {
       </header>
       <div className="screen__body">
         <ImportPanel />
+        <ImportProblems />
         <QueuePanel />
         <SearchPanel />
         <DocumentList documents={documents} />
@@ -95,17 +96,32 @@ function ImportPanel() {
         </div>
       )}
       {lastImport && !importing && (
-        <div className="import-report" role="status" aria-label="Import result">
-          <span>
-            Added {lastImport.added}, updated {lastImport.updated}, unchanged {lastImport.unchanged} · {lastImport.passages} passages
-          </span>
-          {lastImport.failed.length > 0 && (
-            <ul className="import-report__failures">
-              {lastImport.failed.map((f) => <li key={f.path}><strong>{f.path}</strong>: {f.reason}</li>)}
-            </ul>
-          )}
+        <div className={`import-report${lastImport.failed.length + lastImport.skipped.length > 0 ? ' import-report--partial' : ''}`} role="status" aria-label="Import result">
+          Added {lastImport.added}, updated {lastImport.updated}, unchanged {lastImport.unchanged} · {lastImport.passages} passages
+          {lastImport.failed.length > 0 && <> · <strong>{lastImport.failed.length} failed</strong></>}
+          {lastImport.skipped.length > 0 && <> · {lastImport.skipped.length} skipped</>}
         </div>
       )}
+    </section>
+  );
+}
+
+/** The files not imported, with the reason for each, until the user dismisses them. */
+function ImportProblems() {
+  const failures = useApp((s) => s.importFailures);
+  const dismiss = useApp((s) => s.dismissImportFailures);
+  if (!failures || failures.total === 0) return null;
+  const more = failures.total - failures.items.length;
+  return (
+    <section className="panel import-problems" aria-label="Files not imported">
+      <div className="row row--spread">
+        <h2 className="panel__title">{failures.total} file{failures.total === 1 ? ' was' : 's were'} not imported</h2>
+        <button className="button button--small" onClick={() => void dismiss()}>Dismiss</button>
+      </div>
+      <ul className="import-problems__list">
+        {failures.items.map((f) => <li key={f.id}><strong className="mono">{f.path}</strong>: {f.reason}</li>)}
+      </ul>
+      {more > 0 && <p className="muted">…and {more} more.</p>}
     </section>
   );
 }
