@@ -8,11 +8,12 @@ import type { ParamKbApi, UploadedFile } from '../shared/contract.js';
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingEstimate, EncodingPolicy, EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo,
   RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
 import { AdapterStore } from './encoding/adapterStore.js';
+import { estimateEncoding } from './encoding/encodingEstimate.js';
 import { ChatStore } from './database/chatStore.js';
 import { openDatabase, type Db } from './database/database.js';
 import { DocumentStore } from './database/documentStore.js';
@@ -132,9 +133,8 @@ export class Engine implements ParamKbApi {
       await previous?.dispose();
       if (!this.options.readOnly) {
         this.settings.setValue('modelPath', modelPath);
-        // Adapters belong to one base model: every passage without one for this model is queued.
-        const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
-        this.jobs.enqueue(all, runtime.fingerprint);
+        // Adapters belong to one base model: under 'all', every passage without one for this model is queued.
+        this.queueAll();
       }
     } catch (error) {
       this.modelError = (error as Error).message;
@@ -169,14 +169,50 @@ export class Engine implements ParamKbApi {
     this.importer.dismissFailures();
   }
 
-  /** Queues encoding of new passages when a model is loaded, and tells listeners. */
+  /**
+   * Queues encoding of the new passages when a model is loaded and the policy is 'all', says
+   * in the report what encoding them costs, and tells listeners.
+   */
   afterImport(report: ImportReport): void {
-    if (this.baseModel) {
+    const baseModel = this.baseModel;
+    if (baseModel) {
       const passageIds = report.documentIds.flatMap((id) => this.documents.passageIdsOf(id));
-      if (this.jobs.enqueue(passageIds, this.baseModel) > 0) this.encoder?.notify();
+      const unencoded = passageIds.length - this.adapters.countFor(passageIds, baseModel);
+      report.encoding = unencoded > 0 ? this.estimateEncoding(unencoded) : null;
+      if (this.settings.get().encodingPolicy === 'all' && this.jobs.enqueue(passageIds, baseModel) > 0) this.encoder?.notify();
     }
     this.emit('documentsChanged', {});
     this.emitQueue();
+  }
+
+  /** What encoding `passages` passages costs with the loaded model (measured rate, else a guess from its size). */
+  estimateEncoding(passages: number): EncodingEstimate {
+    const runtime = this.requireRuntime();
+    return estimateEncoding(passages, this.jobs.secondsPerPassage(runtime.fingerprint), runtime.info().sizeBytes ?? 0);
+  }
+
+  /** Under the 'all' policy, queues every passage that has no adapter for the loaded model. */
+  private queueAll(): void {
+    const baseModel = this.baseModel;
+    if (!baseModel || this.settings.get().encodingPolicy !== 'all') return;
+    const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
+    this.jobs.enqueue(all, baseModel);
+  }
+
+  /**
+   * Sets which passages are encoded. 'all' queues every passage without an adapter; 'on-demand'
+   * drops the jobs no question asked for (questions still queue the passages they retrieve);
+   * 'paused' stops the encoder, and resuming returns to the policy before it.
+   */
+  setEncodingPolicy(policy: EncodingPolicy): EncodingQueueStatus {
+    const previous = this.settings.get().encodingPolicy;
+    if (policy === 'paused' && previous !== 'paused') this.settings.setValue('encodingPolicyBeforePause', previous);
+    this.settings.update({ encodingPolicy: policy });
+    if (policy === 'all') this.queueAll();
+    if (policy === 'on-demand' && this.baseModel) this.jobs.cancelUnrequested(this.baseModel);
+    this.encoder?.notify();
+    this.emit('documentsChanged', {});
+    return this.emitQueue();
   }
 
   async listDocuments(): Promise<DocumentSummary[]> {
@@ -282,15 +318,12 @@ export class Engine implements ParamKbApi {
   }
 
   async pauseEncoding(): Promise<EncodingQueueStatus> {
-    this.jobs.setPaused(true);
-    this.encoder?.notify();
-    return this.emitQueue();
+    return this.setEncodingPolicy('paused');
   }
 
   async resumeEncoding(): Promise<EncodingQueueStatus> {
-    this.jobs.setPaused(false);
-    this.encoder?.notify();
-    return this.emitQueue();
+    const before = this.settings.getValue('encodingPolicyBeforePause');
+    return this.setEncodingPolicy(before === 'on-demand' ? 'on-demand' : 'all');
   }
 
   /** Publishes the queue's state (the encoder calls this as jobs progress). */
@@ -342,7 +375,9 @@ export class Engine implements ParamKbApi {
   }
 
   async updateSettings(patch: Partial<Settings>): Promise<Settings> {
-    const settings = this.settings.update(patch);
+    const { encodingPolicy, ...rest } = patch;
+    if (encodingPolicy !== undefined && encodingPolicy !== this.settings.get().encodingPolicy) this.setEncodingPolicy(encodingPolicy);
+    const settings = this.settings.update(rest);
     // The encoder runs with the thread count it was started with: a new one starts.
     if ('threads' in patch || 'encoderThreads' in patch) this.encoder?.notify();
     return settings;

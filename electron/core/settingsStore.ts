@@ -15,6 +15,7 @@ export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
   gpuLayers: 'auto',
   threads: 0,
   encoderThreads: 0,
+  encodingPolicy: 'all',
   theme: 'system',
 };
 

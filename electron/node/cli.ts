@@ -6,20 +6,20 @@ import { SingleBar } from 'cli-progress';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANSWER_MODES, type AnswerMode } from '../shared/types.js';
+import { ANSWER_MODES, ENCODING_POLICIES, type AnswerMode, type EncodingPolicy } from '../shared/types.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
 import { evaluate, readEvalDocuments, readEvalQuestions, withSupportingTitles, type EvalReport } from '../core/eval/evaluate.js';
 import { openDatabase } from '../core/database/database.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import { JobQueue } from '../core/encoding/jobQueue.js';
-import type { EncodingConfig } from '../core/encoding/passageEncoder.js';
+import type { EncodedPassage, EncodeProgress, EncodingConfig } from '../core/encoding/passageEncoder.js';
 import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { ParamKbError } from '../shared/errors.js';
-import { formatBytes, formatRunsOn } from '../shared/format.js';
+import { formatBytes, formatDuration, formatRunsOn } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
 
@@ -101,7 +101,8 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   if (flags.rank !== undefined) config.rank = flags.rank;
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
   if (flags.adapterType !== undefined) config.outType = flags.adapterType;
-  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
+  let view: EncodingProgressView | null = null;
+  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config, onProgress: (p) => view?.progress(p) });
   try {
     const baseModel = session.runtime.fingerprint;
     if (flags.reencode) session.encoder.adapters.deleteAll(baseModel);
@@ -118,17 +119,65 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
     const ids = (passages as { id: number }[]).map((r) => r.id);
     session.jobs.enqueue(ids, baseModel);
     const queued = session.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?))").pluck();
-    const bar = progressBar('Encoding');
-    bar.start(queued.get(baseModel, JSON.stringify(ids)) as number, 0);
+    view = encodingProgressView(queued.get(baseModel, JSON.stringify(ids)) as number);
     let augment = 0;
     let train = 0;
-    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
-    bar.stop();
+    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; view?.encoded(e); } });
+    view.stop();
     const status = session.jobs.status(baseModel);
     return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${queued.get(baseModel, JSON.stringify(ids)) as number} still queued${status.paused ? ' (paused)' : ''}.`;
   } finally {
     await session.close();
   }
+}
+
+interface EncodingProgressView {
+  progress(p: EncodeProgress): void;
+  encoded(e: EncodedPassage): void;
+  stop(): void;
+}
+
+/** How often a line of encoding progress is written when stderr is not a terminal. */
+const PROGRESS_LINE_MS = 5_000;
+
+/**
+ * Encoding progress on stderr, from the first second: the passage's stage (augmenting: tokens
+ * written; training: step n of m), then a rate and the time left once a passage is done. A
+ * bar on a terminal; a plain line on each change (at most every 5 s, and for every finished
+ * passage) when stderr is a log or a pipe.
+ */
+function encodingProgressView(total: number): EncodingProgressView {
+  let done = 0;
+  let seconds = 0;
+  let stage = 'starting';
+  let lastLine = 0;
+  const rate = () => (done === 0 ? 'time left known after the first passage'
+    : `${formatDuration(seconds / done)} per passage${done < total ? `, about ${formatDuration((seconds / done) * (total - done))} left` : ''}`);
+  const bar = process.stderr.isTTY ? new SingleBar({
+    format: 'Encoding [{bar}] {value}/{total} | {stage} | {rate}', stream: process.stderr, hideCursor: true, clearOnComplete: true,
+  }) : null;
+  bar?.start(total, 0, { stage, rate: rate() });
+  const show = (force: boolean) => {
+    if (bar) return bar.update(done, { stage, rate: rate() });
+    const now = Date.now();
+    if (!force && now - lastLine < PROGRESS_LINE_MS) return;
+    lastLine = now;
+    process.stderr.write(`Encoding: ${done}/${total} passages done; ${stage}; ${rate()}\n`);
+  };
+  return {
+    progress: (p) => {
+      if (p.step === 'done') return;
+      stage = `passage ${p.job.passageId} ${p.detail ? `${p.step}, ${p.detail}` : p.step}`;
+      show(false);
+    },
+    encoded: (e) => {
+      done++;
+      seconds += e.augmentSeconds + e.trainSeconds;
+      stage = `passage ${e.passageId} done`;
+      show(true);
+    },
+    stop: () => bar?.stop(),
+  };
 }
 
 function progressBar(label: string): SingleBar {
@@ -165,8 +214,10 @@ export function buildCli(): Command {
   program.command('import')
     .description('import files and folders (.txt, .md, .html, .pdf, .docx)')
     .argument('<paths...>')
-    .action(async (paths: string[]) => {
+    .addOption(new Option('--encoding <policy>', 'what the app encodes into adapters from now on: all (every passage), on-demand (passages that questions retrieve), paused (default: the knowledge base\'s, all unless changed)').choices(ENCODING_POLICIES))
+    .action(async (paths: string[], opts: { encoding?: EncodingPolicy }) => {
       await withEngine(engineOptions(program.opts()), false, async (engine) => {
+        if (opts.encoding) engine.setEncodingPolicy(opts.encoding);
         const bar = progressBar('Importing');
         let started = false;
         const report = await engine.importer.importPaths(paths.map((p) => resolve(p)), {
@@ -181,6 +232,11 @@ export function buildCli(): Command {
         process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed${report.skipped.length ? `; ${report.skipped.length} skipped` : ''}.\n`);
         for (const f of report.failed) process.stdout.write(`  failed: ${f.path}: ${f.reason}\n`);
         for (const f of report.skipped) process.stdout.write(`  skipped: ${f.path}: ${f.reason.replace(/^Skipped: /, '')}\n`);
+        const estimate = report.encoding;
+        if (estimate) {
+          const policy = engine.settings.get().encodingPolicy;
+          process.stdout.write(`Encoding the ${estimate.passages} new passages into adapters takes about ${formatDuration(estimate.seconds)} on this computer (${formatDuration(estimate.secondsPerPassage)} per passage, ${estimate.measured ? 'measured on this model' : 'a rough guess from the model\'s size'}). Encoding policy: ${policy}${policy === 'all' ? ' (the app encodes them in the background; `paramkb encode` does it now)' : ''}; choose with --encoding all|on-demand|paused (on-demand: only the passages that questions retrieve).\n`);
+        }
         if (report.failed.length > 0 && report.added + report.updated + report.unchanged === 0) process.exitCode = 1;
       });
     });
@@ -239,7 +295,7 @@ export function buildCli(): Command {
           `Knowledge base: ${engine.dataDir}`,
           `Documents: ${counts.documents}, passages: ${counts.passages}`,
           `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${formatRunsOn(model)})${model.computeNote ? `\n  ${model.computeNote}` : ''}` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
-          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`,
+          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed (policy: ${engine.settings.get().encodingPolicy})${queue.secondsPerPassage === null ? '' : `; ${formatDuration(queue.secondsPerPassage)} per passage`}`,
         ].join('\n') + '\n');
       });
     });

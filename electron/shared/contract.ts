@@ -6,7 +6,7 @@ import type {
   AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress,
   EncodingQueueStatus, ImportFailureList, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, SerializedError, Settings,
 } from './types.js';
-import { ANSWER_MODES } from './types.js';
+import { ANSWER_MODES, ENCODING_POLICIES, type EncodingPolicy } from './types.js';
 
 /** A file picked or dropped in the renderer, sent by content (browsers have no file paths). */
 export interface UploadedFile {
@@ -120,6 +120,9 @@ function settingsPatch(method: string, v: unknown): Partial<Settings> {
       case 'gpuLayers': out.gpuLayers = value === 'auto' ? 'auto' : intIn(method, value, 0, 1000); break;
       case 'threads': out.threads = intIn(method, value, 0, 512); break;
       case 'encoderThreads': out.encoderThreads = intIn(method, value, 0, 512); break;
+      case 'encodingPolicy':
+        if (!ENCODING_POLICIES.includes(value as EncodingPolicy)) fail(method, `encodingPolicy must be one of ${ENCODING_POLICIES.join(', ')}`);
+        out.encodingPolicy = value as EncodingPolicy; break;
       case 'theme':
         if (value !== 'system' && value !== 'light' && value !== 'dark') fail(method, 'theme must be system, light or dark');
         out.theme = value; break;

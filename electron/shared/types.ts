@@ -5,8 +5,11 @@
 export type AnswerMode = 'auto' | 'parametric' | 'context' | 'combine' | 'closed-book';
 export const ANSWER_MODES: readonly AnswerMode[] = ['auto', 'parametric', 'context', 'combine', 'closed-book'];
 
-/** Where a document stands: searchable at once, adapters arrive in the background. */
-export type DocumentStatus = 'indexed' | 'encoding' | 'encoded' | 'failed';
+/**
+ * Where a document stands: searchable at once, adapters arrive in the background. 'queued':
+ * its passages wait for the encoder; 'encoding': one of them is being encoded now.
+ */
+export type DocumentStatus = 'indexed' | 'queued' | 'encoding' | 'encoded' | 'failed';
 
 export interface DocumentSummary {
   id: number;
@@ -56,6 +59,22 @@ export interface ImportFailureList {
   items: RecordedImportFailure[];
 }
 
+/** What encoding passages will cost on this computer. */
+export interface EncodingEstimate {
+  passages: number;
+  secondsPerPassage: number;
+  seconds: number;
+  /** True when the rate was measured on passages this model encoded; false for the rough guess from the model's size. */
+  measured: boolean;
+}
+
+/**
+ * Which passages get encoded: all of them (in the background), only those that questions
+ * retrieve (on demand), or none for now (paused).
+ */
+export type EncodingPolicy = 'all' | 'on-demand' | 'paused';
+export const ENCODING_POLICIES: readonly EncodingPolicy[] = ['all', 'on-demand', 'paused'];
+
 export interface ImportReport {
   added: number;
   updated: number;
@@ -65,6 +84,8 @@ export interface ImportReport {
   skipped: ImportFailure[];
   documentIds: number[];
   passages: number;
+  /** What encoding the new passages will cost, when a model is loaded. */
+  encoding?: EncodingEstimate | null;
 }
 
 export interface ImportProgress {
@@ -146,7 +167,10 @@ export interface EncodingQueueStatus {
   done: number;
   failed: number;
   total: number;
-  current: { passageId: number; documentTitle: string; step: string; progress: number } | null;
+  /** The job being encoded: its passage and document, its stage in words (e.g. "training: step 12 of 45") and 0..1. */
+  current: { passageId: number; documentId: number; position: number; documentTitle: string; step: string; progress: number } | null;
+  /** Mean encoding seconds per passage over the last finished ones; null before the first. */
+  secondsPerPassage: number | null;
   etaSeconds: number | null;
   /** Why nothing is encoded here now (another process encodes this knowledge base), else null. */
   blocked: string | null;
@@ -208,6 +232,8 @@ export interface Settings {
   threads: number;
   /** Threads of background encoding (augmentation and training); 0 uses `threads`. Default 0. */
   encoderThreads: number;
+  /** Which passages are encoded into adapters. Default 'all'. */
+  encodingPolicy: EncodingPolicy;
   theme: 'system' | 'light' | 'dark';
   /** Folder of the database and adapters (read-only here; moved by the shell). */
   dataDir: string;

@@ -6,12 +6,15 @@ import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
   AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EncodingQueueStatus,
-  ImportFailureList, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
+  EncodingEstimate, EncodingPolicy, ImportFailureList, ImportProgress, ImportReport, ModelInfo, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
 import type { ConnectionState } from './webSocketTransport.js';
 
 export type View = 'chat' | 'knowledge' | 'models' | 'settings';
+
+/** An import of more new passages than this asks what to encode before the encoder spends hours on it. */
+export const LARGE_IMPORT_PASSAGES = 500;
 
 export interface Notice {
   id: number;
@@ -52,6 +55,8 @@ export interface AppState {
   lastImport: ImportReport | null;
   /** Files not imported (failed or skipped), kept by the engine until dismissed. */
   importFailures: ImportFailureList | null;
+  /** What encoding a large import costs, until the user chooses what to encode. */
+  encodingChoice: EncodingEstimate | null;
   queue: EncodingQueueStatus | null;
 
   model: ModelInfo | null;
@@ -84,6 +89,8 @@ export interface AppActions {
   importPaths(paths: string[]): Promise<void>;
   importFiles(files: File[]): Promise<void>;
   dismissImportFailures(): Promise<void>;
+  /** Answers the question after a large import: encode all, on demand, or not now (paused). */
+  chooseEncoding(policy: EncodingPolicy): Promise<void>;
   search(query: string): Promise<void>;
   showDocument(id: number, highlightPassageId?: number | null): Promise<void>;
   closeDocument(): void;
@@ -137,6 +144,11 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         return undefined;
       }
     }
+    /** Shows the report; a large import under the 'all' policy asks what to encode (LARGE_IMPORT_PASSAGES). */
+    function afterImport(report: ImportReport): void {
+      const large = report.encoding && report.encoding.passages > LARGE_IMPORT_PASSAGES && get().settings?.encodingPolicy === 'all';
+      set({ lastImport: report, ...(large ? { encodingChoice: report.encoding } : {}) });
+    }
     async function refreshImportFailures(): Promise<void> {
       const importFailures = await attempt(() => api.listImportFailures());
       if (importFailures) set({ importFailures });
@@ -171,6 +183,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       importing: null,
       lastImport: null,
       importFailures: null,
+      encodingChoice: null,
       queue: null,
       model: null,
       modelError: null,
@@ -276,7 +289,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         set({ importing: { done: 0, total: clean.length, currentPath: clean[0] ?? '' } });
         const report = await attempt(() => api.importPaths(clean));
         set({ importing: null });
-        if (report) set({ lastImport: report });
+        if (report) afterImport(report);
         await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
       },
       async importFiles(files) {
@@ -285,8 +298,12 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         const uploads = await attempt(() => Promise.all(files.map(toUpload)));
         const report = uploads && (await attempt(() => api.importUploads(uploads)));
         set({ importing: null });
-        if (report) set({ lastImport: report });
+        if (report) afterImport(report);
         await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
+      },
+      async chooseEncoding(policy) {
+        set({ encodingChoice: null });
+        if (get().settings?.encodingPolicy !== policy) await get().updateSettings({ encodingPolicy: policy });
       },
       async dismissImportFailures() {
         if (await succeeded(() => api.dismissImportFailures())) set({ importFailures: { total: 0, items: [] } });
@@ -320,7 +337,10 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       },
       async setEncodingPaused(paused) {
         const queue = await attempt(() => (paused ? api.pauseEncoding() : api.resumeEncoding()));
-        if (queue) set({ queue });
+        if (!queue) return;
+        // Pausing is the 'paused' encoding policy: the settings changed too.
+        const settings = await attempt(() => api.getSettings());
+        set({ queue, ...(settings ? { settings } : {}) });
       },
 
       async openModel(path) {

@@ -100,13 +100,15 @@ describe('paramkb CLI', () => {
     const orla = (db.prepare("SELECT id FROM documents WHERE title = 'orla venkatesh'").get() as { id: number }).id;
     db.close();
     const r = await paramkb(['encode', '--doc', String(orla), '--epochs', '1'], 500_000);
-    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    // Not a terminal: plain lines of progress on stderr, from the first stage to a rate.
+    expect(r.stderr).toMatch(/^Encoding: 0\/1 passages done; passage \d+ augmenting; time left known after the first passage$/m);
+    expect(r.stderr).toMatch(/^Encoding: 1\/1 passages done; passage \d+ done; \d+ (s|min) per passage$/m);
     expect(r.stdout).toMatch(/^Encoded 1 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
     const jobs = await paramkb(['jobs']);
     expect(jobs.stdout).toContain('1 done, 0 running, 2 queued, 0 failed'); // opening the model queued every passage
     const rows = jobs.stdout.split('\n').filter((l) => l.startsWith('#')).map((l) => l.replace(/^#\d+ passage \d+ /, ''));
-    expect(rows.sort()).toEqual(['(bram oduya): queued', '(orla venkatesh): done', '(sefa lindqvist): queued']);
+    expect(rows.sort()).toEqual(['(Bram Oduya): queued', '(Sefa Lindqvist): queued', '(orla venkatesh): done']);
     // Another model's jobs: its header and its rows (none), and listing them queued nothing.
     const other = await paramkb(['--model', await tinyModelPath(TINY_SPECS.llamaBpeGqa), 'jobs']);
     expect(other.stdout).toBe('0 done, 0 running, 0 queued, 0 failed\n');
@@ -136,6 +138,13 @@ describe('paramkb CLI', () => {
     const badType = await paramkb(['convert-adapters', 'q4']);
     expect(badType.code).not.toBe(0);
     expect(badType.stderr).toMatch(/f32, f16, q8_0/);
+
+    // An import says what encoding its passages costs (the rate measured above) and how to choose.
+    writeFileSync(join(dir, 'lena.txt'), 'Lena Marsh was born in Quillon. She repairs clocks in Velmora.');
+    const imported = await paramkb(['import', join(dir, 'lena.txt'), '--encoding', 'on-demand']);
+    expect(imported.stdout).toMatch(/Encoding the 1 new passages into adapters takes about \d+ (s|min) on this computer \(\d+ (s|min) per passage, measured on this model\)\. Encoding policy: on-demand; choose with --encoding all\|on-demand\|paused/);
+    expect((await paramkb(['jobs'])).stdout).toMatch(/^1 done, 0 running, 0 queued, 0 failed\n/);
+    expect((await paramkb(['status'])).stdout).toContain('(policy: on-demand)');
   }, 600_000);
 
   it('evaluates a small question set with EM/F1 per type', async () => {

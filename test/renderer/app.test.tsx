@@ -160,18 +160,50 @@ describe('knowledge', () => {
   });
 
   it('shows encoding progress and failures from events, and pauses the queue', async () => {
-    const { api } = await renderApp();
+    const { api, store } = await renderApp();
     go('Knowledge');
+    const rivers = store.getState().documents.find((d) => d.title === 'rivers.md')!;
+    // Before any passage is done: the stage moves, the time left is not known yet.
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95, blocked: null,
-      current: { passageId: 1, documentTitle: 'rivers.md', step: 'training', progress: 0.5 },
+      paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null,
+      current: { passageId: 1, documentId: rivers.id, position: 1, documentTitle: 'rivers.md', step: 'augmenting: 240 of about 1200 tokens written (4 passages together)', progress: 0.14 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });
+    expect(within(queue).getByText(/rivers\.md, passage 2 — augmenting: 240 of about 1200 tokens written \(4 passages together\) \(14%\)/)).toBeTruthy();
+    expect(within(queue).getByText('Time left: known once the first passage is done')).toBeTruthy();
+    expect(within(screen.getByRole('row', { name: 'rivers.md' })).getByText('Passage 2: augmenting: 240 of about 1200 tokens written (4 passages together)')).toBeTruthy();
+    // After one: a rate and the time left.
+    act(() => api.emit('encodingQueueChanged', {
+      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null,
+      current: { passageId: 2, documentId: rivers.id, position: 0, documentTitle: 'rivers.md', step: 'training: step 3 of 6', progress: 0.5 },
+    }));
     expect(within(queue).getByRole('progressbar', { name: 'Encoding progress' }).getAttribute('aria-valuenow')).toBe('25');
+    expect(within(queue).getByText('38 s per passage')).toBeTruthy();
     expect(within(queue).getByText(/About 2 min left/)).toBeTruthy();
-    expect(within(queue).getByText(/rivers\.md — training \(50%\)/)).toBeTruthy();
+    expect(within(queue).getByText(/rivers\.md, passage 1 — training: step 3 of 6 \(50%\)/)).toBeTruthy();
     fireEvent.click(within(queue).getByRole('button', { name: /Pause/ }));
     await within(queue).findByRole('button', { name: /Resume/ });
+    expect(store.getState().settings?.encodingPolicy).toBe('paused');
+  });
+
+  it('after a large import, says what encoding costs and lets the user choose what to encode', async () => {
+    const { api } = await renderApp();
+    go('Knowledge');
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/large.txt' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    const choice = await screen.findByRole('region', { name: 'Encode the new passages?' });
+    expect(within(choice).getByRole('heading').textContent).toBe('Encode 26,657 new passages?');
+    expect(choice.textContent).toContain('about 2 days of this computer’s time (7 s per passage, measured on this model)');
+    fireEvent.click(within(choice).getByRole('button', { name: 'Encode on demand' }));
+    await waitFor(() => expect(screen.queryByRole('region', { name: 'Encode the new passages?' })).toBeNull());
+    expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ encodingPolicy: 'on-demand' });
+    // A small import asks nothing.
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/small.txt' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    await screen.findByRole('row', { name: 'small.txt' });
+    expect(screen.queryByRole('region', { name: 'Encode the new passages?' })).toBeNull();
+    go('Settings');
+    expect(screen.getByRole('radio', { name: 'On demand' }).getAttribute('aria-checked')).toBe('true');
   });
 
   it('renders only the passages near the view of a large document, the highlighted one included', async () => {

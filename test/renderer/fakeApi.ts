@@ -35,7 +35,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const running = new Map<string, { cancelled: boolean }>();
   let paused = false;
   let settings: Settings = {
-    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0,
+    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0, encodingPolicy: 'all',
     theme: 'light', dataDir: '/home/user/.config/ParamKB',
   };
   let model: ModelInfo = {
@@ -67,7 +67,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const queue = (): EncodingQueueStatus => {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
-    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
+    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);
@@ -108,7 +108,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       const ids = paths.filter((p) => !p.includes('broken') && !p.endsWith('.png')).map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
       emit('documentsChanged', {});
       emit('encodingQueueChanged', queue());
-      return importReport(ids, failed, skipped);
+      const report = importReport(ids, failed, skipped);
+      // A path with "large" in it stands for a 20 MB text file.
+      if (paths.some((p) => p.includes('large'))) report.encoding = { passages: 26_657, secondsPerPassage: 6.5, seconds: 173_271, measured: true };
+      return report;
     },
     async importUploads(files: UploadedFile[]) {
       record('importUploads', [files]);
@@ -179,8 +182,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (state) state.cancelled = true;
     },
     async getEncodingQueue() { return queue(); },
-    async pauseEncoding() { paused = true; return queue(); },
-    async resumeEncoding() { paused = false; return queue(); },
+    async pauseEncoding() { paused = true; settings = { ...settings, encodingPolicy: 'paused' }; return queue(); },
+    async resumeEncoding() { paused = false; settings = { ...settings, encodingPolicy: 'all' }; return queue(); },
     async getModel() { return model; },
     async openModel(path) {
       record('openModel', [path]);

@@ -27,7 +27,7 @@ export type SaveOutcome = 'added' | 'updated' | 'unchanged';
 
 interface DocumentRow {
   id: number; source_key: string; path: string | null; title: string; format: string; size_bytes: number;
-  imported_at: string; passage_count: number; encoded_count: number; open_jobs: number; failed_jobs: number; last_error: string | null;
+  imported_at: string; passage_count: number; encoded_count: number; open_jobs: number; running_jobs: number; failed_jobs: number; last_error: string | null;
 }
 
 export class DocumentStore {
@@ -111,6 +111,7 @@ export class DocumentStore {
         (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id) AS passage_count,
         (SELECT COUNT(*) FROM passages p JOIN adapters a ON a.passage_id = p.id AND a.base_model = @model WHERE p.document_id = d.id) AS encoded_count,
         (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state IN ('queued', 'running')) AS open_jobs,
+        (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state = 'running') AS running_jobs,
         (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state = 'failed') AS failed_jobs,
         (SELECT j.error FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.state = 'failed' ORDER BY j.updated_at DESC LIMIT 1) AS last_error
       FROM documents d ${where} ORDER BY d.imported_at DESC, d.id DESC`);
@@ -137,7 +138,8 @@ export class DocumentStore {
 function toSummary(row: DocumentRow): DocumentSummary {
   let status: DocumentStatus = 'indexed';
   if (row.passage_count > 0 && row.encoded_count === row.passage_count) status = 'encoded';
-  else if (row.open_jobs > 0) status = 'encoding';
+  else if (row.running_jobs > 0) status = 'encoding';
+  else if (row.open_jobs > 0) status = 'queued';
   else if (row.failed_jobs > 0) status = 'failed';
   return {
     id: row.id,

@@ -104,4 +104,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN candidates TEXT;
   `,
+  // 4: the encoding seconds each finished job cost (its share of batched augmentation plus its
+  // training), for the rate and time estimates; the pause flag becomes the encoding policy.
+  `
+  ALTER TABLE jobs ADD COLUMN seconds REAL;
+  INSERT OR IGNORE INTO settings (key, value) SELECT 'ui.encodingPolicy', '"paused"' FROM settings WHERE key = 'app.encodingPaused' AND value = 'true';
+  DELETE FROM settings WHERE key = 'app.encodingPaused';
+  `,
 ];
