@@ -279,6 +279,8 @@ export class Engine implements ParamKbApi {
         ...(result.candidates ? { candidates: result.candidates } : {}),
       });
       this.emit('answerDone', { requestId, chatId: request.chatId, message });
+      // The question may have queued the passages it retrieved (on demand, or moved them up): wake the encoder.
+      this.encoder?.notify();
       this.emitQueue();
     }).catch((error: unknown) => {
       const expected = error instanceof CancelledError ? 'cancelled' : (error as Error).message;

@@ -65,7 +65,13 @@ describe('encoding progress', () => {
 
 describe('encoding policy', () => {
   it('encodes all passages, only those that questions retrieve, or none for now', async () => {
-    const engine = await Engine.open({ dataDir: join(dir, 'policy'), modelPath, useGpu: false });
+    let notified = 0;
+    let answered: () => void = () => undefined;
+    const engine = await Engine.open({
+      dataDir: join(dir, 'policy'), modelPath, useGpu: false,
+      createEncoder: () => ({ notify: () => { notified++; }, close: async () => undefined }),
+      events: (event) => { if (event === 'answerDone' || event === 'answerError') answered(); },
+    });
     try {
       const queued = () => engine.db.prepare("SELECT passage_id FROM jobs WHERE state = 'queued' ORDER BY passage_id").pluck().all() as number[];
       await engine.updateSettings({ encodingPolicy: 'on-demand' });
@@ -76,9 +82,14 @@ describe('encoding policy', () => {
       expect(queued()).toEqual([]);
       expect(report.encoding).toMatchObject({ passages: 3, measured: false });
       expect(report.encoding!.seconds).toBeGreaterThan(0);
-      // A question queues the passages it retrieves.
-      await engine.answerOnce({ question: 'Where was Bram Oduya born?', mode: 'auto', k: 3, maxTokens: 2 });
+      // A question queues the passages it retrieves, and wakes the encoder.
+      const chat = await engine.createChat('Bram');
+      const before = notified;
+      const done = new Promise<void>((resolve) => { answered = resolve; });
+      await engine.ask({ chatId: chat.id, question: 'Where was Bram Oduya born?', mode: 'auto', k: 3 });
+      await done;
       expect(queued()).toEqual([ids[1]]);
+      expect(notified).toBeGreaterThan(before);
       await engine.updateSettings({ encodingPolicy: 'all' });
       expect(queued()).toEqual(ids);
       await engine.updateSettings({ encodingPolicy: 'on-demand' });
