@@ -8,11 +8,12 @@ import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shar
 import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingQueueStatus, ImportReport, ModelInfo,
-  PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingEstimate, EncodingPolicy, EncodingQueueStatus,
+  ImportFailureList, ImportReport, ModelInfo, PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
 import { AdapterStore } from './encoding/adapterStore.js';
+import { estimateEncoding } from './encoding/encodingEstimate.js';
 import { ChatStore } from './database/chatStore.js';
 import { openDatabase, type Db } from './database/database.js';
 import { DocumentStore } from './database/documentStore.js';
@@ -61,6 +62,11 @@ export interface EngineOptions {
    * is imported once, as soon as the model its adapters need is open. Default none.
    */
   bundledPacksDir?: string;
+  /**
+   * Open to look, not to change (paramkb status): loading a model neither queues passages for
+   * it nor makes it the knowledge base's last model. Default false.
+   */
+  readOnly?: boolean;
 }
 
 export class Engine implements ParamKbApi {
@@ -85,6 +91,8 @@ export class Engine implements ParamKbApi {
   private readonly answersInFlight = new Map<string, AbortController>();
   private readonly downloads: ModelDownloads;
   private encoder: EncoderControl | null = null;
+  /** Why the encoder cannot run now (another process encodes this knowledge base), else null. */
+  private encoderBlocked: string | null = null;
   /** Publishes an API event (also used by the encoder host). */
   readonly emit: EventSink;
 
@@ -151,10 +159,12 @@ export class Engine implements ParamKbApi {
       const runtime = await LlmRuntime.load(load);
       this.runtime = runtime;
       this.modelError = null;
-      this.settings.setValue('modelPath', modelPath);
       await previous?.dispose();
-      // Adapters belong to one base model: every passage without one for this model is queued.
-      this.jobs.enqueue(this.documents.allPassageIds(), runtime.fingerprint);
+      if (!this.options.readOnly) {
+        this.settings.setValue('modelPath', modelPath);
+        // Adapters belong to one base model: under 'all', every passage without one for this model is queued.
+        this.queueAll();
+      }
     } catch (error) {
       this.modelError = (error as Error).message;
       throw error;
@@ -180,17 +190,36 @@ export class Engine implements ParamKbApi {
     return report;
   }
 
-  /** Queues encoding of new passages when a model is loaded, and tells listeners. */
-  afterImport(report: ImportReport): void {
-    this.queueDocuments(report.documentIds);
+  async listImportFailures(): Promise<ImportFailureList> {
+    return this.importer.listFailures();
   }
 
-  /** New passages: embedded in the background at once, and queued for encoding when a model is loaded. */
-  private queueDocuments(documentIds: number[]): void {
+  async dismissImportFailures(): Promise<void> {
+    this.importer.dismissFailures();
+  }
+
+  /**
+   * Queues encoding of the new passages when a model is loaded and the policy is 'all', says
+   * in the report what encoding them costs, and tells listeners.
+   */
+  afterImport(report: ImportReport): void {
+    this.queueDocuments(report.documentIds, report);
+  }
+
+  /**
+   * New passages: embedded in the background at once, and queued for encoding when a model is
+   * loaded and the policy is 'all'; an import's report says what encoding them costs.
+   */
+  private queueDocuments(documentIds: number[], report?: ImportReport): void {
     this.embeddings.notify();
-    if (this.baseModel) {
+    const baseModel = this.baseModel;
+    if (baseModel) {
       const passageIds = documentIds.flatMap((id) => this.documents.passageIdsOf(id));
-      if (this.jobs.enqueue(passageIds, this.baseModel) > 0) this.encoder?.notify();
+      if (report) {
+        const unencoded = passageIds.length - this.adapters.countFor(passageIds, baseModel);
+        report.encoding = unencoded > 0 ? this.estimateEncoding(unencoded) : null;
+      }
+      if (this.settings.get().encodingPolicy === 'all' && this.jobs.enqueue(passageIds, baseModel) > 0) this.encoder?.notify();
     }
     this.emit('documentsChanged', {});
     this.emitQueue();
@@ -212,11 +241,12 @@ export class Engine implements ParamKbApi {
   async importPack(path: string): Promise<PackImportReport> {
     const runtime = this.runtime;
     const { documentIds, ...report } = await this.exclusivePack(async () => {
-      // The merge is one write transaction: the encoder finishes its passage first, so that its
-      // writes never wait on it.
-      const wasPaused = this.jobs.isPaused();
+      // The merge is one write transaction: encoding pauses and the encoder finishes its passage
+      // first, so that its writes never wait on it.
+      const policy = this.settings.get().encodingPolicy;
+      const wasPaused = policy === 'paused';
       if (!wasPaused) {
-        this.jobs.setPaused(true);
+        this.settings.update({ encodingPolicy: 'paused' });
         await this.untilEncoderIdle();
       }
       try {
@@ -228,7 +258,7 @@ export class Engine implements ParamKbApi {
         });
       } finally {
         if (!wasPaused) {
-          this.jobs.setPaused(false);
+          this.settings.update({ encodingPolicy: policy });
           this.encoder?.notify();
         }
       }
@@ -290,6 +320,35 @@ export class Engine implements ParamKbApi {
     this.encoder?.notify();
     const deadline = Date.now() + 60_000;
     while (this.jobs.runningLocally() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  }
+
+  /** What encoding `passages` passages costs with the loaded model (measured rate, else a guess from its size). */
+  estimateEncoding(passages: number): EncodingEstimate {
+    const runtime = this.requireRuntime();
+    return estimateEncoding(passages, this.jobs.secondsPerPassage(runtime.fingerprint), runtime.info().sizeBytes ?? 0);
+  }
+
+  /** Under the 'all' policy, queues every passage that has no adapter for the loaded model. */
+  private queueAll(): void {
+    const baseModel = this.baseModel;
+    if (!baseModel || this.settings.get().encodingPolicy !== 'all') return;
+    this.jobs.enqueue(this.documents.allPassageIds(), baseModel);
+  }
+
+  /**
+   * Sets which passages are encoded. 'all' queues every passage without an adapter; 'on-demand'
+   * drops the jobs no question asked for (questions still queue the passages they retrieve);
+   * 'paused' stops the encoder, and resuming returns to the policy before it.
+   */
+  setEncodingPolicy(policy: EncodingPolicy): EncodingQueueStatus {
+    const previous = this.settings.get().encodingPolicy;
+    if (policy === 'paused' && previous !== 'paused') this.settings.setValue('encodingPolicyBeforePause', previous);
+    this.settings.update({ encodingPolicy: policy });
+    if (policy === 'all') this.queueAll();
+    if (policy === 'on-demand' && this.baseModel) this.jobs.cancelUnrequested(this.baseModel);
+    this.encoder?.notify();
+    this.emit('documentsChanged', {});
+    return this.emitQueue();
   }
 
   async listDocuments(): Promise<DocumentSummary[]> {
@@ -357,6 +416,8 @@ export class Engine implements ParamKbApi {
         ...(result.candidates ? { candidates: result.candidates } : {}),
       });
       this.emit('answerDone', { requestId, chatId: request.chatId, message });
+      // The question may have queued the passages it retrieved (on demand, or moved them up): wake the encoder.
+      this.encoder?.notify();
       this.emitQueue();
     }).catch((error: unknown) => {
       const expected = error instanceof CancelledError ? 'cancelled' : (error as Error).message;
@@ -381,24 +442,32 @@ export class Engine implements ParamKbApi {
   // ---- Encoding queue ----
 
   async getEncodingQueue(): Promise<EncodingQueueStatus> {
-    return this.jobs.status(this.baseModel);
+    return this.queueStatus();
+  }
+
+  private queueStatus(): EncodingQueueStatus {
+    return { ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked };
+  }
+
+  /** The encoder host reports that another process holds the encoding lock (null: no longer). */
+  setEncoderBlocked(reason: string | null): void {
+    if (reason === this.encoderBlocked) return;
+    this.encoderBlocked = reason;
+    this.emitQueue();
   }
 
   async pauseEncoding(): Promise<EncodingQueueStatus> {
-    this.jobs.setPaused(true);
-    this.encoder?.notify();
-    return this.emitQueue();
+    return this.setEncodingPolicy('paused');
   }
 
   async resumeEncoding(): Promise<EncodingQueueStatus> {
-    this.jobs.setPaused(false);
-    this.encoder?.notify();
-    return this.emitQueue();
+    const before = this.settings.getValue('encodingPolicyBeforePause');
+    return this.setEncodingPolicy(before === 'on-demand' ? 'on-demand' : 'all');
   }
 
   /** Publishes the queue's state (the encoder calls this as jobs progress). */
   emitQueue(): EncodingQueueStatus {
-    const status = this.jobs.status(this.baseModel);
+    const status = this.queueStatus();
     this.emit('encodingQueueChanged', status);
     return status;
   }
@@ -410,7 +479,7 @@ export class Engine implements ParamKbApi {
     const settings = this.settings.get();
     return {
       path: this.settings.getValue('modelPath'), name: null, architecture: null, sizeBytes: null, contextSize: null, gpu: false,
-      gpuLayers: settings.gpuLayers, threads: settings.threads, loaded: false, error: this.modelError,
+      gpuDevices: [], computeNote: null, gpuLayers: settings.gpuLayers, layerCount: null, threads: settings.threads, loaded: false, error: this.modelError,
     };
   }
 
@@ -488,7 +557,12 @@ export class Engine implements ParamKbApi {
   }
 
   async updateSettings(patch: Partial<Settings>): Promise<Settings> {
-    return this.settings.update(patch);
+    const { encodingPolicy, ...rest } = patch;
+    if (encodingPolicy !== undefined && encodingPolicy !== this.settings.get().encodingPolicy) this.setEncodingPolicy(encodingPolicy);
+    const settings = this.settings.update(rest);
+    // The encoder runs with the thread count it was started with: a new one starts.
+    if ('threads' in patch || 'encoderThreads' in patch) this.encoder?.notify();
+    return settings;
   }
 
   async close(): Promise<void> {

@@ -14,8 +14,15 @@ export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
   epochs: 3,
   gpuLayers: 'auto',
   threads: 0,
+  encoderThreads: 0,
+  encodingPolicy: 'all',
   theme: 'system',
 };
+
+/** The encoder's CPU threads from the settings, or undefined to pick from the machine. */
+export function encoderThreadsOf(settings: Pick<Settings, 'threads' | 'encoderThreads'>): number | undefined {
+  return settings.encoderThreads || settings.threads || undefined;
+}
 
 export class SettingsStore {
   constructor(private readonly db: Db, private readonly dataDir: string) {}

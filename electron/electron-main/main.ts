@@ -7,6 +7,7 @@ import { app, BrowserWindow, dialog, ipcMain, nativeTheme, net, protocol, sessio
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PACK_FILE_EXTENSION } from '../shared/contract.js';
+import { resolveDataDir } from '../core/paths.js';
 import { DESKTOP_CHANNELS, OPEN_DIALOG_KINDS, SAVE_DIALOG_KINDS, type OpenDialogKind, type SaveDialogKind } from '../shared/desktop.js';
 import { EngineHost } from './engineHost.js';
 
@@ -41,7 +42,8 @@ if (!app.requestSingleInstanceLock()) {
   protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
   const engine = new EngineHost({
     entryPoint: join(here, 'engineProcess.js'),
-    dataDir: join(app.getPath('userData'), 'knowledge-base'),
+    // The same folder as the CLI and `paramkb serve` (PARAMKB_DATA, else the per-user folder).
+    dataDir: resolveDataDir(),
     modelPath: process.env.PARAMKB_MODEL ?? null,
     // electron-builder's extraResources put a team's packs here (docs/teams.md).
     bundledPacksDir: app.isPackaged ? join(process.resourcesPath, 'packs') : null,

@@ -7,7 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import type { RedisOptions } from 'bullmq';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANSWER_MODES, HOP_POLICIES, RETRIEVAL_METHODS, type AnswerMode, type HopPolicy, type PackProgress, type RetrievalMethod } from '../shared/types.js';
+import {
+  ANSWER_MODES, ENCODING_POLICIES, HOP_POLICIES, RETRIEVAL_METHODS, type AnswerMode, type EncodingPolicy, type HopPolicy, type PackProgress, type RetrievalMethod,
+} from '../shared/types.js';
 import { PACK_FILE_EXTENSION } from '../shared/contract.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { DEFAULT_RELEVANCE_EXPONENT } from '../core/answer/answerer.js';
@@ -23,13 +25,14 @@ import { redactedRedisUrl, redisOptions } from '../core/distributed/redisConnect
 import { REMOTE_STEP } from '../core/encoding/jobQueue.js';
 import { describeModel } from '../core/llm/modelIdentity.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
-import { DEFAULT_ENCODING_CONFIG, TRAINING_OBJECTIVES, type EncodingConfig, type TrainingObjective } from '../core/encoding/passageEncoder.js';
-import { databasePath, defaultDataDir } from '../core/paths.js';
+import { JobQueue } from '../core/encoding/jobQueue.js';
+import { DEFAULT_ENCODING_CONFIG, TRAINING_OBJECTIVES, type EncodedPassage, type EncodeProgress, type EncodingConfig, type TrainingObjective } from '../core/encoding/passageEncoder.js';
+import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { ParamKbError } from '../shared/errors.js';
-import { formatBytes } from '../shared/format.js';
+import { formatBytes, formatDuration, formatRunsOn } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string; embeddingModel?: string }
 
@@ -53,7 +56,7 @@ function engineOptions(globals: GlobalOptions, dataDir?: string): EngineOptions 
   const profile = globals.profile ?? process.env.PARAMKB_PROFILE;
   const embeddingModel = globals.embeddingModel ?? process.env.PARAMKB_EMBEDDING_MODEL;
   return {
-    dataDir: resolve(dataDir ?? globals.data ?? defaultDataDir()),
+    dataDir: resolveDataDir(dataDir ?? globals.data),
     modelPath: model ? resolve(model) : undefined,
     embeddingModelPath: embeddingModel ? resolve(embeddingModel) : undefined,
     profilePath: profile ? resolve(profile) : undefined,
@@ -107,15 +110,12 @@ function addEncodingFlags(command: Command): Command {
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
     .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
-    .option('--threads <n>', 'CPU threads (default: all cores)', (v) => Number.parseInt(v, 10))
+    .option('--threads <n>', 'CPU threads (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
 }
 
-/**
- * Encodes the passages that have no adapter yet (all of them, one document's, or a given list),
- * with a progress bar.
- */
+/** The hyperparameters of new adapters that the encoding flags override. */
 function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
   const config: Partial<EncodingConfig> = {};
   if (flags.lr !== undefined) config.lr = flags.lr;
@@ -129,10 +129,15 @@ function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
   return config;
 }
 
+/**
+ * Encodes the passages that have no adapter yet (all of them, one document's, or a given list),
+ * with progress on stderr (encodingProgressView).
+ */
 async function encodePassages(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags, select: { documentId?: number; passageIds?: number[] } = {}): Promise<string> {
   const { documentId } = select;
   const config = encodingOverrides(flags);
-  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
+  let view: EncodingProgressView | null = null;
+  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config, onProgress: (p) => view?.progress(p) });
   try {
     const baseModel = session.runtime.fingerprint;
     if (flags.reencode) session.encoder.adapters.deleteAll(baseModel);
@@ -149,12 +154,11 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
     const ids = (passages as { id: number }[]).map((r) => r.id);
     session.jobs.enqueue(ids, baseModel);
     const queued = session.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?))").pluck();
-    const bar = progressBar('Encoding');
-    bar.start(queued.get(baseModel, JSON.stringify(ids)) as number, 0);
+    view = encodingProgressView(queued.get(baseModel, JSON.stringify(ids)) as number);
     let augment = 0;
     let train = 0;
-    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; bar.increment(); } });
-    bar.stop();
+    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; view?.encoded(e); } });
+    view.stop();
     const status = session.jobs.status(baseModel);
     return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${queued.get(baseModel, JSON.stringify(ids)) as number} still queued${status.paused ? ' (paused)' : ''}.`;
   } finally {
@@ -252,6 +256,55 @@ function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+interface EncodingProgressView {
+  progress(p: EncodeProgress): void;
+  encoded(e: EncodedPassage): void;
+  stop(): void;
+}
+
+/** How often a line of encoding progress is written when stderr is not a terminal. */
+const PROGRESS_LINE_MS = 5_000;
+
+/**
+ * Encoding progress on stderr, from the first second: the passage's stage (augmenting: tokens
+ * written; training: step n of m), then a rate and the time left once a passage is done. A
+ * bar on a terminal; a plain line on each change (at most every 5 s, and for every finished
+ * passage) when stderr is a log or a pipe.
+ */
+function encodingProgressView(total: number): EncodingProgressView {
+  let done = 0;
+  let seconds = 0;
+  let stage = 'starting';
+  let lastLine = 0;
+  const rate = () => (done === 0 ? 'time left known after the first passage'
+    : `${formatDuration(seconds / done)} per passage${done < total ? `, about ${formatDuration((seconds / done) * (total - done))} left` : ''}`);
+  const bar = process.stderr.isTTY ? new SingleBar({
+    format: 'Encoding [{bar}] {value}/{total} | {stage} | {rate}', stream: process.stderr, hideCursor: true, clearOnComplete: true,
+  }) : null;
+  bar?.start(total, 0, { stage, rate: rate() });
+  const show = (force: boolean) => {
+    if (bar) return bar.update(done, { stage, rate: rate() });
+    const now = Date.now();
+    if (!force && now - lastLine < PROGRESS_LINE_MS) return;
+    lastLine = now;
+    process.stderr.write(`Encoding: ${done}/${total} passages done; ${stage}; ${rate()}\n`);
+  };
+  return {
+    progress: (p) => {
+      if (p.step === 'done') return;
+      stage = `passage ${p.job.passageId} ${p.detail ? `${p.step}, ${p.detail}` : p.step}`;
+      show(false);
+    },
+    encoded: (e) => {
+      done++;
+      seconds += e.augmentSeconds + e.trainSeconds;
+      stage = `passage ${e.passageId} done`;
+      show(true);
+    },
+    stop: () => bar?.stop(),
+  };
 }
 
 function progressBar(label: string): SingleBar {
@@ -358,8 +411,10 @@ export function buildCli(): Command {
   program.command('import')
     .description('import files and folders (.txt, .md, .html, .pdf, .docx)')
     .argument('<paths...>')
-    .action(async (paths: string[]) => {
+    .addOption(new Option('--encoding <policy>', 'what the app encodes into adapters from now on: all (every passage), on-demand (passages that questions retrieve), paused (default: the knowledge base\'s, all unless changed)').choices(ENCODING_POLICIES))
+    .action(async (paths: string[], opts: { encoding?: EncodingPolicy }) => {
       await withEngine(engineOptions(program.opts()), false, async (engine) => {
+        if (opts.encoding) engine.setEncodingPolicy(opts.encoding);
         const bar = progressBar('Importing');
         let started = false;
         const report = await engine.importer.importPaths(paths.map((p) => resolve(p)), {
@@ -371,8 +426,14 @@ export function buildCli(): Command {
         });
         if (started) bar.stop();
         engine.afterImport(report);
-        process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed.\n`);
+        process.stdout.write(`Imported ${report.added} new and ${report.updated} changed documents (${report.passages} passages); ${report.unchanged} unchanged; ${report.failed.length} failed${report.skipped.length ? `; ${report.skipped.length} skipped` : ''}.\n`);
         for (const f of report.failed) process.stdout.write(`  failed: ${f.path}: ${f.reason}\n`);
+        for (const f of report.skipped) process.stdout.write(`  skipped: ${f.path}: ${f.reason.replace(/^Skipped: /, '')}\n`);
+        const estimate = report.encoding;
+        if (estimate) {
+          const policy = engine.settings.get().encodingPolicy;
+          process.stdout.write(`Encoding the ${estimate.passages} new passages into adapters takes about ${formatDuration(estimate.seconds)} on this computer (${formatDuration(estimate.secondsPerPassage)} per passage, ${estimate.measured ? 'measured on this model' : 'a rough guess from the model\'s size'}). Encoding policy: ${policy}${policy === 'all' ? ' (the app encodes them in the background; `paramkb encode` does it now)' : ''}; choose with --encoding all|on-demand|paused (on-demand: only the passages that questions retrieve).\n`);
+        }
         if (report.failed.length > 0 && report.added + report.updated + report.unchanged === 0) process.exitCode = 1;
       });
     });
@@ -418,7 +479,8 @@ export function buildCli(): Command {
     .description('show the knowledge base, model and encoding queue')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      await withEngine(engineOptions(program.opts()), false, async (engine) => {
+      // Reading changes nothing: the model is loaded to describe it, not queued for or remembered.
+      await withEngine({ ...engineOptions(program.opts()), readOnly: true }, false, async (engine) => {
         const counts = engine.documents.counts();
         const model = await engine.getModel();
         const queue = await engine.getEncodingQueue();
@@ -429,8 +491,8 @@ export function buildCli(): Command {
         process.stdout.write([
           `Knowledge base: ${engine.dataDir}`,
           `Documents: ${counts.documents}, passages: ${counts.passages}`,
-          `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${model.gpu ? `GPU ${model.gpu}` : 'CPU'})` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
-          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`,
+          `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${formatRunsOn(model)})${model.computeNote ? `\n  ${model.computeNote}` : ''}` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
+          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed (policy: ${engine.settings.get().encodingPolicy})${queue.secondsPerPassage === null ? '' : `; ${formatDuration(queue.secondsPerPassage)} per passage`}`,
         ].join('\n') + '\n');
       });
     });
@@ -530,29 +592,35 @@ export function buildCli(): Command {
     });
 
   addRedisFlags(program.command('jobs')
-    .description('list the encoding jobs (with --redis, also the distributed queue of the model)')
+    .description('list the encoding jobs of a model (with --redis, also its distributed queue)')
     .option('--limit <n>', 'rows to show (default 20)', (v) => Number.parseInt(v, 10), 20), false)
     .action(async (opts: RedisFlags & { limit: number }) => {
-      await withEngine(engineOptions(program.opts()), false, async (engine) => {
-        const rows = engine.db.prepare(`
-          SELECT j.id, j.passage_id, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
-          LEFT JOIN passages p ON p.id = j.passage_id LEFT JOIN documents d ON d.id = p.document_id
-          ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.priority DESC, j.id DESC LIMIT ?`).all(opts.limit) as
-          { id: number; passage_id: number; title: string | null; state: string; attempts: number; progress: number; step: string | null; error: string | null }[];
-        const queue = await engine.getEncodingQueue();
+      // The jobs of one base model, known by its file's fingerprint (--model, else the last
+      // model): no model is loaded and nothing is queued; header and rows count the same jobs.
+      const options = engineOptions(program.opts());
+      const modelPath = options.modelPath ?? lastModelPath(options.dataDir);
+      if (modelPath && !existsSync(modelPath)) throw new ParamKbError('model-missing', `The model file ${modelPath} does not exist; pass --model with the model whose jobs to list.`);
+      if (!modelPath) {
+        process.stdout.write('No model has been opened on this knowledge base, so it has no encoding jobs; pass --model to list a model\'s jobs.\n');
+        return;
+      }
+      const baseModel = modelFingerprint(modelPath);
+      const db = openDatabase(databasePath(options.dataDir));
+      try {
+        const jobs = new JobQueue(db);
+        const queue = jobs.status(baseModel);
         process.stdout.write(`${queue.done} done, ${queue.running} running, ${queue.queued} queued, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}\n`);
-        for (const r of rows) {
+        for (const r of jobs.list(baseModel, opts.limit)) {
           const running = r.step === REMOTE_STEP ? ' on workers' : ` ${Math.round(r.progress * 100)}% ${r.step ?? ''}`;
-          process.stdout.write(`#${r.id} passage ${r.passage_id} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? running : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+          process.stdout.write(`#${r.id} passage ${r.passageId} (${r.title ?? 'deleted'}): ${r.state}${r.state === 'running' ? running : ''}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
         }
-        if (opts.redis) {
-          const modelPath = engine.loadedModelPath() ?? engine.settings.getValue('modelPath');
-          if (!modelPath) throw new ParamKbError('no-model', 'No model whose queue to show: pass --model or set PARAMKB_MODEL.');
-          const remote = await remoteQueueStatus(redisConnection(opts), modelFingerprint(modelPath));
-          const c = remote.counts;
-          process.stdout.write(`Queue ${remote.queueName} on ${redactedRedisUrl(opts.redis)}: ${c.waiting ?? 0} waiting, ${c.active ?? 0} active, ${c.delayed ?? 0} delayed (retry), ${c.completed ?? 0} completed not yet collected, ${c.failed ?? 0} failed; ${remote.workers ?? 'unknown'} workers connected\n`);
-        }
-      });
+      } finally {
+        db.close();
+      }      if (opts.redis) {
+        const remote = await remoteQueueStatus(redisConnection(opts), baseModel);
+        const c = remote.counts;
+        process.stdout.write(`Queue ${remote.queueName} on ${redactedRedisUrl(opts.redis)}: ${c.waiting ?? 0} waiting, ${c.active ?? 0} active, ${c.delayed ?? 0} delayed (retry), ${c.completed ?? 0} completed not yet collected, ${c.failed ?? 0} failed; ${remote.workers ?? 'unknown'} workers connected\n`);
+      }
     });
 
   addEncodingFlags(program.command('eval')
@@ -578,7 +646,7 @@ export function buildCli(): Command {
       let questions = withSupportingTitles(readEvalQuestions(resolve(opts.questions)), documents);
       if (opts.limit && opts.limit > 0) questions = questions.slice(0, opts.limit);
       // Without --data the corpus goes into a throwaway knowledge base, not the user's.
-      const tempDir = globals.data || process.env.PARAMKB_DATA ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
+      const tempDir = globals.data || process.env.PARAMKB_DATA?.trim() ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
       try {
         const options = engineOptions(globals, tempDir ?? undefined);
         // Every combination of the retrieval methods and hop policies asked for.

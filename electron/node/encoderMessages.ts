@@ -15,4 +15,6 @@ export type FromEncoder =
   | { type: 'progress'; passageId: number; step: string; progress: number }
   | { type: 'encoded'; passageId: number }
   | { type: 'idle' }
+  /** Another process holds the knowledge base's encoding lock; the worker exits. */
+  | { type: 'busy'; message: string }
   | { type: 'fatal'; message: string };

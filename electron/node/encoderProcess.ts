@@ -6,11 +6,17 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EncoderControl } from '../core/engine.js';
+import { encoderThreadsOf } from '../core/settingsStore.js';
 import type { FromEncoder, ToEncoder } from './encoderMessages.js';
 
 /** The compiled worker script, for whoever starts the process. */
 export const ENCODER_WORKER = fileURLToPath(new URL('./encoderWorker.js', import.meta.url));
 const RESTART_DELAYS_MS = [1_000, 5_000, 30_000];
+/**
+ * While another process holds the knowledge base's encoding lock (e.g. the encoder of a server
+ * that is still stopping, or `paramkb encode`), a start is tried again after these delays.
+ */
+const BUSY_RETRY_DELAYS_MS = [3_000, 30_000];
 
 /** One running encoder worker process, whatever started it. */
 export interface EncoderWorkerHandle {
@@ -40,39 +46,51 @@ export function startEncoderProcess(
   let child: EncoderWorkerHandle | null = null;
   let childExited: Promise<void> = Promise.resolve();
   let modelPath: string | null = null;
+  let threads: number | undefined;
   let stopping = false;
   let crashes = 0;
+  let busyRetries = 0;
   let restartTimer: NodeJS.Timeout | null = null;
 
   const start = () => {
     const model = engine.loadedModelPath();
     modelPath = model;
+    threads = encoderThreadsOf(engine.settings.get());
     if (!model || stopping) return;
     const worker = spawnWorker();
     child = worker;
+    let busy = false;
     worker.onMessage((message) => {
-      if (message.type === 'ready') crashes = 0;
+      if (message.type === 'ready') { crashes = 0; busyRetries = 0; engine.setEncoderBlocked(null); }
       if (message.type === 'encoded') engine.emit('documentsChanged', {});
       if (message.type === 'fatal') emitCrash(`The encoder stopped: ${message.message}`);
+      if (message.type === 'busy') { busy = true; engine.setEncoderBlocked(`${message.message} Encoding continues here once it stops.`); }
       engine.emitQueue();
     });
     childExited = new Promise((resolve) => worker.onExit((failure) => {
       resolve();
       if (child === worker) child = null;
-      if (stopping || failure === null) return;
+      if (stopping) return;
+      if (busy) {
+        restartTimer = setTimeout(start, BUSY_RETRY_DELAYS_MS[Math.min(busyRetries, BUSY_RETRY_DELAYS_MS.length - 1)]!);
+        busyRetries++;
+        return;
+      }
+      if (failure === null) return;
       const delay = RESTART_DELAYS_MS[Math.min(crashes, RESTART_DELAYS_MS.length - 1)]!;
       crashes++;
       emitCrash(`The encoder process stopped (${failure}); restarting in ${delay / 1000} s. Encoding resumes where it stopped.`);
       restartTimer = setTimeout(start, delay);
     }));
-    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, useGpu: engine.options.useGpu } });
+    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, useGpu: engine.options.useGpu } });
   };
 
   start();
   return {
     notify: () => {
-      // A new model needs a new encoder; otherwise the running one just looks at the queue again.
-      if (engine.loadedModelPath() !== modelPath) {
+      // A new model or thread count needs a new encoder; otherwise the running one just looks
+      // at the queue again.
+      if (engine.loadedModelPath() !== modelPath || encoderThreadsOf(engine.settings.get()) !== threads) {
         const old = child;
         child = null;
         old?.send({ type: 'stop' });

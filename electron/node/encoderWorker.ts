@@ -1,9 +1,15 @@
 // Entry of the encoder process: loads the model and the trainer once, then runs the encoding
-// queue whenever told that there is work, until told to stop. A crash here (a failed ggml
-// assertion aborts the whole process) never takes the engine or the UI down; the queue lives
-// in SQLite, so the next encoder process resumes where this one died.
+// queue whenever told that there is work, until told to stop or until the process that started
+// it goes away (then it puts its job back and exits, so a killed server leaves no encoder
+// behind). A crash here (a failed ggml assertion aborts the whole process) never takes the
+// engine or the UI down; the queue lives in SQLite, so the next encoder process resumes where
+// this one died.
+import { EncoderBusyError } from '../core/encoding/encoderLock.js';
 import { openEncodingSession, type EncodingSession } from '../core/encoding/encodingSession.js';
 import type { FromEncoder, ToEncoder } from './encoderMessages.js';
+
+/** How often the worker checks that its parent process still exists. */
+const PARENT_CHECK_MS = 2_000;
 
 interface Channel {
   send(message: FromEncoder): void;
@@ -17,7 +23,20 @@ function parentChannel(): Channel {
     return { send: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.on('message', (e) => h(e.data as ToEncoder)) };
   }
   if (!process.send) throw new Error('encoderWorker must run as a child process with an IPC channel.');
-  return { send: (m) => process.send!(m), onMessage: (h) => process.on('message', (m) => h(m as ToEncoder)) };
+  // A Node child loses its channel when the parent dies: that is the signal to stop.
+  process.once('disconnect', () => void stop());
+  return { send: (m) => { if (process.connected) process.send!(m); }, onMessage: (h) => process.on('message', (m) => h(m as ToEncoder)) };
+}
+
+/** True while the process that started this one runs (its pid stays our parent's). */
+function parentAlive(parentPid: number): boolean {
+  if (process.ppid !== parentPid) return false; // re-parented: the parent died
+  try {
+    process.kill(parentPid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const channel = parentChannel();
@@ -39,7 +58,10 @@ function runQueue(): void {
   })().catch((error: unknown) => channel.send({ type: 'fatal', message: (error as Error).message })).finally(() => { running = null; });
 }
 
+let stopping = false;
 async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
   stopController.abort();
   await running?.catch(() => undefined);
   await session?.close();
@@ -57,6 +79,11 @@ channel.onMessage((message) => {
         channel.send({ type: 'ready' });
         runQueue();
       }).catch((error: unknown) => {
+        // Another process encodes this knowledge base: not a crash, the host tries again later.
+        if (error instanceof EncoderBusyError) {
+          channel.send({ type: 'busy', message: error.message });
+          process.exit(0);
+        }
         channel.send({ type: 'fatal', message: (error as Error).message });
         process.exit(1);
       });
@@ -66,3 +93,6 @@ channel.onMessage((message) => {
   }
 });
 process.on('SIGTERM', () => void stop());
+// Also covers Electron's utility processes, which have no IPC channel to lose.
+const parentPid = process.ppid;
+setInterval(() => { if (!parentAlive(parentPid)) void stop(); }, PARENT_CHECK_MS).unref();

@@ -4,10 +4,10 @@
 // apiArgs below; nothing else restates its signature.
 import type {
   AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus,
-  EncodingQueueStatus, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit,
+  EncodingQueueStatus, ImportFailureList, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit,
   SerializedError, Settings,
 } from './types.js';
-import { ANSWER_MODES } from './types.js';
+import { ANSWER_MODES, ENCODING_POLICIES, type EncodingPolicy } from './types.js';
 
 /** A file picked or dropped in the renderer, sent by content (browsers have no file paths). */
 export interface UploadedFile {
@@ -20,6 +20,9 @@ export interface ParamKbApi {
   // Knowledge
   importPaths(paths: string[]): Promise<ImportReport>;
   importUploads(files: UploadedFile[]): Promise<ImportReport>;
+  /** Files not imported (failed or skipped) since the user last dismissed them. */
+  listImportFailures(): Promise<ImportFailureList>;
+  dismissImportFailures(): Promise<void>;
   listDocuments(): Promise<DocumentSummary[]>;
   getDocument(id: number): Promise<DocumentDetail>;
   deleteDocument(id: number): Promise<void>;
@@ -133,6 +136,10 @@ function settingsPatch(method: string, v: unknown): Partial<Settings> {
       case 'epochs': out.epochs = intIn(method, value, 1, 50); break;
       case 'gpuLayers': out.gpuLayers = value === 'auto' ? 'auto' : intIn(method, value, 0, 1000); break;
       case 'threads': out.threads = intIn(method, value, 0, 512); break;
+      case 'encoderThreads': out.encoderThreads = intIn(method, value, 0, 512); break;
+      case 'encodingPolicy':
+        if (!ENCODING_POLICIES.includes(value as EncodingPolicy)) fail(method, `encodingPolicy must be one of ${ENCODING_POLICIES.join(', ')}`);
+        out.encodingPolicy = value as EncodingPolicy; break;
       case 'theme':
         if (value !== 'system' && value !== 'light' && value !== 'dark') fail(method, 'theme must be system, light or dark');
         out.theme = value; break;
@@ -159,6 +166,8 @@ export const apiArgs: ArgsValidators = {
       return { name: str('importUploads', o.name, 1024), base64: str('importUploads', o.base64, 400 * 1024 * 1024) };
     })];
   },
+  listImportFailures: (a) => none('listImportFailures', a),
+  dismissImportFailures: (a) => none('dismissImportFailures', a),
   listDocuments: (a) => none('listDocuments', a),
   getDocument: (a) => [id('getDocument', a[0])],
   deleteDocument: (a) => [id('deleteDocument', a[0])],

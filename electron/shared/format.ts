@@ -1,4 +1,5 @@
-// Human-readable sizes, for the UI and the command line alike.
+// Human-readable sizes and facts, for the UI and the command line alike.
+import type { ModelInfo } from './types.js';
 
 export function formatBytes(bytes: number | null): string {
   if (bytes === null || !Number.isFinite(bytes)) return '—';
@@ -10,4 +11,30 @@ export function formatBytes(bytes: number | null): string {
     unit++;
   }
   return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  const days = Math.floor(hours / 24);
+  return `${days} day${days === 1 ? '' : 's'}${hours % 24 ? ` ${hours % 24} h` : ''}`;
+}
+
+const GPU_BACKEND_NAMES: Record<string, string> = { cuda: 'CUDA', vulkan: 'Vulkan', metal: 'Metal' };
+
+/** 'cuda' -> 'CUDA', 'vulkan' -> 'Vulkan', ... */
+export function gpuBackendName(backend: string): string {
+  return GPU_BACKEND_NAMES[backend] ?? backend;
+}
+
+/** Where a loaded model runs: "GPU (CUDA: NVIDIA H200), 16 of 16 layers", or "CPU". */
+export function formatRunsOn(model: Pick<ModelInfo, 'gpu' | 'gpuDevices' | 'gpuLayers' | 'layerCount'>): string {
+  if (!model.gpu) return 'CPU';
+  const backend = gpuBackendName(model.gpu);
+  const where = model.gpuDevices.length > 0 ? `${backend}: ${model.gpuDevices.join(', ')}` : backend;
+  return `GPU (${where}), ${model.gpuLayers}${model.layerCount ? ` of ${model.layerCount}` : ''} layers`;
 }

@@ -10,8 +10,11 @@
 export type AnswerMode = 'auto' | 'parametric' | 'context' | 'combine' | 'one-pass' | 'closed-book';
 export const ANSWER_MODES: readonly AnswerMode[] = ['auto', 'parametric', 'context', 'combine', 'one-pass', 'closed-book'];
 
-/** Where a document stands: searchable at once, adapters arrive in the background. */
-export type DocumentStatus = 'indexed' | 'encoding' | 'encoded' | 'failed';
+/**
+ * Where a document stands: searchable at once, adapters arrive in the background. 'queued':
+ * its passages wait for the encoder; 'encoding': one of them is being encoded now.
+ */
+export type DocumentStatus = 'indexed' | 'queued' | 'encoding' | 'encoded' | 'failed';
 
 export interface DocumentSummary {
   id: number;
@@ -48,13 +51,46 @@ export interface ImportFailure {
   reason: string;
 }
 
+/** A file that was not imported, as kept until the user dismisses the list. */
+export interface RecordedImportFailure extends ImportFailure {
+  id: number;
+  at: string;
+}
+
+export interface ImportFailureList {
+  /** All files not imported since the list was last dismissed. */
+  total: number;
+  /** The newest of them (up to 200). */
+  items: RecordedImportFailure[];
+}
+
+/** What encoding passages will cost on this computer. */
+export interface EncodingEstimate {
+  passages: number;
+  secondsPerPassage: number;
+  seconds: number;
+  /** True when the rate was measured on passages this model encoded; false for the rough guess from the model's size. */
+  measured: boolean;
+}
+
+/**
+ * Which passages get encoded: all of them (in the background), only those that questions
+ * retrieve (on demand), or none for now (paused).
+ */
+export type EncodingPolicy = 'all' | 'on-demand' | 'paused';
+export const ENCODING_POLICIES: readonly EncodingPolicy[] = ['all', 'on-demand', 'paused'];
+
 export interface ImportReport {
   added: number;
   updated: number;
   unchanged: number;
   failed: ImportFailure[];
+  /** Files in imported folders that were passed over: unsupported types, links back into the folder. */
+  skipped: ImportFailure[];
   documentIds: number[];
   passages: number;
+  /** What encoding the new passages will cost, when a model is loaded. */
+  encoding?: EncodingEstimate | null;
 }
 
 export interface ImportProgress {
@@ -169,8 +205,13 @@ export interface EncodingQueueStatus {
   done: number;
   failed: number;
   total: number;
-  current: { passageId: number; documentTitle: string; step: string; progress: number } | null;
+  /** The job being encoded: its passage and document, its stage in words (e.g. "training: step 12 of 45") and 0..1. */
+  current: { passageId: number; documentId: number; position: number; documentTitle: string; step: string; progress: number } | null;
+  /** Mean encoding seconds per passage over the last finished ones; null before the first. */
+  secondsPerPassage: number | null;
   etaSeconds: number | null;
+  /** Why nothing is encoded here now (another process encodes this knowledge base), else null. */
+  blocked: string | null;
 }
 
 export interface ModelInfo {
@@ -179,9 +220,16 @@ export interface ModelInfo {
   architecture: string | null;
   sizeBytes: number | null;
   contextSize: number | null;
-  /** 'cuda', 'vulkan', 'metal' or false when inference runs on the CPU. */
+  /** 'cuda', 'vulkan', 'metal' when layers of the model run on a GPU, false when it runs on the CPU. */
   gpu: string | false;
+  /** The GPUs used, when `gpu` is set. */
+  gpuDevices: string[];
+  /** Why a GPU backend on this machine is not used (none found, a software renderer, 0 layers), else null. */
+  computeNote: string | null;
+  /** Layers on the GPU (the setting, 'auto', when no model is loaded). */
   gpuLayers: number | 'auto';
+  /** The model's layers, when one is loaded. */
+  layerCount: number | null;
   threads: number;
   loaded: boolean;
   error: string | null;
@@ -241,6 +289,10 @@ export interface Settings {
   gpuLayers: number | 'auto';
   /** Inference threads; 0 picks from the machine. Default 0. */
   threads: number;
+  /** Threads of background encoding (augmentation and training); 0 uses `threads`. Default 0. */
+  encoderThreads: number;
+  /** Which passages are encoded into adapters. Default 'all'. */
+  encodingPolicy: EncodingPolicy;
   theme: 'system' | 'light' | 'dark';
   /** Folder of the database and adapters (read-only here; moved by the shell). */
   dataDir: string;

@@ -1,13 +1,5 @@
 // Human-readable numbers for the UI.
-export { formatBytes } from '../../electron/shared/format.js';
-
-export function formatDuration(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds)) return '—';
-  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} min`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
+export { formatBytes, formatDuration, formatRunsOn } from '../../electron/shared/format.js';
 
 /** 0..100, rounded down so that 100% means done. */
 export function percent(done: number, total: number): number {

@@ -5,13 +5,16 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
-  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus, EncodingQueueStatus,
-  ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit, Settings,
+  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus, EncodingEstimate, EncodingPolicy, EncodingQueueStatus,
+  ImportFailureList, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
 import type { ConnectionState } from './webSocketTransport.js';
 
 export type View = 'chat' | 'knowledge' | 'models' | 'settings';
+
+/** An import of more new passages than this asks what to encode before the encoder spends hours on it. */
+export const LARGE_IMPORT_PASSAGES = 500;
 
 export interface Notice {
   id: number;
@@ -40,6 +43,8 @@ export interface AppState {
   activeChatId: number | null;
   messages: Record<number, ChatMessage[]>;
   streaming: StreamingAnswer | null;
+  /** Why the last question could not be asked (shown by the question box, which keeps it). */
+  askError: { text: string; needsModel: boolean } | null;
   mode: AnswerMode;
 
   documents: DocumentSummary[];
@@ -48,6 +53,10 @@ export interface AppState {
   searchResults: SearchHit[] | null;
   importing: ImportProgress | null;
   lastImport: ImportReport | null;
+  /** Files not imported (failed or skipped), kept by the engine until dismissed. */
+  importFailures: ImportFailureList | null;
+  /** What encoding a large import costs, until the user chooses what to encode. */
+  encodingChoice: EncodingEstimate | null;
   queue: EncodingQueueStatus | null;
   /** The knowledge pack being exported or imported, as far as it got. */
   packWork: PackProgress | null;
@@ -79,12 +88,17 @@ export interface AppActions {
   renameChat(id: number, title: string): Promise<void>;
   deleteChat(id: number): Promise<void>;
   setMode(mode: AnswerMode): void;
-  ask(question: string): Promise<void>;
+  /** Resolves true when the question was sent, false when it could not be (see askError). */
+  ask(question: string): Promise<boolean>;
+  clearAskError(): void;
   stopAnswer(): Promise<void>;
 
   refreshDocuments(): Promise<void>;
   importPaths(paths: string[]): Promise<void>;
   importFiles(files: File[]): Promise<void>;
+  dismissImportFailures(): Promise<void>;
+  /** Answers the question after a large import: encode all, on demand, or not now (paused). */
+  chooseEncoding(policy: EncodingPolicy): Promise<void>;
   search(query: string): Promise<void>;
   showDocument(id: number, highlightPassageId?: number | null): Promise<void>;
   closeDocument(): void;
@@ -106,6 +120,8 @@ export type AppStore = StoreApi<AppState & AppActions>;
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+const NO_MODEL_TEXT = 'No model is loaded, so nothing can answer yet. Open a GGUF model file you have, or download a recommended one, in Models.';
 
 function chatTitleFrom(question: string): string {
   const line = question.trim().replace(/\s+/g, ' ');
@@ -139,6 +155,15 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         return undefined;
       }
     }
+    /** Shows the report; a large import under the 'all' policy asks what to encode (LARGE_IMPORT_PASSAGES). */
+    function afterImport(report: ImportReport): void {
+      const large = report.encoding && report.encoding.passages > LARGE_IMPORT_PASSAGES && get().settings?.encodingPolicy === 'all';
+      set({ lastImport: report, ...(large ? { encodingChoice: report.encoding } : {}) });
+    }
+    async function refreshImportFailures(): Promise<void> {
+      const importFailures = await attempt(() => api.listImportFailures());
+      if (importFailures) set({ importFailures });
+    }
     /** Runs an API call that returns nothing; on failure shows a notice. True when it worked. */
     async function succeeded(call: () => Promise<unknown>): Promise<boolean> {
       try {
@@ -160,6 +185,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       activeChatId: null,
       messages: {},
       streaming: null,
+      askError: null,
       mode: 'combine',
       documents: [],
       openDocument: null,
@@ -167,6 +193,8 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       searchResults: null,
       importing: null,
       lastImport: null,
+      importFailures: null,
+      encodingChoice: null,
       queue: null,
       packWork: null,
       lastPack: null,
@@ -182,10 +210,11 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
 
       async init() {
         try {
-          const [chats, documents, queue, model, recommended, settings, embedding] = await Promise.all([
+          const [chats, documents, queue, model, recommended, settings, embedding, importFailures] = await Promise.all([
             api.listChats(), api.listDocuments(), api.getEncodingQueue(), api.getModel(), api.getRecommendedModels(), api.getSettings(), api.getEmbeddingStatus(),
+            api.listImportFailures(),
           ]);
-          set({ chats, documents, queue, model, recommended, settings, embedding, mode: settings.defaultMode, ready: true, loadError: null });
+          set({ chats, documents, queue, model, recommended, settings, embedding, importFailures, mode: settings.defaultMode, ready: true, loadError: null });
           const first = chats[0];
           if (first) await get().selectChat(first.id);
         } catch (error) {
@@ -229,13 +258,20 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
 
       async ask(question) {
         const text = question.trim();
-        if (!text || get().streaming) return;
-        const { mode, settings } = get();
+        if (!text || get().streaming) return false;
+        const { mode, settings, model } = get();
+        // Without a model nothing can answer: say so before a chat is made for the question.
+        if (!model?.loaded) {
+          set({ askError: { text: NO_MODEL_TEXT, needsModel: true } });
+          return false;
+        }
+        set({ askError: null });
         let chatId = get().activeChatId;
+        let newChatId: number | null = null;
         if (chatId === null) {
           const chat = await attempt(() => api.createChat(chatTitleFrom(text)));
-          if (!chat) return;
-          chatId = chat.id;
+          if (!chat) return false;
+          chatId = newChatId = chat.id;
           set((s) => ({ chats: [chat, ...s.chats], activeChatId: chat.id, messages: { ...s.messages, [chat.id]: [] } }));
         }
         // Tokens can arrive before ask() resolves, so the stream is keyed by chat first.
@@ -244,11 +280,16 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
           const { requestId, userMessage } = await api.ask({ chatId, question: text, mode, k: settings?.topK ?? 3 });
           addMessage(store, userMessage);
           set((s) => (s.streaming?.chatId === chatId ? { streaming: { ...s.streaming, requestId } } : {}));
+          return true;
         } catch (error) {
-          set({ streaming: null });
-          get().notify(errorMessage(error));
+          const code = (error as { code?: unknown }).code;
+          set({ streaming: null, askError: code === 'no-model' ? { text: NO_MODEL_TEXT, needsModel: true } : { text: errorMessage(error), needsModel: false } });
+          // The chat made for this question would stay empty, named after a question never asked.
+          if (newChatId !== null) await get().deleteChat(newChatId);
+          return false;
         }
       },
+      clearAskError: () => set({ askError: null }),
       async stopAnswer() {
         const requestId = get().streaming?.requestId;
         if (requestId) await succeeded(() => api.cancelAnswer(requestId));
@@ -264,8 +305,8 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         set({ importing: { done: 0, total: clean.length, currentPath: clean[0] ?? '' } });
         const report = await attempt(() => api.importPaths(clean));
         set({ importing: null });
-        if (report) set({ lastImport: report });
-        await get().refreshDocuments();
+        if (report) afterImport(report);
+        await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
       },
       async importFiles(files) {
         if (files.length === 0) return;
@@ -273,8 +314,15 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
         const uploads = await attempt(() => Promise.all(files.map(toUpload)));
         const report = uploads && (await attempt(() => api.importUploads(uploads)));
         set({ importing: null });
-        if (report) set({ lastImport: report });
-        await get().refreshDocuments();
+        if (report) afterImport(report);
+        await Promise.all([get().refreshDocuments(), refreshImportFailures()]);
+      },
+      async chooseEncoding(policy) {
+        set({ encodingChoice: null });
+        if (get().settings?.encodingPolicy !== policy) await get().updateSettings({ encodingPolicy: policy });
+      },
+      async dismissImportFailures() {
+        if (await succeeded(() => api.dismissImportFailures())) set({ importFailures: { total: 0, items: [] } });
       },
       async search(query) {
         set({ searchQuery: query });
@@ -305,7 +353,10 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       },
       async setEncodingPaused(paused) {
         const queue = await attempt(() => (paused ? api.pauseEncoding() : api.resumeEncoding()));
-        if (queue) set({ queue });
+        if (!queue) return;
+        // Pausing is the 'paused' encoding policy: the settings changed too.
+        const settings = await attempt(() => api.getSettings());
+        set({ queue, ...(settings ? { settings } : {}) });
       },
 
       async exportPack(path) {
@@ -356,7 +407,17 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       },
       async downloadModel(id) {
         set((s) => ({ downloads: { ...s.downloads, [id]: { id, downloadedBytes: 0, totalBytes: 0, state: 'downloading', error: null } } }));
-        await succeeded(() => api.downloadModel(id));
+        try {
+          await api.downloadModel(id);
+        } catch (error) {
+          // The model's card shows a failure in place (from downloadProgress, or from here when
+          // no event said so): once, not again as a notice.
+          set((s) => {
+            const current = s.downloads[id];
+            if (current && current.state !== 'downloading') return {};
+            return { downloads: { ...s.downloads, [id]: { id, downloadedBytes: current?.downloadedBytes ?? 0, totalBytes: current?.totalBytes ?? 0, state: 'failed', error: errorMessage(error) } } };
+          });
+        }
       },
       async cancelDownload(id) {
         await succeeded(() => api.cancelDownload(id));
@@ -408,12 +469,9 @@ function subscribeToEvents(api: ApiClient, store: AppStore): void {
   api.on('packProgress', (progress) => { if (get().packWork) set({ packWork: progress }); });
   api.on('documentsChanged', () => void get().refreshDocuments());
   api.on('encodingQueueChanged', (queue) => set({ queue }));
-  api.on('modelChanged', (model) => set({ model }));
+  api.on('modelChanged', (model) => set((s) => ({ model, askError: model.loaded && s.askError?.needsModel ? null : s.askError })));
   api.on('embeddingProgress', (embedding) => set({ embedding }));
-  api.on('downloadProgress', (progress) => {
-    set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } }));
-    if (progress.state === 'failed' && progress.error) get().notify(progress.error);
-  });
+  api.on('downloadProgress', (progress) => set((s) => ({ downloads: { ...s.downloads, [progress.id]: progress } })));
   api.on('processCrashed', ({ process, message }) => {
     // The restarted process knows nothing of the answer in flight: end it and reload.
     if (process === 'engine') set({ streaming: null });

@@ -79,7 +79,7 @@ describe('ParamKB in a browser', () => {
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     await page.getByRole('status', { name: 'Import result' }).getByText('Added 3').waitFor();
     for (const name of ['danube', 'castles', 'tea']) {
-      await page.getByRole('row', { name: new RegExp(name, 'i') }).getByText(/Indexed|Encoding|Encoded/).waitFor();
+      await page.getByRole('row', { name: new RegExp(name, 'i') }).getByText(/Indexed|Queued|Encoding|Encoded/).waitFor();
     }
   });
 
@@ -96,7 +96,7 @@ describe('ParamKB in a browser', () => {
     await page.getByLabel('Files to import').setInputFiles({
       name: 'ferries.txt', mimeType: 'text/plain', buffer: Buffer.from('The ferry to Bastia leaves Nice every morning at eight.'),
     });
-    await page.getByRole('row', { name: /ferries/i }).getByText(/Indexed|Encoding|Encoded/).waitFor();
+    await page.getByRole('row', { name: /ferries/i }).getByText(/Indexed|Queued|Encoding|Encoded/).waitFor();
   });
 
   it('searches the knowledge base', async () => {
@@ -148,6 +148,35 @@ describe('ParamKB in a browser', () => {
     await row.getByRole('button', { name: /^Confirm: Delete / }).click();
     await expect.poll(() => page.getByRole('row', { name: /^tea$/i }).count()).toBe(0);
     await expect(page.getByRole('row').count()).resolves.toBe(4); // header + 3 documents
+  });
+
+  it('opens a document of thousands of passages at the one a search found, rendering only those in view', async () => {
+    // 3,000 paragraphs of 100+ words: one passage each.
+    const paragraphs = Array.from({ length: 3000 }, (_, i) => `Entry marker${i} of the ship's log. ${'The crew checked the sails, the ropes and the lanterns before night fell. '.repeat(8)}`);
+    await page.getByLabel('Files to import').setInputFiles({ name: 'log.txt', mimeType: 'text/plain', buffer: Buffer.from(paragraphs.join('\n\n')) });
+    await page.getByRole('row', { name: /^log/i }).waitFor({ timeout: 60_000 });
+    // So many new passages: the app says what encoding them costs and asks what to encode.
+    const choice = page.getByRole('region', { name: 'Encode the new passages?' });
+    await choice.getByText(/Encode 3,000 new passages\?/).waitFor();
+    await choice.getByText(/a rough guess for a model of this size/).waitFor();
+    await shoot('encoding-choice');
+    await choice.getByRole('button', { name: 'Encode on demand' }).click();
+    // Only the passage a question asked for stays queued; the log waits for questions.
+    await page.getByRole('region', { name: 'Encoding queue' }).getByText('0 of 1 passages encoded').waitFor();
+    await page.getByRole('row', { name: /^log/i }).getByText('Indexed').waitFor();
+    await page.getByRole('searchbox', { name: 'Search the knowledge base' }).fill('marker2500');
+    await page.getByRole('list', { name: 'Search results' }).getByRole('button').first().click();
+    const drawer = page.getByRole('dialog', { name: 'log' });
+    const highlighted = drawer.locator('li.passage--highlight');
+    await highlighted.getByText('marker2500').waitFor();
+    expect(await drawer.getByRole('listitem').count()).toBeLessThan(60);
+    // Scrolled to it: the highlighted passage lies within the list's view.
+    const view = (await drawer.locator('.passages').boundingBox())!;
+    const box = (await highlighted.boundingBox())!;
+    expect(box.y).toBeGreaterThanOrEqual(view.y - 1);
+    expect(box.y + box.height).toBeLessThanOrEqual(view.y + view.height + 1);
+    await shoot('document-drawer');
+    await page.getByRole('button', { name: 'Close document' }).click();
   });
 
   it('shows the model and the settings', async () => {

@@ -48,6 +48,19 @@ describe('paramkb CLI', () => {
     expect(again.stdout).toContain('1 unchanged');
   });
 
+  it('status changes nothing: it loads a model to describe it, without queueing passages or remembering it', async () => {
+    const r = await paramkb(['--model', modelPath, 'status', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ documents: 3, model: { loaded: true, path: modelPath } });
+    const db = new BetterSqlite3(join(dataDir, 'paramkb.sqlite'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT COUNT(*) AS n FROM jobs').get()).toEqual({ n: 0 });
+      expect(db.prepare("SELECT value FROM settings WHERE key = 'app.modelPath'").get()).toBeUndefined();
+    } finally {
+      db.close();
+    }
+  });
+
   it('says clearly when no model is loaded', async () => {
     const r = await paramkb(['ask', 'Where was Orla born?']);
     expect(r.code).toBe(1);
@@ -58,9 +71,12 @@ describe('paramkb CLI', () => {
   it('answers in context mode with the retrieved sources', async () => {
     const r = await paramkb(['--model', modelPath, 'ask', 'Where was Orla Venkatesh born?', '--mode', 'context', '--k', '2', '--json']);
     expect(r.code).toBe(0);
-    const answer = JSON.parse(r.stdout) as { text: string; sources: { documentTitle: string; usedAs: string }[] };
-    expect(answer.sources).toHaveLength(2);
+    const answer = JSON.parse(r.stdout) as { text: string; sources: { documentTitle: string; usedAs: string; score: number }[] };
+    // Only Orla's passage matched: the others share just "born" with the question, a word in
+    // every passage (BM25 score 0), and are no evidence.
+    expect(answer.sources).toHaveLength(1);
     expect(answer.sources[0]).toMatchObject({ documentTitle: 'orla venkatesh', usedAs: 'context' });
+    expect(answer.sources[0]!.score).toBeGreaterThan(0.01);
     expect(typeof answer.text).toBe('string');
   });
 
@@ -84,11 +100,19 @@ describe('paramkb CLI', () => {
     const orla = (db.prepare("SELECT id FROM documents WHERE title = 'orla venkatesh'").get() as { id: number }).id;
     db.close();
     const r = await paramkb(['encode', '--doc', String(orla), '--epochs', '1'], 500_000);
-    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    // Not a terminal: plain lines of progress on stderr, from the first stage to a rate.
+    expect(r.stderr).toMatch(/^Encoding: 0\/1 passages done; passage \d+ augmenting; time left known after the first passage$/m);
+    expect(r.stderr).toMatch(/^Encoding: 1\/1 passages done; passage \d+ done; \d+ (s|min) per passage$/m);
     expect(r.stdout).toMatch(/^Encoded 1 passages \(augmentation [\d.]+ s, training [\d.]+ s\); 0 failed, 0 still queued\./);
     const jobs = await paramkb(['jobs']);
     expect(jobs.stdout).toContain('1 done, 0 running, 2 queued, 0 failed'); // opening the model queued every passage
+    const rows = jobs.stdout.split('\n').filter((l) => l.startsWith('#')).map((l) => l.replace(/^#\d+ passage \d+ /, ''));
+    expect(rows.sort()).toEqual(['(Bram Oduya): queued', '(Sefa Lindqvist): queued', '(orla venkatesh): done']);
+    // Another model's jobs: its header and its rows (none), and listing them queued nothing.
+    const other = await paramkb(['--model', await tinyModelPath(TINY_SPECS.llamaBpeGqa), 'jobs']);
+    expect(other.stdout).toBe('0 done, 0 running, 0 queued, 0 failed\n');
+    expect((await paramkb(['jobs'])).stdout).toBe(jobs.stdout);
     const again = await paramkb(['encode', '--doc', String(orla)]);
     expect(again.stdout).toMatch(/^Encoded 0 passages/);
     const answer = await paramkb(['ask', 'Where was Orla Venkatesh born?', '--mode', 'parametric', '--k', '1', '--json']);
@@ -114,6 +138,13 @@ describe('paramkb CLI', () => {
     const badType = await paramkb(['convert-adapters', 'q4']);
     expect(badType.code).not.toBe(0);
     expect(badType.stderr).toMatch(/f32, f16, q8_0/);
+
+    // An import says what encoding its passages costs (the rate measured above) and how to choose.
+    writeFileSync(join(dir, 'lena.txt'), 'Lena Marsh was born in Quillon. She repairs clocks in Velmora.');
+    const imported = await paramkb(['import', join(dir, 'lena.txt'), '--encoding', 'on-demand']);
+    expect(imported.stdout).toMatch(/Encoding the 1 new passages into adapters takes about \d+ (s|min) on this computer \(\d+ (s|min) per passage, measured on this model\)\. Encoding policy: on-demand; choose with --encoding all\|on-demand\|paused/);
+    expect((await paramkb(['jobs'])).stdout).toMatch(/^1 done, 0 running, 0 queued, 0 failed\n/);
+    expect((await paramkb(['status'])).stdout).toContain('(policy: on-demand)');
   }, 600_000);
 
   it('evaluates a small question set with EM/F1 per type', async () => {

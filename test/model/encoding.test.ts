@@ -105,7 +105,8 @@ describe('parametric encoding', () => {
     const parametric = await engine.answerOnce({ ...options, mode: 'parametric' });
     const streamed: string[] = [];
     const combined = await engine.answerOnce({ ...options, mode: 'combine', onText: (t) => streamed.push(t) });
-    expect(Object.fromEntries(combined.sources.map((s) => [s.documentTitle, s.usedAs]))).toEqual({ 'Orla Venkatesh': 'both', 'Bram Oduya': 'context', 'Sefa Lindqvist': 'context' });
+    // Only Orla's passage matched the question (the others share only words found in most passages).
+    expect(Object.fromEntries(combined.sources.map((s) => [s.documentTitle, s.usedAs]))).toEqual({ 'Orla Venkatesh': 'both' });
     const candidates = combined.candidates!;
     expect(candidates.passages.answer).toBe(context.answer);
     expect(candidates.adapters.answer).toBe(parametric.answer);

@@ -199,3 +199,22 @@ describe('model files', () => {
     await expect(LlmRuntime.load({ modelPath: truncated, useGpu: false })).rejects.toMatchObject({ code: 'model-load-failed' });
   });
 });
+
+describe('devices', () => {
+  it('says what really runs the model: a GPU only when layers are on one, else the CPU and why', async () => {
+    // Whatever this machine has (CI's has no GPU; Mesa's Vulkan may show a software renderer).
+    const gpuRuntime = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 1, useGpu: true, contextSize: 256 });
+    try {
+      const info = gpuRuntime.info();
+      if (info.gpu) {
+        expect(info.gpuLayers).toBeGreaterThan(0);
+        expect(info.gpuDevices.length).toBeGreaterThan(0);
+      } else if (gpuRuntime.llama.gpu !== false) {
+        expect(info.computeNote).toBeTruthy();
+      }
+      expect(info.layerCount).toBe(TINY_SPECS.llamaSpm.nLayer + 1);
+    } finally {
+      await gpuRuntime.dispose();
+    }
+  });
+});

@@ -2,11 +2,12 @@
 // The renderer against a fake ApiClient: every screen, the streamed answer with sources,
 // imports, search, errors in place, theme and shortcuts.
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../renderer/src/App.js';
 import { ErrorBoundary } from '../../renderer/src/components/ErrorBoundary.js';
 import { StoreProvider } from '../../renderer/src/StoreContext.js';
 import { createAppStore } from '../../renderer/src/store.js';
+import { ParamKbError } from '../../electron/shared/errors.js';
 import { createFakeApi, type FakeApiOptions } from './fakeApi.js';
 
 const DOCS: [string, string[]][] = [
@@ -28,6 +29,20 @@ function go(screenName: 'Chat' | 'Knowledge' | 'Models' | 'Settings') {
 }
 
 afterEach(cleanup);
+
+// jsdom lays nothing out (every size is 0), so a virtualised list would show no row: give
+// scroll areas a 600 px view and each element a 100 px height.
+const layout = { clientHeight: 600, offsetHeight: 100 } as const;
+const originals = new Map<string, PropertyDescriptor | undefined>();
+beforeAll(() => {
+  for (const [name, value] of Object.entries(layout)) {
+    originals.set(name, Object.getOwnPropertyDescriptor(HTMLElement.prototype, name));
+    Object.defineProperty(HTMLElement.prototype, name, { configurable: true, get: () => value });
+  }
+});
+afterAll(() => {
+  for (const [name, descriptor] of originals) if (descriptor) Object.defineProperty(HTMLElement.prototype, name, descriptor);
+});
 
 describe('chat', () => {
   it('tells a first-time user what to do', async () => {
@@ -92,12 +107,31 @@ describe('chat', () => {
     expect(api.calls.some((c) => c.method === 'deleteChat')).toBe(true);
   });
 
-  it('shows an error in place when asking fails', async () => {
-    await renderApp({ documents: DOCS, modelLoaded: false });
-    const question = screen.getByRole('textbox', { name: 'Question' });
-    fireEvent.change(question, { target: { value: 'anything' } });
+  it('without a model, keeps the question, makes no chat and says how to get a model', async () => {
+    const { api } = await renderApp({ documents: DOCS, modelLoaded: false });
+    const question = screen.getByRole('textbox', { name: 'Question' }) as HTMLTextAreaElement;
+    fireEvent.change(question, { target: { value: 'Where does the Danube end?' } });
     fireEvent.keyDown(question, { key: 'Enter' });
-    expect((await screen.findByRole('alert')).textContent).toContain('No model is loaded.');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('No model is loaded');
+    expect(question.value).toBe('Where does the Danube end?');
+    expect(api.calls.map((c) => c.method)).not.toContain('ask');
+    expect(await api.listChats()).toEqual([]);
+    fireEvent.click(within(alert).getByRole('button', { name: 'Go to Models' }));
+    expect(screen.getByRole('heading', { name: 'No model loaded' })).toBeTruthy();
+  });
+
+  it('when the engine refuses the question, removes the chat made for it and keeps the question', async () => {
+    const { api } = await renderApp();
+    api.ask = async () => { throw new ParamKbError('no-model', 'No model is loaded. Open a GGUF model file (Models) or set PARAMKB_MODEL / --model.'); };
+    const question = screen.getByRole('textbox', { name: 'Question' }) as HTMLTextAreaElement;
+    fireEvent.change(question, { target: { value: 'Who built Bran Castle?' } });
+    fireEvent.click(screen.getByRole('button', { name: /Send/ }));
+    expect((await screen.findByRole('alert')).textContent).toContain('No model is loaded');
+    await waitFor(() => expect(api.calls.map((c) => c.method)).toContain('deleteChat'));
+    expect(await api.listChats()).toEqual([]);
+    expect(screen.queryByRole('button', { name: 'Who built Bran Castle?' })).toBeNull();
+    expect(question.value).toBe('Who built Bran Castle?');
   });
 });
 
@@ -126,18 +160,87 @@ describe('knowledge', () => {
   });
 
   it('shows encoding progress and failures from events, and pauses the queue', async () => {
-    const { api } = await renderApp();
+    const { api, store } = await renderApp();
     go('Knowledge');
+    const rivers = store.getState().documents.find((d) => d.title === 'rivers.md')!;
+    // Before any passage is done: the stage moves, the time left is not known yet.
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95,
-      current: { passageId: 1, documentTitle: 'rivers.md', step: 'training', progress: 0.5 },
+      paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null,
+      current: { passageId: 1, documentId: rivers.id, position: 1, documentTitle: 'rivers.md', step: 'augmenting: 240 of about 1200 tokens written (4 passages together)', progress: 0.14 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });
+    expect(within(queue).getByText(/rivers\.md, passage 2 — augmenting: 240 of about 1200 tokens written \(4 passages together\) \(14%\)/)).toBeTruthy();
+    expect(within(queue).getByText('Time left: known once the first passage is done')).toBeTruthy();
+    expect(within(screen.getByRole('row', { name: 'rivers.md' })).getByText('Passage 2: augmenting: 240 of about 1200 tokens written (4 passages together)')).toBeTruthy();
+    // After one: a rate and the time left.
+    act(() => api.emit('encodingQueueChanged', {
+      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null,
+      current: { passageId: 2, documentId: rivers.id, position: 0, documentTitle: 'rivers.md', step: 'training: step 3 of 6', progress: 0.5 },
+    }));
     expect(within(queue).getByRole('progressbar', { name: 'Encoding progress' }).getAttribute('aria-valuenow')).toBe('25');
+    expect(within(queue).getByText('38 s per passage')).toBeTruthy();
     expect(within(queue).getByText(/About 2 min left/)).toBeTruthy();
-    expect(within(queue).getByText(/rivers\.md — training \(50%\)/)).toBeTruthy();
+    expect(within(queue).getByText(/rivers\.md, passage 1 — training: step 3 of 6 \(50%\)/)).toBeTruthy();
     fireEvent.click(within(queue).getByRole('button', { name: /Pause/ }));
     await within(queue).findByRole('button', { name: /Resume/ });
+    expect(store.getState().settings?.encodingPolicy).toBe('paused');
+  });
+
+  it('after a large import, says what encoding costs and lets the user choose what to encode', async () => {
+    const { api } = await renderApp();
+    go('Knowledge');
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/large.txt' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    const choice = await screen.findByRole('region', { name: 'Encode the new passages?' });
+    expect(within(choice).getByRole('heading').textContent).toBe('Encode 26,657 new passages?');
+    expect(choice.textContent).toContain('about 2 days of this computer’s time (7 s per passage, measured on this model)');
+    fireEvent.click(within(choice).getByRole('button', { name: 'Encode on demand' }));
+    await waitFor(() => expect(screen.queryByRole('region', { name: 'Encode the new passages?' })).toBeNull());
+    expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ encodingPolicy: 'on-demand' });
+    // A small import asks nothing.
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/small.txt' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    await screen.findByRole('row', { name: 'small.txt' });
+    expect(screen.queryByRole('region', { name: 'Encode the new passages?' })).toBeNull();
+    go('Settings');
+    expect(screen.getByRole('radio', { name: 'On demand' }).getAttribute('aria-checked')).toBe('true');
+  });
+
+  it('renders only the passages near the view of a large document, the highlighted one included', async () => {
+    const passages = Array.from({ length: 20_000 }, (_, i) => `Passage number ${i} of the long log.`);
+    const { api, store } = await renderApp({ documents: [['log.txt', passages]] });
+    const detail = await api.getDocument((await api.listDocuments())[0]!.id);
+    await act(() => store.getState().showDocument(detail.id, detail.passages[12_345]!.id));
+    const drawer = await screen.findByRole('dialog', { name: 'log.txt' });
+    const items = within(drawer).getAllByRole('listitem');
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.length).toBeLessThan(50);
+    const highlighted = within(drawer).getByText('Passage number 12345 of the long log.').closest('li')!;
+    expect(highlighted.className).toContain('passage--highlight');
+    expect(highlighted.getAttribute('aria-posinset')).toBe('12346');
+    expect(highlighted.getAttribute('aria-setsize')).toBe('20000');
+  });
+
+  it('keeps the files that were not imported, with their count and reasons, until dismissed', async () => {
+    const { api } = await renderApp();
+    go('Knowledge');
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/broken.pdf' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    await screen.findByRole('heading', { name: '1 file was not imported' });
+    fireEvent.change(screen.getByRole('textbox', { name: 'Path to a file or folder' }), { target: { value: '/home/me/photo.png' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    expect((await screen.findByText(/1 skipped/)).closest('[role=status]')?.className).toContain('import-report--partial');
+    await screen.findByRole('heading', { name: '2 files were not imported' });
+    // Still there after leaving the screen and coming back.
+    go('Chat');
+    go('Knowledge');
+    const problems = screen.getByRole('region', { name: 'Files not imported' });
+    expect(within(problems).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      '/home/me/photo.png: Skipped: .png is not supported.', '/home/me/broken.pdf: The PDF cannot be read; it may be damaged.',
+    ]);
+    fireEvent.click(within(problems).getByRole('button', { name: 'Dismiss' }));
+    await waitFor(() => expect(screen.queryByRole('region', { name: 'Files not imported' })).toBeNull());
+    expect(api.calls.map((c) => c.method)).toContain('dismissImportFailures');
   });
 
   it('uploads dropped files as base64', async () => {
@@ -233,6 +336,38 @@ describe('models and settings', () => {
     }));
     expect(within(panel).getByRole('progressbar').getAttribute('aria-valuenow')).toBe('25');
     expect(panel.textContent).toContain('30 of 120 passages embedded');
+  });
+
+  it('says what the model really runs on', async () => {
+    const { api } = await renderApp();
+    go('Models');
+    const model = await api.getModel();
+    act(() => api.emit('modelChanged', { ...model, gpu: false, gpuDevices: [], gpuLayers: 0, layerCount: 17, computeNote: "Vulkan's only device, llvmpipe, is a software renderer that runs on the CPU, so the model runs on the CPU directly." }));
+    const current = screen.getByRole('region', { name: 'Current model' });
+    expect(within(current).getByText('CPU')).toBeTruthy();
+    expect(within(current).getByText(/llvmpipe, is a software renderer/)).toBeTruthy();
+    act(() => api.emit('modelChanged', { ...model, gpu: 'cuda', gpuDevices: ['NVIDIA H200'], gpuLayers: 17, layerCount: 17, computeNote: null }));
+    expect(within(current).getByText('GPU (CUDA: NVIDIA H200), 17 of 17 layers')).toBeTruthy();
+  });
+
+  it('shows a failed download once, on its card', async () => {
+    const error = 'The download of Llama 3.2 1B Instruct failed: the download server (huggingface.co) could not be reached. Check the internet connection and try again; it resumes where it stopped.';
+    await renderApp({ documents: DOCS, downloadError: error });
+    go('Models');
+    const card = screen.getByRole('listitem', { name: 'Llama 3.2 1B Instruct' });
+    fireEvent.click(within(card).getByRole('button', { name: /Download/ }));
+    await within(card).findByRole('button', { name: /Resume download/ });
+    expect(within(card).getByRole('alert').textContent).toBe(error);
+    expect(screen.getAllByText(/could not be reached/)).toHaveLength(1);
+  });
+
+  it('saves the runtime settings, the encoder\'s threads included', async () => {
+    const { api } = await renderApp();
+    go('Models');
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Threads' }), { target: { value: '4' } });
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Encoder threads' }), { target: { value: '1' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Save runtime settings' }));
+    await waitFor(() => expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ gpuLayers: 'auto', threads: 4, encoderThreads: 1 }));
   });
 
   it('validates and saves settings, and switches the theme', async () => {

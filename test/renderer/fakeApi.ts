@@ -4,7 +4,7 @@ import type { ApiEvent, ParamKbEvents, UploadedFile } from '../../electron/share
 import { ParamKbError } from '../../electron/shared/errors.js';
 import type { ApiClient, EventHandler } from '../../electron/shared/rpc.js';
 import type {
-  ChatMessage, ChatSummary, DocumentDetail, EmbeddingStatus, EncodingQueueStatus, ModelInfo, RecommendedModel, Settings,
+  ChatMessage, ChatSummary, DocumentDetail, EmbeddingStatus, EncodingQueueStatus, ImportFailure, ImportReport, ModelInfo, RecommendedModel, RecordedImportFailure, Settings,
 } from '../../electron/shared/types.js';
 
 export interface FakeApi extends ApiClient {
@@ -20,6 +20,8 @@ export interface FakeApiOptions {
   modelLoaded?: boolean;
   /** Delay between streamed words; 0 streams synchronously after ask() resolves. */
   tokenDelayMs?: number;
+  /** downloadModel fails as the engine's does: a 'failed' progress event, then a rejection. */
+  downloadError?: string;
 }
 
 export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
@@ -33,7 +35,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const running = new Map<string, { cancelled: boolean }>();
   let paused = false;
   let settings: Settings = {
-    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0,
+    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0, encodingPolicy: 'all',
     theme: 'light', dataDir: '/home/user/.config/ParamKB',
   };
   let model: ModelInfo = {
@@ -41,7 +43,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     name: options.modelLoaded === false ? null : 'tiny-llama',
     architecture: options.modelLoaded === false ? null : 'llama',
     sizeBytes: options.modelLoaded === false ? null : 12_345_678,
-    contextSize: 2048, gpu: false, gpuLayers: 'auto', threads: 2, loaded: options.modelLoaded !== false, error: null,
+    contextSize: 2048, gpu: false, gpuDevices: [], computeNote: null, gpuLayers: 'auto', layerCount: options.modelLoaded === false ? null : 2,
+    threads: 2, loaded: options.modelLoaded !== false, error: null,
   };
   const recommended: RecommendedModel[] = [
     { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, description: 'Fast and small; a good first model.' },
@@ -66,7 +69,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const queue = (): EncodingQueueStatus => {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
-    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null };
+    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);
@@ -89,18 +92,28 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     messages.set(chatId, [...(messages.get(chatId) ?? []), m]);
     return m;
   };
-  const importReport = (ids: number[]) => ({
-    added: ids.length, updated: 0, unchanged: 0, failed: [], documentIds: ids,
-    passages: ids.reduce((n, id) => n + (documents.get(id)?.passageCount ?? 0), 0),
-  });
+  // Paths with "broken" in them fail, .png files are skipped; both are kept until dismissed.
+  const importFailures: RecordedImportFailure[] = [];
+  const importReport = (ids: number[], failed: ImportFailure[] = [], skipped: ImportFailure[] = []): ImportReport => {
+    for (const f of [...failed, ...skipped]) importFailures.unshift({ ...f, id: nextId++, at: now() });
+    return {
+      added: ids.length, updated: 0, unchanged: 0, failed, skipped, documentIds: ids,
+      passages: ids.reduce((n, id) => n + (documents.get(id)?.passageCount ?? 0), 0),
+    };
+  };
 
   const api: Omit<FakeApi, 'on' | 'emit' | 'calls'> = {
     async importPaths(paths) {
       record('importPaths', [paths]);
-      const ids = paths.map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
+      const failed = paths.filter((p) => p.includes('broken')).map((p) => ({ path: p, code: 'corrupt', reason: 'The PDF cannot be read; it may be damaged.' }));
+      const skipped = paths.filter((p) => p.endsWith('.png')).map((p) => ({ path: p, code: 'unsupported', reason: 'Skipped: .png is not supported.' }));
+      const ids = paths.filter((p) => !p.includes('broken') && !p.endsWith('.png')).map((p) => addDocument(p.split('/').pop() || p, [`Imported from ${p}.`], p));
       emit('documentsChanged', {});
       emit('encodingQueueChanged', queue());
-      return importReport(ids);
+      const report = importReport(ids, failed, skipped);
+      // A path with "large" in it stands for a 20 MB text file.
+      if (paths.some((p) => p.includes('large'))) report.encoding = { passages: 26_657, secondsPerPassage: 6.5, seconds: 173_271, measured: true };
+      return report;
     },
     async importUploads(files: UploadedFile[]) {
       record('importUploads', [files]);
@@ -108,6 +121,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       emit('documentsChanged', {});
       return importReport(ids);
     },
+    async listImportFailures() { return { total: importFailures.length, items: importFailures.slice(0, 200) }; },
+    async dismissImportFailures() { record('dismissImportFailures', []); importFailures.length = 0; },
     async listDocuments() { return [...documents.values()].map(summary); },
     async getDocument(id) {
       const doc = documents.get(id);
@@ -186,8 +201,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (state) state.cancelled = true;
     },
     async getEncodingQueue() { return queue(); },
-    async pauseEncoding() { paused = true; return queue(); },
-    async resumeEncoding() { paused = false; return queue(); },
+    async pauseEncoding() { paused = true; settings = { ...settings, encodingPolicy: 'paused' }; return queue(); },
+    async resumeEncoding() { paused = false; settings = { ...settings, encodingPolicy: 'all' }; return queue(); },
     async getModel() { return model; },
     async openModel(path) {
       record('openModel', [path]);
@@ -200,6 +215,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     async downloadModel(id) {
       record('downloadModel', [id]);
       emit('downloadProgress', { id, downloadedBytes: 200_000_000, totalBytes: 807_000_000, state: 'downloading', error: null });
+      if (options.downloadError) {
+        emit('downloadProgress', { id, downloadedBytes: 0, totalBytes: 807_000_000, state: 'failed', error: options.downloadError });
+        throw new ParamKbError('download-failed', options.downloadError);
+      }
     },
     async cancelDownload(id) {
       record('cancelDownload', [id]);

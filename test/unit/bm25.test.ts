@@ -56,6 +56,27 @@ describe('BM25 retrieval', () => {
     expect(retriever.search('Where was Zhexa born?', 3)).toHaveLength(3);
   });
 
+  it('gives answers only passages that share an informative term with the question', () => {
+    // "born" is in every passage: its BM25 weight is zero, so it is no evidence for anything.
+    expect(retriever.search('Where was Zhexa born?', 3)).toHaveLength(3);
+    const evidence = retriever.search('Where was Zhexa born?', 3, { evidenceOnly: true });
+    expect(evidence.map((h) => h.documentTitle)).toEqual(['Zhexa Lohuys Sucott']);
+    expect(evidence[0]!.score).toBeGreaterThan(0.01);
+    expect(retriever.search('Who was born?', 3, { evidenceOnly: true })).toEqual([]);
+    expect(retriever.search('Who was born?', 3)).toHaveLength(3);
+    // Two passages that hold a rare term, out of k = 3.
+    expect(retriever.search('Who was born in September?', 3, { evidenceOnly: true }).map((h) => h.documentTitle).sort())
+      .toEqual(['Fioix Rivielle Naington', 'Stigeius Shepeine Gicott']);
+  });
+
+  it('finds evidence in a knowledge base of a single passage', () => {
+    const single = openDatabase(':memory:');
+    new Importer(single, new DocumentStore(single, () => null)).importRecords([{ id: '1', title: 'Note', text: 'The ferry leaves at eight.' }]);
+    const hits = new Bm25Retriever(single).search('When does the ferry leave?', 3, { evidenceOnly: true });
+    expect(hits.map((h) => h.text)).toEqual(['The ferry leaves at eight.']);
+    single.close();
+  });
+
   it('returns at most k passages', () => {
     expect(retriever.search('born', 2)).toHaveLength(2);
   });

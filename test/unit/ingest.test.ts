@@ -52,6 +52,28 @@ describe('text extraction', () => {
     expect((await extractText('b.txt', utf16)).text).toBe('Zoë in Kraków');
   });
 
+  it('reads Latin-1 and Windows-1252 text', async () => {
+    const french = 'Le maître d’hôtel a dit que la crème brûlée était prête – à 5 €. Les élèves de François étudient à Genève.';
+    // Windows-1252 has ’ – € at 0x92 0x96 0x80, where Latin-1 has control codes.
+    const cp1252 = Buffer.from([...french].map((c) => ({ '’': 0x92, '–': 0x96, '€': 0x80 } as Record<string, number>)[c] ?? c.charCodeAt(0)));
+    expect((await extractText('menu.txt', cp1252)).text).toBe(french);
+    expect((await extractText('name.md', Buffer.from('# José\n\nJosé Müller lives in Zürich.', 'latin1'))).title).toBe('José');
+    expect((await extractText('short.txt', Buffer.from('Jos\xe9', 'latin1'))).text).toBe('José');
+  });
+
+  it('takes the first line of a text or Word document as its title when it reads as one', async () => {
+    expect((await extractText('a.txt', Buffer.from('Harbour rules\n\nShips dock at the east pier. Fees are paid monthly.'))).title).toBe('Harbour rules');
+    expect((await extractText('b.txt', Buffer.from('Ships dock at the east pier.\nFees are paid monthly.'))).title).toBeNull();
+    expect((await extractText('c.txt', Buffer.from('Dear crew,\nthe pier is closed.'))).title).toBeNull();
+    expect((await extractText('d.txt', Buffer.from('One line only'))).title).toBeNull();
+    expect((await extractText('e.docx', await makeDocx(['Quarterly report', 'Sales rose by four percent.']))).title).toBe('Quarterly report');
+    expect((await extractText('f.docx', await makeDocx(['Sales rose by four percent.', 'Costs fell.']))).title).toBeNull();
+    const file = join(dir, 'harbour_rules_v2.txt');
+    writeFileSync(file, 'Harbour Rules\nShips dock at the east pier.');
+    await importer.importPaths([file]);
+    expect(documents.list()[0]!.title).toBe('Harbour Rules');
+  });
+
   it('refuses binary, empty and unsupported files with a reason', async () => {
     await expect(extractText('a.txt', Buffer.from([0x41, 0x00, 0x42]))).rejects.toMatchObject({ code: 'binary' });
     await expect(extractText('a.txt', Buffer.from('  \n\n '))).rejects.toMatchObject({ code: 'empty' });
@@ -83,11 +105,23 @@ describe('importer', () => {
       ['big.txt', 'too-large'], ['empty.txt', 'empty'], ['locked.pdf', 'encrypted'], ['missing.txt', 'unreadable'],
     ]);
     for (const f of report.failed) expect(f.reason.length).toBeGreaterThan(20);
+    // Passed over, and said so: the unsupported file and the link back to the folder.
+    expect(report.skipped.map((f) => [f.path.slice(docs.length + 1), f.code])).toEqual([['image.png', 'unsupported'], ['sub/loop', 'symlink-loop']]);
+    expect(report.skipped[0]!.reason).toMatch(/^Skipped: \.png is not supported/);
+    expect(report.skipped[1]!.reason).toMatch(/links back to .*a folder that contains it/);
     expect(progress.at(-1)).toBe(8);
     const titles = documents.list().map((d) => d.title).sort();
     expect(titles).toEqual(['Bram', 'Sefa', 'a', 'd', 'e']);
     expect(documents.list().every((d) => d.status === 'indexed' && d.passageCount === 1)).toBe(true);
-    expect((db.prepare('SELECT COUNT(*) AS n FROM import_failures').get() as { n: number }).n).toBe(4);
+    // Kept until dismissed; a file imported since is no longer listed.
+    const kept = importer.listFailures();
+    expect(kept.total).toBe(6);
+    expect(kept.items.map((f) => f.path.split('/').pop()).sort()).toEqual(['big.txt', 'empty.txt', 'image.png', 'locked.pdf', 'loop', 'missing.txt']);
+    writeFileSync(join(docs, 'empty.txt'), 'Not empty any more.');
+    await importer.importPaths([join(docs, 'empty.txt')]);
+    expect(importer.listFailures().items.map((f) => f.path.split('/').pop())).not.toContain('empty.txt');
+    importer.dismissFailures();
+    expect(importer.listFailures()).toEqual({ total: 0, items: [] });
   });
 
   it('skips an unchanged file and replaces the passages of a changed one', async () => {
@@ -104,6 +138,26 @@ describe('importer', () => {
     expect(detail.passages.map((p) => p.text)).toEqual(['Version two of the note, rewritten.']);
     const fts = db.prepare("SELECT COUNT(*) AS n FROM passages_fts WHERE passages_fts MATCH 'version'").get() as { n: number };
     expect(fts.n).toBe(1);
+  });
+
+  it('keeps uploads of the same file name in different folders apart, and knows an upload of an imported file by its content', async () => {
+    const bytes = (text: string) => new Uint8Array(Buffer.from(text));
+    const first = await importer.importUploads([
+      { name: 'docs/projA/notes.md', bytes: bytes('Project A meets on Mondays.') },
+      { name: 'docs/projB/notes.md', bytes: bytes('Project B meets on Fridays.') },
+    ]);
+    expect(first).toMatchObject({ added: 2, updated: 0, unchanged: 0 });
+    expect(documents.list().map((d) => d.passageCount)).toEqual([1, 1]);
+    const again = await importer.importUploads([{ name: 'docs/projB/notes.md', bytes: bytes('Project B meets on Fridays, at noon.') }]);
+    expect(again).toMatchObject({ added: 0, updated: 1 });
+    expect(again.documentIds).toEqual([first.documentIds[1]]);
+
+    const file = join(dir, 'minutes.txt');
+    writeFileSync(file, 'The minutes of the meeting.');
+    const byPath = await importer.importPaths([file]);
+    const uploaded = await importer.importUploads([{ name: 'minutes.txt', bytes: bytes('The minutes of the meeting.') }]);
+    expect(uploaded).toMatchObject({ added: 0, unchanged: 1, documentIds: byPath.documentIds });
+    expect(documents.counts().documents).toBe(3);
   });
 
   it('refuses a file named explicitly when its format is unsupported', async () => {

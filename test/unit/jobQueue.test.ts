@@ -8,6 +8,8 @@ import { DocumentStore } from '../../electron/core/database/documentStore.js';
 import { AdapterStore } from '../../electron/core/encoding/adapterStore.js';
 import { JobQueue, MAX_ATTEMPTS } from '../../electron/core/encoding/jobQueue.js';
 import { Importer } from '../../electron/core/ingest/importer.js';
+import { SettingsStore } from '../../electron/core/settingsStore.js';
+import { estimateEncoding } from '../../electron/core/encoding/encodingEstimate.js';
 
 let dir: string;
 let db: Db;
@@ -68,13 +70,52 @@ describe('job queue', () => {
 
   it('pauses, cancels, and releases an interrupted job without counting the attempt', () => {
     jobs.enqueue(passages, 'model-a');
-    jobs.setPaused(true);
+    new SettingsStore(db, dir).update({ encodingPolicy: 'paused' });
+    expect(jobs.isPaused()).toBe(true);
     expect(jobs.status('model-a').paused).toBe(true);
     const job = jobs.claim('model-a')!;
     jobs.release(job.id);
     expect(jobs.claim('model-a')).toMatchObject({ id: job.id, attempts: 1 });
     expect(jobs.cancel(null)).toBe(2);
     expect(jobs.isStillRunning(job.id)).toBe(true);
+  });
+
+  it('gives a rate and the time left as soon as one passage is done, from what each job cost', () => {
+    jobs.enqueue(passages, 'model-a');
+    expect(jobs.status('model-a')).toMatchObject({ secondsPerPassage: null, etaSeconds: null });
+    const first = jobs.claim('model-a')!;
+    jobs.complete(first.id, () => undefined, 40);
+    const second = jobs.claim('model-a')!;
+    jobs.progress(second.id, 0.5, 'training: step 3 of 6');
+    // 1.5 jobs left at 40 s each.
+    expect(jobs.status('model-a')).toMatchObject({ secondsPerPassage: 40, etaSeconds: 60, current: { passageId: second.passageId, position: 0, step: 'training: step 3 of 6' } });
+    jobs.complete(second.id, () => undefined, 20);
+    expect(jobs.status('model-a')).toMatchObject({ secondsPerPassage: 30, etaSeconds: 30 });
+  });
+
+  it('tells a document whose passages wait for the encoder from the one it is encoding', () => {
+    const documents = new DocumentStore(db, () => 'model-a');
+    jobs.enqueue(passages, 'model-a');
+    expect(documents.list().map((d) => d.status)).toEqual(['queued', 'queued', 'queued']);
+    const job = jobs.claim('model-a')!;
+    const statuses = new Map(documents.list().map((d) => [d.id, d.status]));
+    expect(statuses.get(documents.passagesByIds([job.passageId])[0]!.documentId)).toBe('encoding');
+    expect([...statuses.values()].filter((s) => s === 'queued')).toHaveLength(2);
+  });
+
+  it('drops the jobs no question asked for, when encoding turns to on demand', () => {
+    jobs.enqueue(passages, 'model-a');
+    jobs.prioritize([passages[1]!], 'model-a');
+    expect(jobs.cancelUnrequested('model-a')).toBe(2);
+    expect(jobs.status('model-a')).toMatchObject({ queued: 1 });
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[1]);
+  });
+
+  it('estimates what encoding costs: the measured rate, else a rough guess from the model size', () => {
+    expect(estimateEncoding(26_657, 6.5, 800_000_000)).toEqual({ passages: 26_657, secondsPerPassage: 6.5, seconds: 173_271, measured: true });
+    const guess = estimateEncoding(100, null, 800_000_000);
+    expect(guess).toMatchObject({ passages: 100, measured: false, secondsPerPassage: 65 });
+    expect(estimateEncoding(100, null, 40_000_000).secondsPerPassage).toBe(8);
   });
 
   it('drops the jobs of a deleted document', () => {

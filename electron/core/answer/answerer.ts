@@ -113,9 +113,10 @@ export class Answerer {
     const k = options.k ?? 3;
 
     const retrievalStarted = performance.now();
+    // Only passages that matched the question: a BM25 score of zero is no evidence.
     const retrieval: Retrieval = options.mode === 'closed-book'
       ? { hits: [], method: 'bm25', bridge: null }
-      : await this.retriever.retrieve(question, k, options.retrieval);
+      : await this.retriever.retrieve(question, k, { ...options.retrieval, evidenceOnly: true });
     const hits = retrieval.hits;
     const retrievalMs = performance.now() - retrievalStarted;
 

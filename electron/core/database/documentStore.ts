@@ -37,7 +37,7 @@ export interface DocumentForPack {
 
 interface DocumentRow {
   id: number; source_key: string; path: string | null; title: string; format: string; size_bytes: number;
-  imported_at: string; passage_count: number; encoded_count: number; open_jobs: number; failed_jobs: number; last_error: string | null;
+  imported_at: string; passage_count: number; encoded_count: number; open_jobs: number; running_jobs: number; failed_jobs: number; last_error: string | null;
 }
 
 export class DocumentStore {
@@ -47,6 +47,12 @@ export class DocumentStore {
   contentHashOf(sourceKey: string): string | null {
     const row = this.db.prepare('SELECT content_hash FROM documents WHERE source_key = ?').get(sourceKey) as { content_hash: string } | undefined;
     return row?.content_hash ?? null;
+  }
+
+  /** A document with exactly this content, if any (to recognise an upload of a file already imported). */
+  idWithContent(contentHash: string): number | null {
+    const row = this.db.prepare('SELECT id FROM documents WHERE content_hash = ? ORDER BY id LIMIT 1').get(contentHash) as { id: number } | undefined;
+    return row?.id ?? null;
   }
 
   /**
@@ -115,6 +121,7 @@ export class DocumentStore {
         (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id) AS passage_count,
         (SELECT COUNT(*) FROM passages p JOIN adapters a ON a.passage_id = p.id AND a.base_model = @model WHERE p.document_id = d.id) AS encoded_count,
         (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state IN ('queued', 'running')) AS open_jobs,
+        (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state = 'running') AS running_jobs,
         (SELECT COUNT(*) FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.base_model = @model AND j.state = 'failed') AS failed_jobs,
         (SELECT j.error FROM jobs j JOIN passages p ON p.id = j.passage_id WHERE p.document_id = d.id AND j.state = 'failed' ORDER BY j.updated_at DESC LIMIT 1) AS last_error
       FROM documents d ${where} ORDER BY d.imported_at DESC, d.id DESC`);
@@ -190,7 +197,8 @@ export class DocumentStore {
 function toSummary(row: DocumentRow): DocumentSummary {
   let status: DocumentStatus = 'indexed';
   if (row.passage_count > 0 && row.encoded_count === row.passage_count) status = 'encoded';
-  else if (row.open_jobs > 0) status = 'encoding';
+  else if (row.running_jobs > 0) status = 'encoding';
+  else if (row.open_jobs > 0) status = 'queued';
   else if (row.failed_jobs > 0) status = 'failed';
   return {
     id: row.id,

@@ -123,4 +123,11 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX passage_vectors_by_passage ON passage_vectors (passage_id);
   `,
+  // 5: the encoding seconds each finished job cost (its share of batched augmentation plus its
+  // training), for the rate and time estimates; the pause flag becomes the encoding policy.
+  `
+  ALTER TABLE jobs ADD COLUMN seconds REAL;
+  INSERT OR IGNORE INTO settings (key, value) SELECT 'ui.encodingPolicy', '"paused"' FROM settings WHERE key = 'app.encodingPaused' AND value = 'true';
+  DELETE FROM settings WHERE key = 'app.encodingPaused';
+  `,
 ];

@@ -119,7 +119,7 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         const augmentSeconds = data.augmentation ? 0 : (performance.now() - started) / 1000;
         progress('training', 0);
         const trained = await trainPassageAdapter(model.runtime, model.trainer, { ...data.training, warmupInit: null }, data.text, augmentation, outPath, {
-          signal, onProgress: (fraction) => progress('training', fraction),
+          signal, onProgress: (p) => progress('training', p.step / Math.max(1, p.totalSteps)),
         });
         const bytes = readFileSync(outPath);
         emit({ type: 'completed', jobId, passageId: data.passageId, seconds: (performance.now() - started) / 1000 });

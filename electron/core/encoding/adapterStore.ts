@@ -250,6 +250,12 @@ export class AdapterStore implements AdapterSource {
     return { count: done, bytesBefore, bytesAfter };
   }
 
+  /** How many of these passages have an adapter row for a base model. */
+  countFor(passageIds: number[], baseModel: string): number {
+    if (passageIds.length === 0) return 0;
+    return this.db.prepare('SELECT COUNT(*) FROM adapters WHERE base_model = ? AND passage_id IN (SELECT value FROM json_each(?))').pluck().get(baseModel, JSON.stringify(passageIds)) as number;
+  }
+
   /** Storage used by this base model's adapters. */
   stats(baseModel: string): { count: number; bytes: number } {
     const row = this.db.prepare('SELECT COUNT(*) AS count, COALESCE(SUM(size_bytes), 0) AS bytes FROM adapters WHERE base_model = ?').get(baseModel) as { count: number; bytes: number };

@@ -31,6 +31,13 @@ export interface AugmentOptions {
   /** Token budget of the QA list (three pairs take 150-200 tokens). Default 256. */
   qaMaxTokens?: number;
   signal?: AbortSignal;
+  /** Called for each piece of text generated (about one per token), to report progress. */
+  onToken?: () => void;
+}
+
+/** The tokens the first attempts at a rewrite and at the QA list may write, as augmentPassage budgets them. */
+export function augmentationTokenBudget(runtime: LlmRuntime, passage: string, options: Pick<AugmentOptions, 'rewriteMaxTokens' | 'qaMaxTokens'> = {}): number {
+  return (options.rewriteMaxTokens ?? Math.max(64, runtime.tokenize(passage).length * 2)) + (options.qaMaxTokens ?? 256);
 }
 
 /**
@@ -130,7 +137,7 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     const prompt = runtime.promptTokens([{ role: 'user', content: renderRewritePrompt(runtime.profile, passage) }]);
     for (let attempt = 0; attempt < attempts; attempt++) {
       const result = await runtime.generate({
-        tokens: prompt, maxTokens: options.rewriteMaxTokens ?? Math.max(64, passageTokens * 2), signal: options.signal, sampling: samplingFor(attempt),
+        tokens: prompt, maxTokens: options.rewriteMaxTokens ?? Math.max(64, passageTokens * 2), signal: options.signal, sampling: samplingFor(attempt), onText: options.onToken,
       });
       if (usableRewrite(result.text, passage, result.stopReason)) return result.text.trim();
     }
@@ -141,7 +148,7 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     const prompt = runtime.promptTokens([{ role: 'user', content: renderQaGenerationPrompt(runtime.profile, passage) }]);
     let qa: QaPair[] = [];
     for (let attempt = 0; attempt < attempts && qa.length < qaCount; attempt++) {
-      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 256, signal: options.signal, sampling: samplingFor(attempt) });
+      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 256, signal: options.signal, sampling: samplingFor(attempt), onText: options.onToken });
       // Keep the pairs found so far, topped up with new questions from later attempts.
       const known = new Set(qa.map((p) => p.question.toLowerCase()));
       qa = [...qa, ...parseQaPairs(result.text).filter((p) => !known.has(p.question.toLowerCase()))].slice(0, qaCount);

@@ -1,13 +1,15 @@
 // Everything parametric encoding needs, loaded once: its own database connection, the base
 // model for augmentation (several sequences, so rewrite and QA generation run in one batch),
-// and the native trainer. The encoder process and `paramkb encode` both open one; `paramkb
-// worker` loads the same encoder model without a knowledge base.
+// and the native trainer. The encoder process and `paramkb encode` both open one, and only one
+// process at a time can (encoderLock.ts); `paramkb worker` loads the same encoder model without
+// a knowledge base.
 import { availableParallelism } from 'node:os';
 import { openDatabase, type Db } from '../database/database.js';
 import { LlmRuntime } from '../llm/llmRuntime.js';
 import { databasePath } from '../paths.js';
-import { SettingsStore } from '../settingsStore.js';
+import { encoderThreadsOf, SettingsStore } from '../settingsStore.js';
 import { LoraTrainer } from '../trainer/LoraTrainer.js';
+import { acquireEncoderLock } from './encoderLock.js';
 import { JobQueue } from './jobQueue.js';
 import { DEFAULT_ENCODING_CONFIG, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
 
@@ -63,7 +65,7 @@ export interface EncodingSessionOptions {
   dataDir: string;
   modelPath: string;
   profilePath?: string;
-  /** Default: all cores. */
+  /** Default: the knowledge base's Encoder threads setting, else its Threads, else all cores. */
   threads?: number;
   /** Overrides of the hyperparameters; the rest come from the knowledge base's settings. */
   config?: Partial<EncodingConfig>;
@@ -80,21 +82,28 @@ export interface EncodingSession {
 }
 
 export async function openEncodingSession(options: EncodingSessionOptions): Promise<EncodingSession> {
-  const db = openDatabase(databasePath(options.dataDir));
+  // Before anything is loaded: a second encoder of the same knowledge base is refused at once.
+  const lock = acquireEncoderLock(options.dataDir);
+  let db: Db | null = null;
   try {
+    db = openDatabase(databasePath(options.dataDir));
     const config = encodingConfigOf(db, options.dataDir, options.config);
-    const model = await loadEncoderModel({ ...options, augmentBatch: config.augmentBatch });
+    const threads = options.threads ?? encoderThreadsOf(new SettingsStore(db, options.dataDir).get()) ?? availableParallelism();
+    const model = await loadEncoderModel({ ...options, threads, augmentBatch: config.augmentBatch });
     const jobs = new JobQueue(db);
     const encoder = new PassageEncoder(db, jobs, model.runtime, model.trainer, options.dataDir, config, options.onProgress);
+    const opened = db;
     return {
       db, jobs, encoder, runtime: model.runtime,
       close: async () => {
         await model.dispose();
-        db.close();
+        opened.close();
+        lock.release();
       },
     };
   } catch (error) {
-    db.close();
+    db?.close();
+    lock.release();
     throw error;
   }
 }

@@ -12,6 +12,19 @@ export interface EncodeJob {
   attempts: number;
 }
 
+/** A job as `paramkb jobs` lists it. */
+export interface JobRow {
+  id: number;
+  passageId: number;
+  /** The passage's document, or null when it was deleted. */
+  title: string | null;
+  state: string;
+  attempts: number;
+  progress: number;
+  step: string | null;
+  error: string | null;
+}
+
 /** A job is retried this many times before it is marked failed. */
 export const MAX_ATTEMPTS = 3;
 
@@ -93,12 +106,15 @@ export class JobQueue {
     this.db.prepare("UPDATE jobs SET progress = ?, step = ?, updated_at = ? WHERE id = ? AND state = 'running'").run(progress, step, nowIso(), jobId);
   }
 
-  /** Marks a job done; `inSameTransaction` writes its adapter row atomically with it. */
-  complete(jobId: number, inSameTransaction: () => void): void {
+  /**
+   * Marks a job done; `inSameTransaction` writes its adapter row atomically with it. `seconds`:
+   * the encoding time it cost, for the rate of the queue.
+   */
+  complete(jobId: number, inSameTransaction: () => void, seconds: number | null = null): void {
     this.db.transaction(() => {
       inSameTransaction();
       const now = nowIso();
-      this.db.prepare("UPDATE jobs SET state = 'done', progress = 1, step = 'done', error = NULL, finished_at = ?, updated_at = ? WHERE id = ?").run(now, now, jobId);
+      this.db.prepare("UPDATE jobs SET state = 'done', progress = 1, step = 'done', error = NULL, seconds = ?, finished_at = ?, updated_at = ? WHERE id = ?").run(seconds, now, now, jobId);
     })();
   }
 
@@ -135,6 +151,23 @@ export class JobQueue {
     return n;
   }
 
+  /**
+   * Cancels the queued jobs of a base model that no question asked for (queued in bulk, at
+   * priority 0 or below: prioritize() puts requested ones above), when encoding turns to on demand.
+   */
+  cancelUnrequested(baseModel: string): number {
+    const now = nowIso();
+    return this.db.prepare("UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE state = 'queued' AND base_model = ? AND priority <= 0").run(now, now, baseModel).changes;
+  }
+
+  /** Mean encoding seconds of the last 20 finished jobs of a base model, or null before the first. */
+  secondsPerPassage(baseModel: string): number | null {
+    const row = this.db.prepare(`
+      SELECT AVG(COALESCE(seconds, (julianday(finished_at) - julianday(started_at)) * 86400)) AS seconds FROM
+        (SELECT seconds, started_at, finished_at FROM jobs WHERE state = 'done' AND base_model = ? AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 20)`).get(baseModel) as { seconds: number | null };
+    return row.seconds;
+  }
+
   /** True when a job was cancelled or its passage deleted while it ran (its result must be dropped). */
   isStillRunning(jobId: number): boolean {
     return this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'").get(jobId) !== undefined;
@@ -145,12 +178,19 @@ export class JobQueue {
     return this.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND step IS NOT ?").pluck().get(REMOTE_STEP) as number;
   }
 
-  isPaused(): boolean {
-    return (this.db.prepare("SELECT value FROM settings WHERE key = 'app.encodingPaused'").get() as { value: string } | undefined)?.value === 'true';
+  /** Jobs of a base model: running first, then queued, failed, the rest. */
+  list(baseModel: string, limit: number): JobRow[] {
+    return this.db.prepare(`
+      SELECT j.id, j.passage_id AS passageId, d.title, j.state, j.attempts, j.progress, j.step, j.error FROM jobs j
+      LEFT JOIN passages p ON p.id = j.passage_id LEFT JOIN documents d ON d.id = p.document_id
+      WHERE j.base_model = ?
+      ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.priority DESC, j.id DESC LIMIT ?`)
+      .all(baseModel, limit) as JobRow[];
   }
 
-  setPaused(paused: boolean): void {
-    this.db.prepare("INSERT INTO settings (key, value) VALUES ('app.encodingPaused', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(paused));
+  /** True while the knowledge base's encoding policy is 'paused' (Settings.encodingPolicy). */
+  isPaused(): boolean {
+    return (this.db.prepare("SELECT value FROM settings WHERE key = 'ui.encodingPolicy'").get() as { value: string } | undefined)?.value === '"paused"';
   }
 
   status(baseModel: string | null): EncodingQueueStatus {
@@ -160,13 +200,12 @@ export class JobQueue {
         SUM(state = 'queued') AS queued, SUM(state = 'running') AS running, SUM(state = 'done') AS done, SUM(state = 'failed') AS failed
       FROM jobs WHERE base_model = ?`).get(model) as { queued: number | null; running: number | null; done: number | null; failed: number | null };
     const current = this.db.prepare(`
-      SELECT j.passage_id, d.title, j.step, j.progress FROM jobs j
+      SELECT j.passage_id, p.document_id, p.position, d.title, j.step, j.progress FROM jobs j
       JOIN passages p ON p.id = j.passage_id JOIN documents d ON d.id = p.document_id
-      WHERE j.state = 'running' AND j.base_model = ? ORDER BY j.started_at DESC LIMIT 1`).get(model) as { passage_id: number; title: string; step: string | null; progress: number } | undefined;
-    // ETA from the mean duration of the last 20 finished jobs.
-    const recent = this.db.prepare(`
-      SELECT AVG((julianday(finished_at) - julianday(started_at)) * 86400) AS seconds FROM
-        (SELECT started_at, finished_at FROM jobs WHERE state = 'done' AND base_model = ? AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 20)`).get(model) as { seconds: number | null };
+      WHERE j.state = 'running' AND j.base_model = ? ORDER BY j.started_at DESC LIMIT 1`).get(model) as
+      { passage_id: number; document_id: number; position: number; title: string; step: string | null; progress: number } | undefined;
+    // Rate and time left from the last 20 finished jobs, as soon as one is done.
+    const secondsPerPassage = this.secondsPerPassage(model);
     const queued = counts.queued ?? 0;
     const running = counts.running ?? 0;
     const done = counts.done ?? 0;
@@ -175,8 +214,14 @@ export class JobQueue {
       paused: this.isPaused(),
       queued, running, done, failed,
       total: queued + running + done + failed,
-      current: current ? { passageId: current.passage_id, documentTitle: current.title, step: current.step ?? '', progress: current.progress } : null,
-      etaSeconds: recent.seconds !== null && queued + running > 0 ? Math.round(recent.seconds * (queued + running)) : null,
+      current: current ? {
+        passageId: current.passage_id, documentId: current.document_id, position: current.position, documentTitle: current.title,
+        step: current.step ?? '', progress: current.progress,
+      } : null,
+      secondsPerPassage,
+      // The running job counts for what it has left.
+      etaSeconds: secondsPerPassage !== null && queued + running > 0 ? Math.round(secondsPerPassage * (queued + running - (current?.progress ?? 0))) : null,
+      blocked: null,
     };
   }
 }

@@ -3,11 +3,12 @@
 // then record the adapter and finish the job in one transaction. One loaded model serves
 // augmentation and one loaded trainer serves every passage: nothing is loaded per passage.
 import { rmSync } from 'node:fs';
+import { CancelledError } from '../../shared/errors.js';
 import type { Db } from '../database/database.js';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
-import type { AdapterTensorType, LoraTarget, LoraTrainer } from '../trainer/LoraTrainer.js';
+import type { AdapterTensorType, LoraTarget, LoraTrainer, TrainProgress } from '../trainer/LoraTrainer.js';
 import { AdapterStore } from './adapterStore.js';
-import { augmentPassage, type Augmentation } from './augmentation.js';
+import { augmentationTokenBudget, augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
 import { buildDistillationSequences, type DistillationSequence } from './distillation.js';
 import { buildClosedBookSequences, buildTrainingSequences, type TrainingSequence } from './trainingSequences.js';
@@ -65,9 +66,14 @@ export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
 export interface EncodeProgress {
   job: EncodeJob;
   step: 'augmenting' | 'training' | 'saving' | 'done' | 'failed';
+  /** Where in the step, in words: "240 of about 1200 tokens written", "step 12 of 45". */
+  detail?: string;
   progress: number;
   loss?: number;
 }
+
+/** Augmentation reports its tokens at most this often (each report is a database write and a message). */
+const AUGMENT_REPORT_MS = 500;
 
 export interface EncodedPassage {
   passageId: number;
@@ -118,7 +124,7 @@ async function trainingSequences(runtime: LlmRuntime, training: AdapterTraining,
  */
 export async function trainPassageAdapter(
   runtime: LlmRuntime, trainer: LoraTrainer, training: AdapterTraining, text: string, augmentation: Augmentation, outPath: string,
-  options: { signal?: AbortSignal; onProgress?: (fraction: number, loss: number) => void } = {},
+  options: { signal?: AbortSignal; onProgress?: (progress: TrainProgress) => void } = {},
 ): Promise<TrainedAdapter> {
   const teacherStarted = performance.now();
   const sequences = await trainingSequences(runtime, training, text, augmentation);
@@ -128,7 +134,7 @@ export async function trainPassageAdapter(
     distillWeight: training.distillWeight,
     rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
     seed: training.seed, init: training.warmupInit ?? undefined, outPath, outType: training.outType, signal: options.signal,
-    onProgress: options.onProgress && ((p) => options.onProgress!(p.step / Math.max(1, p.totalSteps), p.loss)),
+    onProgress: options.onProgress,
   });
   const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
   const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * training.epochs;
@@ -162,27 +168,58 @@ export class PassageEncoder {
   }
 
   /** The stored augmentation of a passage, or a new one (stored before training starts). */
-  async augmentation(passageId: number, text: string, signal?: AbortSignal): Promise<{ augmentation: Augmentation; seconds: number }> {
+  async augmentation(passageId: number, text: string, signal?: AbortSignal, onToken?: () => void): Promise<{ augmentation: Augmentation; seconds: number }> {
     const row = this.db.prepare('SELECT augmentation FROM passages WHERE id = ?').get(passageId) as { augmentation: string | null } | undefined;
     if (row?.augmentation) {
       try { return { augmentation: JSON.parse(row.augmentation) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
     }
     const started = performance.now();
-    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: this.config.objective !== 'distill', signal });
+    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: this.config.objective !== 'distill', signal, onToken });
+    // Cut short, its output is partial: never stored.
+    if (signal?.aborted) throw new CancelledError('Augmentation');
     this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(JSON.stringify(augmentation), passageId);
     return { augmentation, seconds: (performance.now() - started) / 1000 };
   }
 
-  /** Augments the next queued passages that have no augmentation yet, together in one batch. */
-  private async prefetchAugmentations(signal?: AbortSignal, among?: number[]): Promise<void> {
+  /**
+   * Reports the tokens that augmentation writes as the job's progress (0.05 to 0.5), so that a
+   * job shows movement from its first second, long before its first training step.
+   */
+  private augmentProgress(job: EncodeJob, passages: { text: string }[]): () => void {
+    const budget = passages.reduce((n, p) => n + augmentationTokenBudget(this.runtime, p.text), 0);
+    const together = passages.length > 1 ? ` (${passages.length} passages together)` : '';
+    let tokens = 0;
+    let reported = 0;
+    return () => {
+      tokens++;
+      const now = performance.now();
+      if (now - reported < AUGMENT_REPORT_MS) return;
+      reported = now;
+      this.report(job, 'augmenting', 0.05 + 0.45 * Math.min(1, tokens / budget), `${tokens} of about ${budget} tokens written${together}`);
+    };
+  }
+
+  private report(job: EncodeJob, step: EncodeProgress['step'], progress: number, detail?: string, loss?: number): void {
+    this.jobs.progress(job.id, progress, detail ? `${step}: ${detail}` : step);
+    this.onProgress({ job, step, detail, progress, loss });
+  }
+
+  /**
+   * Augments the claimed job's passage together with the next queued ones that have no
+   * augmentation yet, in one batch, reporting the tokens written as the job's progress.
+   */
+  private async prefetchAugmentations(job: EncodeJob, signal?: AbortSignal, among?: number[]): Promise<void> {
     const rows = this.db.prepare(`
       SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
-      WHERE j.state = 'queued' AND j.base_model = ? AND p.augmentation IS NULL
-        AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))
-      ORDER BY j.priority DESC, j.id LIMIT ?`).all(this.baseModel, among ? 1 : null, JSON.stringify(among ?? []), this.config.augmentBatch) as { id: number; text: string }[];
+      WHERE j.base_model = ? AND p.augmentation IS NULL
+        AND (j.id = ? OR (j.state = 'queued' AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))))
+      ORDER BY j.id = ? DESC, j.priority DESC, j.id LIMIT ?`)
+      .all(this.baseModel, job.id, among ? 1 : null, JSON.stringify(among ?? []), job.id, this.config.augmentBatch) as { id: number; text: string }[];
     if (rows.length < 2) return;
+    this.report(job, 'augmenting', 0.05, `${rows.length} passages together`);
+    const onToken = this.augmentProgress(job, rows);
     const started = performance.now();
-    await Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal)));
+    await Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal, onToken)));
     // The batch ran as one: each passage is charged its share of the wall time.
     const share = (performance.now() - started) / 1000 / rows.length;
     for (const r of rows) this.prefetchSeconds.set(r.id, share);
@@ -218,20 +255,21 @@ export class PassageEncoder {
   async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
     const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
     if (!passage) return null; // deleted meanwhile: its job went with it
-    const report = (step: EncodeProgress['step'], progress: number, loss?: number) => {
-      this.jobs.progress(job.id, progress, step);
-      this.onProgress({ job, step, progress, loss });
-    };
-    report('augmenting', 0.05);
-    const augmented = await this.augmentation(job.passageId, passage.text, signal);
+    const report = (step: EncodeProgress['step'], progress: number, detail?: string, loss?: number) => this.report(job, step, progress, detail, loss);
+    const prefetched = this.prefetchSeconds.has(job.passageId);
+    if (!prefetched) report('augmenting', 0.05);
+    const augmented = await this.augmentation(job.passageId, passage.text, signal, prefetched ? undefined : this.augmentProgress(job, [passage]));
     const augmentation = augmented.augmentation;
     const augmentSeconds = augmented.seconds + (this.prefetchSeconds.get(job.passageId) ?? 0);
     this.prefetchSeconds.delete(job.passageId);
-    report('training', 0.5);
+    report('training', 0.5, `${this.config.objective}, ${this.config.epochs} epochs`);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
+    // The trainer's progress arrives through a thread-safe callback: a last step can land after
+    // train() resolved, and must not move the job back from 'saving'.
+    let trainingOver = false;
     const trained = await trainPassageAdapter(this.runtime, this.trainer, this.config, passage.text, augmentation, path, {
-      signal, onProgress: (fraction, loss) => report('training', 0.5 + 0.45 * fraction, loss),
-    });
+      signal, onProgress: (p) => { if (!trainingOver) report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), `step ${p.step} of ${p.totalSteps}`, p.loss); },
+    }).finally(() => { trainingOver = true; });
     report('saving', 0.97);
     // The job may have been cancelled or its passage deleted while training ran.
     if (!this.jobs.isStillRunning(job.id)) {
@@ -241,8 +279,8 @@ export class PassageEncoder {
     this.jobs.complete(job.id, () => this.adapters.record({
       passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: trained.meanLoss,
       config: adapterConfigRecord(this.config, trained.sequences, augmentation),
-    }));
-    report('done', 1, trained.meanLoss ?? undefined);
+    }), augmentSeconds + trained.teacherSeconds + trained.seconds);
+    report('done', 1, undefined, trained.meanLoss ?? undefined);
     return {
       passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, teacherSeconds: trained.teacherSeconds, trainTokens: trained.trainTokens,
       losses: trained.losses, warnings: augmentation.warnings, path,
@@ -259,11 +297,12 @@ export class PassageEncoder {
     this.adapters.sweepOrphans(this.baseModel);
     let encoded = 0;
     while (!options.signal?.aborted && !this.jobs.isPaused()) {
-      // A failed batch is not fatal: each job augments (and reports) its own passage again.
-      await this.prefetchAugmentations(options.signal, options.among).catch(() => undefined);
+      // Claimed first, so that the queue shows the job (and its augmentation's progress) from its start.
       const job = this.jobs.claim(this.baseModel, options.among);
       if (!job) break;
       try {
+        // A failed batch is not fatal: the job augments (and reports) its own passage again.
+        await this.prefetchAugmentations(job, options.signal, options.among).catch(() => undefined);
         const result = await this.encode(job, options.signal);
         if (result) { encoded++; options.onEncoded?.(result); }
       } catch (error) {

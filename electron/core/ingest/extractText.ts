@@ -2,6 +2,8 @@
 // DOCX, html-to-text for HTML. Every failure becomes an ImportFileError with a stable code and
 // a sentence the user can act on; the import of other files goes on.
 import { extname } from 'node:path';
+import chardet from 'chardet';
+import iconv from 'iconv-lite';
 import { ParamKbError } from '../../shared/errors.js';
 
 export type DocumentFormat = 'txt' | 'md' | 'html' | 'pdf' | 'docx';
@@ -31,12 +33,15 @@ export function formatOf(fileName: string): DocumentFormat | null {
   return FORMAT_BY_EXTENSION[extname(fileName).toLowerCase()] ?? null;
 }
 
+/** Why a file of this name cannot be imported. */
+export function unsupportedFormatReason(fileName: string): string {
+  return `${extname(fileName) || 'Files without an extension'} is not supported; import ${SUPPORTED_EXTENSIONS.join(', ')} files.`;
+}
+
 /** The format of a file name, or an 'unsupported' ImportFileError. */
 export function supportedFormatOf(fileName: string): DocumentFormat {
   const format = formatOf(fileName);
-  if (!format) {
-    throw new ImportFileError('unsupported', `${extname(fileName) || 'Files without an extension'} is not supported; import ${SUPPORTED_EXTENSIONS.join(', ')} files.`);
-  }
+  if (!format) throw new ImportFileError('unsupported', unsupportedFormatReason(fileName));
   return format;
 }
 
@@ -52,10 +57,31 @@ export async function extractText(fileName: string, bytes: Uint8Array): Promise<
   }
   const text = normalizeWhitespace(extracted.text);
   if (!text) throw new ImportFileError('empty', 'The file has no text to import (it is empty, or a scanned PDF without a text layer).');
-  return { title: extracted.title?.trim() || null, text };
+  // Plain text and Word documents carry no title field: their first line is one when it reads as one.
+  const title = extracted.title?.trim() || (format === 'txt' || format === 'docx' ? firstLineTitle(text) : null);
+  return { title, text };
 }
 
-/** Decodes UTF-8 (or UTF-16 with a BOM) text, refusing binary data with a clear reason. */
+/**
+ * The first line of a text when it reads as a title: more text follows it, and it is short
+ * (at most 100 characters and 12 words), has a letter, and does not end like a sentence or a
+ * lead-in (. , ; :).
+ */
+function firstLineTitle(text: string): string | null {
+  const end = text.indexOf('\n');
+  if (end < 0) return null;
+  const line = text.slice(0, end).trim();
+  if (!text.slice(end + 1).trim() || line.length > 100 || line.split(/\s+/).length > 12) return null;
+  if (/[.,;:]$/.test(line) || !/\p{L}/u.test(line)) return null;
+  return line;
+}
+
+/**
+ * Decodes text: UTF-16 with a BOM, UTF-8, else the legacy encoding that chardet detects
+ * (Windows-1252 / Latin-1 for most Western text saved by older editors), decoded by iconv-lite
+ * (Node's TextDecoder reads windows-1252 as ISO-8859-1), refusing binary data with a clear
+ * reason.
+ */
 function decodeText(bytes: Uint8Array): string {
   if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
     return new TextDecoder(bytes[0] === 0xff ? 'utf-16le' : 'utf-16be').decode(bytes);
@@ -67,10 +93,24 @@ function decodeText(bytes: Uint8Array): string {
     if (b < 9 || (b > 13 && b < 32)) control++;
   }
   if (sample.length > 0 && control / sample.length > 0.05) throw new ImportFileError('binary', 'The file looks binary, not text; check its extension.');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch { /* not UTF-8: a legacy encoding, or damaged UTF-8 */ }
+  let detected = chardet.analyse(bytes.subarray(0, 1 << 20))[0]?.name;
+  // Text called Latin-1 is Windows-1252 in practice (as browsers read it): its bytes
+  // 0x80-0x9F are € ‘ ’ “ ” – …, never the control codes of ISO-8859-1.
+  if (detected === 'ISO-8859-1') detected = 'windows-1252';
+  if (detected && detected !== 'UTF-8' && detected !== 'ASCII') {
+    if (!iconv.encodingExists(detected)) {
+      throw new ImportFileError('binary', `The file's text encoding (${detected}) cannot be read here; save it as UTF-8 and import it again.`);
+    }
+    return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), detected);
+  }
+  // UTF-8 with a few damaged bytes keeps its text; otherwise (chardet is unsure on short
+  // texts) the common legacy encoding of Western text, which decodes any byte.
   const text = new TextDecoder('utf-8').decode(bytes);
   const replaced = text.length > 0 ? (text.match(/\uFFFD/g)?.length ?? 0) / text.length : 0;
-  if (replaced > 0.01) throw new ImportFileError('binary', 'The file is not valid UTF-8 text; save it as UTF-8 and import it again.');
-  return text;
+  return replaced <= 0.01 ? text : iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'windows-1252');
 }
 
 function extractMarkdown(source: string): ExtractedText {

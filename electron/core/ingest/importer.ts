@@ -4,11 +4,11 @@
 // the import goes on.
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import type { ImportFailure, ImportProgress, ImportReport } from '../../shared/types.js';
+import { basename, extname, join, resolve, sep } from 'node:path';
+import type { ImportFailure, ImportFailureList, ImportProgress, ImportReport, RecordedImportFailure } from '../../shared/types.js';
 import { nowIso, type Db } from '../database/database.js';
 import type { DocumentInput, DocumentStore } from '../database/documentStore.js';
-import { extractText, formatOf, ImportFileError, supportedFormatOf } from './extractText.js';
+import { extractText, formatOf, ImportFileError, supportedFormatOf, unsupportedFormatReason } from './extractText.js';
 import { splitIntoPassages, type PassageOptions } from './passages.js';
 
 export interface ImportOptions extends PassageOptions {
@@ -30,19 +30,26 @@ interface ImportSource {
 export class Importer {
   constructor(private readonly db: Db, private readonly documents: DocumentStore) {}
 
-  /** Imports files and folders (recursively; hidden entries and unsupported files in folders are skipped). */
+  /**
+   * Imports files and folders, recursively. Hidden entries are passed over; unsupported files
+   * and links back into the folder are skipped, and listed as such in the report.
+   */
   async importPaths(paths: string[], options: ImportOptions = {}): Promise<ImportReport> {
-    const failed: ImportFailure[] = [];
-    const sources: ImportSource[] = [];
-    for (const p of paths) await this.collect(resolve(p), true, sources, failed, new Set());
-    return this.importSources(sources, failed, options);
+    const found: Found = { sources: [], failed: [], skipped: [] };
+    for (const p of paths) await this.collect(resolve(p), true, found, new Set());
+    return this.importSources(found.sources, found.failed, options, found.skipped);
   }
 
-  /** Imports files sent by content (the renderer's file picker or drag and drop). */
+  /**
+   * Imports files sent by content (the renderer's file picker or drag and drop). Each is known
+   * by the relative path it was sent with (a folder upload's "projA/notes.md"), so files of the
+   * same name in different folders stay different documents.
+   */
   async importUploads(files: { name: string; bytes: Uint8Array }[], options: ImportOptions = {}): Promise<ImportReport> {
-    const sources = files.map((f): ImportSource => ({
-      sourceKey: `upload:${basename(f.name)}`, path: null, name: basename(f.name), sizeBytes: f.bytes.length, read: async () => f.bytes,
-    }));
+    const sources = files.map((f): ImportSource => {
+      const relativePath = uploadPath(f.name);
+      return { sourceKey: `upload:${relativePath}`, path: null, name: relativePath, sizeBytes: f.bytes.length, read: async () => f.bytes };
+    });
     return this.importSources(sources, [], options);
   }
 
@@ -60,7 +67,8 @@ export class Importer {
     return report;
   }
 
-  private async collect(path: string, explicit: boolean, out: ImportSource[], failed: ImportFailure[], seen: Set<string>): Promise<void> {
+  private async collect(path: string, explicit: boolean, found: Found, seen: Set<string>): Promise<void> {
+    const linkPath = path;
     let stat;
     try {
       stat = await lstat(path);
@@ -70,35 +78,49 @@ export class Importer {
         path = target;
       }
     } catch (error) {
-      failed.push({ path, code: 'unreadable', reason: `Cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}.` });
+      found.failed.push({ path, code: 'unreadable', reason: `Cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}.` });
       return;
     }
-    if (seen.has(path)) return; // a symlink loop or a path given twice
+    if (seen.has(path)) {
+      // A path given twice is simply imported once; a link to what this import already holds is said.
+      if (linkPath !== path) {
+        const loop = stat.isDirectory() && linkPath.startsWith(path + sep);
+        found.skipped.push({
+          path: linkPath, code: loop ? 'symlink-loop' : 'duplicate-link',
+          reason: loop ? `Skipped: it links back to ${path}, a folder that contains it (a link loop).` : `Skipped: it links to ${path}, which this import already includes.`,
+        });
+      }
+      return;
+    }
     seen.add(path);
     if (stat.isDirectory()) {
       let entries: string[];
       try {
         entries = (await readdir(path)).sort();
       } catch (error) {
-        failed.push({ path, code: 'unreadable', reason: `Cannot list the folder ${path}: ${(error as Error).message}.` });
+        found.failed.push({ path, code: 'unreadable', reason: `Cannot list the folder ${path}: ${(error as Error).message}.` });
         return;
       }
       for (const entry of entries) {
         if (entry.startsWith('.')) continue;
-        await this.collect(join(path, entry), false, out, failed, seen);
+        await this.collect(join(path, entry), false, found, seen);
       }
       return;
     }
     if (!stat.isFile()) return;
-    // Inside a folder, files we cannot import are passed over quietly; named explicitly, they fail.
-    if (!explicit && !formatOf(path)) return;
+    // Inside a folder, files we cannot import are skipped (and listed); named explicitly, they fail.
+    if (!explicit && !formatOf(path)) {
+      found.skipped.push({ path, code: 'unsupported', reason: `Skipped: ${unsupportedFormatReason(path)}` });
+      return;
+    }
     const filePath = path;
-    out.push({ sourceKey: filePath, path: filePath, name: basename(filePath), sizeBytes: stat.size, read: async () => new Uint8Array(await readFile(filePath)) });
+    found.sources.push({ sourceKey: filePath, path: filePath, name: basename(filePath), sizeBytes: stat.size, read: async () => new Uint8Array(await readFile(filePath)) });
   }
 
-  private async importSources(sources: ImportSource[], failed: ImportFailure[], options: ImportOptions): Promise<ImportReport> {
+  private async importSources(sources: ImportSource[], failed: ImportFailure[], options: ImportOptions, skipped: ImportFailure[] = []): Promise<ImportReport> {
     const report = emptyReport();
     report.failed.push(...failed);
+    report.skipped.push(...skipped);
     const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     let done = 0;
     for (const source of sources) {
@@ -115,13 +137,19 @@ export class Importer {
           throw new ImportFileError('unreadable', `Cannot read the file: ${(error as Error).message}.`, { cause: error });
         }
         const contentHash = sha256(bytes);
-        if (this.documents.contentHashOf(source.sourceKey) === contentHash) {
+        this.db.prepare('DELETE FROM import_failures WHERE source_key = ?').run(source.path ?? source.name);
+        const storedHash = this.documents.contentHashOf(source.sourceKey);
+        // An upload has no path to know it by: a new one whose content is already a document
+        // (imported from disk, or uploaded under another name) is that document.
+        const sameContent = source.path === null && storedHash === null ? this.documents.idWithContent(contentHash) : null;
+        if (storedHash === contentHash || sameContent !== null) {
           report.unchanged++;
+          if (sameContent !== null) report.documentIds.push(sameContent);
         } else {
           const { title, text } = await extractText(source.name, bytes);
           const passages = splitIntoPassages(text, options);
           this.saveDocument({
-            sourceKey: source.sourceKey, path: source.path, title: title ?? titleFromName(source.name),
+            sourceKey: source.sourceKey, path: source.path, title: title ?? titleFromName(basename(source.name)),
             format, sizeBytes: bytes.length, contentHash, passages,
           }, report);
         }
@@ -134,7 +162,7 @@ export class Importer {
       done++;
     }
     options.onProgress?.({ done, total: sources.length, currentPath: '' });
-    this.recordFailures(report.failed);
+    this.recordFailures([...report.failed, ...report.skipped]);
     return report;
   }
 
@@ -145,20 +173,45 @@ export class Importer {
     report.documentIds.push(id);
   }
 
+  /** Records the files that were not imported, until the user dismisses them; a file imported since is no longer listed. */
   private recordFailures(failures: ImportFailure[]): void {
     if (failures.length === 0) return;
     const insert = this.db.prepare('INSERT INTO import_failures (source_key, code, reason, at) VALUES (?, ?, ?, ?)');
     const at = nowIso();
     this.db.transaction(() => { for (const f of failures) insert.run(f.path, f.code, f.reason, at); })();
   }
+
+  /** The files not imported since the list was last dismissed: how many, and the newest `limit`. */
+  listFailures(limit = 200): ImportFailureList {
+    const total = (this.db.prepare('SELECT COUNT(*) FROM import_failures').pluck().get() as number);
+    const items = this.db.prepare('SELECT id, source_key AS path, code, reason, at FROM import_failures ORDER BY id DESC LIMIT ?').all(limit) as RecordedImportFailure[];
+    return { total, items };
+  }
+
+  dismissFailures(): void {
+    this.db.prepare('DELETE FROM import_failures').run();
+  }
 }
 
+interface Found {
+  sources: ImportSource[];
+  failed: ImportFailure[];
+  skipped: ImportFailure[];
+}
+
+
 function emptyReport(): ImportReport {
-  return { added: 0, updated: 0, unchanged: 0, failed: [], documentIds: [], passages: 0 };
+  return { added: 0, updated: 0, unchanged: 0, failed: [], skipped: [], documentIds: [], passages: 0 };
 }
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** An upload's relative path with forward slashes, without empty, '.' or '..' parts. */
+function uploadPath(name: string): string {
+  const parts = name.split(/[\\/]+/).filter((part) => part !== '' && part !== '.' && part !== '..');
+  return parts.join('/') || 'unnamed';
 }
 
 function titleFromName(name: string): string {

@@ -10,6 +10,7 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaConte
 import { CancelledError, ModelError } from '../../shared/errors.js';
 import type { ModelInfo } from '../../shared/types.js';
 import { adapterLayout, mergeAdapters } from '../trainer/adapterFiles.js';
+import { describeCompute, hardwareGpus } from './computeDevice.js';
 import { setContextAdapters, unloadAdapter, type AdapterApplication } from './loraBinding.js';
 import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
 
@@ -69,24 +70,40 @@ export interface GenerationResult {
   timings: { adapterMs: number; promptMs: number; generateMs: number };
 }
 
-let llamaPromise: Promise<Llama> | null = null;
+/** A node-llama-cpp instance and the GPU backend found on the machine, with its devices (used or not). */
+interface LlamaInstance {
+  llama: Llama;
+  found: { backend: string | false; devices: string[] };
+}
+
+let llamaPromise: Promise<LlamaInstance> | null = null;
 let llamaGpuSetting: boolean | null = null;
 
-/** The node-llama-cpp instance, from prebuilt binaries only: never downloads or compiles llama.cpp. */
-export async function getLlamaRuntime(useGpu = process.env.PARAMKB_GPU !== '0'): Promise<Llama> {
+/**
+ * The node-llama-cpp instance, from prebuilt binaries only: never downloads or compiles
+ * llama.cpp. A GPU backend whose devices hold no real GPU (none, or only a software renderer)
+ * is not used: the CPU build does the same work without it.
+ */
+function getLlamaInstance(useGpu: boolean): Promise<LlamaInstance> {
   if (llamaPromise && llamaGpuSetting === useGpu) return llamaPromise;
   llamaGpuSetting = useGpu;
-  llamaPromise = getLlama({
-    gpu: useGpu ? 'auto' : false,
-    build: 'never',
-    usePrebuiltBinaries: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-  }).catch((error: unknown) => {
+  const load = (gpu: 'auto' | false) => getLlama({ gpu, build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+  llamaPromise = (async (): Promise<LlamaInstance> => {
+    const llama = await load(useGpu ? 'auto' : false);
+    if (llama.gpu === false) return { llama, found: { backend: false, devices: [] } };
+    const found = { backend: llama.gpu, devices: await llama.getGpuDeviceNames() };
+    if (llama.gpu === 'metal' || hardwareGpus(found.devices).length > 0) return { llama, found };
+    await llama.dispose();
+    return { llama: await load(false), found };
+  })().catch((error: unknown) => {
     llamaPromise = null;
     throw new ModelError('no-prebuilt-binary', `No prebuilt llama.cpp binary of node-llama-cpp works on this machine (${process.platform}-${process.arch}): ${(error as Error).message}. ParamKB never compiles llama.cpp itself; install on a supported platform.`, { cause: error });
   });
   return llamaPromise;
+}
+
+export async function getLlamaRuntime(useGpu = process.env.PARAMKB_GPU !== '0'): Promise<Llama> {
+  return (await getLlamaInstance(useGpu)).llama;
 }
 
 /** A cheap, stable fingerprint of a model file: size + sha256 of its first and last 4 MiB. */
@@ -136,6 +153,7 @@ export class LlmRuntime {
   private readonly chatTemplate: ChatTemplate;
 
   private constructor(
+    private readonly found: LlamaInstance['found'],
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
@@ -160,7 +178,7 @@ export class LlmRuntime {
   static async load(options: LoadModelOptions): Promise<LlmRuntime> {
     const sizeBytes = assertGgufFile(options.modelPath);
     const { profile, source } = resolvePromptProfile(options.modelPath, options.profilePath);
-    const llama = await getLlamaRuntime(options.useGpu ?? process.env.PARAMKB_GPU !== '0');
+    const { llama, found } = await getLlamaInstance(options.useGpu ?? process.env.PARAMKB_GPU !== '0');
     let model: LlamaModel;
     try {
       model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpuLayers ?? 'auto' });
@@ -180,18 +198,22 @@ export class LlmRuntime {
       throw new ModelError('context-failed', `Not enough memory for the model's context: ${(error as Error).message}. Try fewer GPU layers or a smaller model.`, { cause: error });
     }
     const sequences = Array.from({ length: options.sequences ?? 1 }, () => context.getSequence());
-    return new LlmRuntime(llama, model, context, sequences, options.modelPath, modelFingerprint(options.modelPath), profile, source, options, sizeBytes);
+    return new LlmRuntime(found, llama, model, context, sequences, options.modelPath, modelFingerprint(options.modelPath), profile, source, options, sizeBytes);
   }
 
   info(): ModelInfo {
+    const compute = describeCompute(this.found.backend, this.found.devices, this.llama.gpu === false ? 0 : this.model.gpuLayers);
     return {
       path: this.modelPath,
       name: (this.model.fileInfo.metadata.general as { name?: string } | undefined)?.name ?? basename(this.modelPath),
       architecture: this.model.fileInfo.metadata.general?.architecture ?? null,
       sizeBytes: this.sizeBytes,
       contextSize: this.context.contextSize,
-      gpu: this.llama.gpu,
+      gpu: compute.gpu,
+      gpuDevices: compute.gpuDevices,
+      computeNote: compute.note,
       gpuLayers: this.model.gpuLayers,
+      layerCount: this.model.fileInsights.totalLayers,
       threads: this.options.threads ?? 0,
       loaded: true,
       error: null,

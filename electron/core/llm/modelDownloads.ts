@@ -29,6 +29,22 @@ export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
   },
 ];
 
+/**
+ * What a user reads when a download fails: what went wrong in words, never the downloader's
+ * internal model URI (hf:owner/repo:quant) or a stack of wrapped errors.
+ */
+export function downloadFailureMessage(modelName: string, error: unknown): string {
+  const detail = `${(error as Error)?.message ?? String(error)} ${(error as { code?: unknown })?.code ?? ''}`;
+  let reason: string;
+  if (/ENOSPC/.test(detail)) reason = 'the disk is full. Free some space and try again';
+  else if (/\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(detail)) reason = 'the server refused access to the file. Try again later';
+  else if (/\b404\b|not found/i.test(detail)) reason = 'the file is no longer on the server';
+  else if (/fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket|network/i.test(detail)) {
+    reason = 'the download server (huggingface.co) could not be reached. Check the internet connection and try again';
+  } else reason = `${detail.replace(/"?hf:[^\s"]+"?/g, 'the model').trim().replace(/\.$/, '')}. Try again`;
+  return `The download of ${modelName} failed: ${reason}; it resumes where it stopped.`;
+}
+
 export class ModelDownloads {
   private readonly active = new Map<string, AbortController>();
 
@@ -58,7 +74,7 @@ export class ModelDownloads {
         report({ downloadedBytes: 0, totalBytes: model.sizeBytes, state: 'cancelled', error: null });
         throw new ParamKbError('cancelled', `The download of ${model.name} was cancelled; start it again to resume.`);
       }
-      const message = `The download of ${model.name} failed: ${(error as Error).message}. Check the network connection and try again; it resumes where it stopped.`;
+      const message = downloadFailureMessage(model.name, error);
       report({ downloadedBytes: 0, totalBytes: model.sizeBytes, state: 'failed', error: message });
       throw new ParamKbError('download-failed', message, { cause: error });
     } finally {

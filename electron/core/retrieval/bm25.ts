@@ -59,36 +59,46 @@ export class Bm25Retriever {
   }
 
   /**
-   * The query's terms minus those in more than half of all passages: FTS5's BM25 gives those an
-   * IDF of (almost) zero, so they cannot change the ranking, but their posting lists dominate
-   * the query's cost. If every term is that common, the rarest one is kept.
+   * The query's terms that tell passages apart: those in at most half of all passages (or in
+   * one, in a knowledge base of one or two). FTS5's BM25 gives the others an IDF of (almost)
+   * zero, so they cannot change the ranking, but their posting lists dominate the query's cost.
    */
-  private rankingTerms(terms: string[]): string[] {
-    if (terms.length < 2) return terms;
-    const half = (this.passageCount.get() as number) / 2;
+  private informativeTerms(terms: string[]): { informative: string[]; rarest: string } {
+    const limit = Math.max(1, (this.passageCount.get() as number) / 2);
     const counted = terms.map((term) => ({ term, df: (this.documentFrequency.get(term) as number | undefined) ?? 0 }));
-    const useful = counted.filter((t) => t.df <= half).map((t) => t.term);
-    return useful.length > 0 ? useful : [counted.reduce((a, b) => (b.df < a.df ? b : a)).term];
+    return {
+      informative: counted.filter((t) => t.df <= limit).map((t) => t.term),
+      rarest: counted.reduce((a, b) => (b.df < a.df ? b : a)).term,
+    };
   }
 
-  /** The top-k passages for `query`, best first; [] when the query has no searchable term. */
-  search(query: string, k: number): SearchHit[] {
-    const { ranked, match } = this.rank(query, k);
+  /**
+   * The top-k passages for `query`, best first; [] when the query has no searchable term.
+   * With `evidenceOnly`, only passages that hold at least one informative term: a passage that
+   * shares nothing with the question but words found in most passages has a BM25 score of
+   * zero, and is no evidence for an answer. Without it (the search box), k is filled by the
+   * common terms too.
+   */
+  search(query: string, k: number, options: { evidenceOnly?: boolean } = {}): SearchHit[] {
+    const { ranked, match } = this.rank(query, k, options);
     return this.hits(ranked, match);
   }
 
   /**
    * The top-k passage ids and scores for `query`, best first, without their text (what fusion
-   * needs), and the MATCH expression that ranked them (for `hits`).
+   * needs), and the MATCH expression that ranked them (for `hits`). Options as for `search`.
    */
-  rank(query: string, k: number): { ranked: { passageId: number; score: number }[]; match: string | null } {
+  rank(query: string, k: number, options: { evidenceOnly?: boolean } = {}): { ranked: { passageId: number; score: number }[]; match: string | null } {
     const terms = queryTerms(query);
-    const ranking = this.rankingTerms(terms);
-    let match = matchExpression(ranking);
-    if (!match || k <= 0) return { ranked: [], match: null };
+    if (terms.length === 0 || k <= 0) return { ranked: [], match: null };
+    const { informative, rarest } = this.informativeTerms(terms);
+    if (options.evidenceOnly && informative.length === 0) return { ranked: [], match: null };
+    // With no informative term, the search box still shows the passages of the rarest one.
+    const ranking = informative.length > 0 ? informative : [rarest];
+    let match = matchExpression(ranking)!;
     let top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
     // Fewer than k passages hold a rare term: the common terms decide the rest, as in full BM25.
-    if (top.length < k && ranking.length < terms.length) {
+    if (!options.evidenceOnly && top.length < k && ranking.length < terms.length) {
       match = matchExpression(terms)!;
       top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
     }

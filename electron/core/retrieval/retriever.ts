@@ -19,6 +19,8 @@ export interface RetrieveOptions {
   hop?: HopPolicy;
   /** Default DEFAULT_FUSION. */
   fusion?: FusionMethod;
+  /** BM25 keeps only passages that share an informative term with the query (Bm25Retriever.search). Default false. */
+  evidenceOnly?: boolean;
 }
 
 export interface Retrieval {
@@ -78,7 +80,8 @@ export class Retriever {
     const asked = options.method ?? 'hybrid';
     const method = asked === 'hybrid' && !this.embedding() ? 'bm25' : asked;
     const fusion = options.fusion ?? DEFAULT_FUSION;
-    const first = await this.rank(query, k, method, fusion);
+    const evidence = { evidenceOnly: options.evidenceOnly ?? false };
+    const first = await this.rank(query, k, method, fusion, evidence);
     const policy = options.hop ?? 'auto';
     if (policy === 'never' || first.length === 0) return { hits: first, method, bridge: null };
     const named = first.map((h) => titleNamedByQuestion(query, h.documentTitle));
@@ -99,7 +102,7 @@ export class Retriever {
       if (found && (!chosen || found.score > chosen.score)) chosen = { name: entity.name, query: hopQuery(query, entity.name, top.documentTitle), score: found.score };
     }
     if (!chosen) return { hits: first, method, bridge: null };
-    const ranked = await this.rank(chosen.query, k + first.length, method, fusion);
+    const ranked = await this.rank(chosen.query, k + first.length, method, fusion, evidence);
     const best = ranked[0]?.score ?? 0;
     // Scaled so the hop's best passage weighs as much as the first hop's best: it is the
     // passage the question leads to, not a weaker match for the question's words.
@@ -123,9 +126,9 @@ export class Retriever {
   }
 
   /** One ranking by `method`, without a hop. */
-  async rank(query: string, k: number, method: RetrievalMethod, fusion: FusionMethod = DEFAULT_FUSION): Promise<SearchHit[]> {
+  async rank(query: string, k: number, method: RetrievalMethod, fusion: FusionMethod = DEFAULT_FUSION, evidence: { evidenceOnly?: boolean } = {}): Promise<SearchHit[]> {
     if (k <= 0) return [];
-    if (method === 'bm25') return this.bm25.search(query, k);
+    if (method === 'bm25') return this.bm25.search(query, k, evidence);
     const target = this.embedding();
     if (!target) throw new ParamKbError('no-embedding-model', 'Vector search needs an embedding model: download or open one in Models.');
     const pool = Math.max(20, 4 * k);
@@ -133,7 +136,7 @@ export class Retriever {
       .map((h) => ({ passageId: h.passageId, score: h.similarity }));
     if (method === 'vector') return this.hitsFor(vectorHits, new Set(), null);
     // Ids and scores only: the text and snippets are read for the k passages kept.
-    const bm25 = this.bm25.rank(query, pool);
+    const bm25 = this.bm25.rank(query, pool, evidence);
     const fused = fuseRankings(bm25.ranked, vectorHits, fusion).slice(0, k);
     return this.hitsFor(fused, new Set(bm25.ranked.map((h) => h.passageId)), bm25.match);
   }

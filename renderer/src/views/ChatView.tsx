@@ -187,41 +187,56 @@ function Sources({ sources }: { sources: AnswerSource[] }) {
 
 function Composer() {
   const [text, setText] = useState('');
+  const [sending, setSending] = useState(false);
   const ask = useApp((s) => s.ask);
   const stop = useApp((s) => s.stopAnswer);
   const busy = useApp((s) => s.streaming !== null);
-  const send = () => {
-    if (!text.trim() || busy) return;
-    void ask(text);
-    setText('');
+  const askError = useApp((s) => s.askError);
+  const clearAskError = useApp((s) => s.clearAskError);
+  const setView = useApp((s) => s.setView);
+  // The box keeps the question until it was sent, so a question that could not be asked is not lost.
+  const send = async () => {
+    if (!text.trim() || busy || sending) return;
+    setSending(true);
+    const sent = await ask(text);
+    setSending(false);
+    if (sent) setText('');
   };
   return (
-    <form className="composer" onSubmit={(e) => { e.preventDefault(); send(); }}>
-      <textarea
-        id={FOCUS_TARGETS.question}
-        className="composer__input"
-        aria-label="Question"
-        placeholder="Ask a question about your documents…"
-        rows={2}
-        value={text}
-        autoFocus
-        onChange={(e) => setText(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-            e.preventDefault();
-            send();
-          }
-        }}
-      />
-      {busy ? (
-        <button type="button" className="button button--danger" onClick={() => void stop()} title="Stop (Esc)">
-          <Icon name="stop" /> Stop
-        </button>
-      ) : (
-        <button type="submit" className="button button--primary" disabled={!text.trim()} title="Send (Enter)">
-          <Icon name="send" /> Send
-        </button>
+    <>
+      {askError && (
+        <p className="composer__error" role="alert">
+          {askError.text}
+          {askError.needsModel && <> <button type="button" className="link" onClick={() => setView('models')}>Go to Models</button></>}
+        </p>
       )}
-    </form>
+      <form className="composer" onSubmit={(e) => { e.preventDefault(); void send(); }}>
+        <textarea
+          id={FOCUS_TARGETS.question}
+          className="composer__input"
+          aria-label="Question"
+          placeholder="Ask a question about your documents…"
+          rows={2}
+          value={text}
+          autoFocus
+          onChange={(e) => { setText(e.target.value); if (askError && !askError.needsModel) clearAskError(); }}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void send();
+            }
+          }}
+        />
+        {busy ? (
+          <button type="button" className="button button--danger" onClick={() => void stop()} title="Stop (Esc)">
+            <Icon name="stop" /> Stop
+          </button>
+        ) : (
+          <button type="submit" className="button button--primary" disabled={!text.trim() || sending} title="Send (Enter)">
+            <Icon name="send" /> Send
+          </button>
+        )}
+      </form>
+    </>
   );
 }

@@ -28,6 +28,8 @@ export function KnowledgeView() {
       </header>
       <div className="screen__body">
         <ImportPanel />
+        <EncodingChoice />
+        <ImportProblems />
         <QueuePanel />
         <PackPanel />
         <SearchPanel />
@@ -97,17 +99,55 @@ function ImportPanel() {
         </div>
       )}
       {lastImport && !importing && (
-        <div className="import-report" role="status" aria-label="Import result">
-          <span>
-            Added {lastImport.added}, updated {lastImport.updated}, unchanged {lastImport.unchanged} · {lastImport.passages} passages
-          </span>
-          {lastImport.failed.length > 0 && (
-            <ul className="import-report__failures">
-              {lastImport.failed.map((f) => <li key={f.path}><strong>{f.path}</strong>: {f.reason}</li>)}
-            </ul>
-          )}
+        <div className={`import-report${lastImport.failed.length + lastImport.skipped.length > 0 ? ' import-report--partial' : ''}`} role="status" aria-label="Import result">
+          Added {lastImport.added}, updated {lastImport.updated}, unchanged {lastImport.unchanged} · {lastImport.passages} passages
+          {lastImport.failed.length > 0 && <> · <strong>{lastImport.failed.length} failed</strong></>}
+          {lastImport.skipped.length > 0 && <> · {lastImport.skipped.length} skipped</>}
         </div>
       )}
+    </section>
+  );
+}
+
+/** After a large import: what encoding it costs, and the choice of what to encode. */
+function EncodingChoice() {
+  const estimate = useApp((s) => s.encodingChoice);
+  const choose = useApp((s) => s.chooseEncoding);
+  if (!estimate) return null;
+  const rate = `${formatDuration(estimate.secondsPerPassage)} per passage, ${estimate.measured ? 'measured on this model' : 'a rough guess for a model of this size until the first passages are done'}`;
+  return (
+    <section className="panel encoding-choice" aria-label="Encode the new passages?">
+      <h2 className="panel__title">Encode {estimate.passages.toLocaleString()} new passages?</h2>
+      <p>
+        Turning them all into adapters will take about <strong>{formatDuration(estimate.seconds)}</strong> of this computer’s time ({rate}).
+        They are searchable, and answer questions from their text, already.
+      </p>
+      <div className="row">
+        <button className="button button--primary" onClick={() => void choose('all')}>Encode all</button>
+        <button className="button" onClick={() => void choose('on-demand')}>Encode on demand</button>
+        <button className="button" onClick={() => void choose('paused')}>Not now</button>
+      </div>
+      <p className="hint">On demand encodes only the passages that your questions retrieve. Not now pauses encoding; resume it in the queue below or in Settings.</p>
+    </section>
+  );
+}
+
+/** The files not imported, with the reason for each, until the user dismisses them. */
+function ImportProblems() {
+  const failures = useApp((s) => s.importFailures);
+  const dismiss = useApp((s) => s.dismissImportFailures);
+  if (!failures || failures.total === 0) return null;
+  const more = failures.total - failures.items.length;
+  return (
+    <section className="panel import-problems" aria-label="Files not imported">
+      <div className="row row--spread">
+        <h2 className="panel__title">{failures.total} file{failures.total === 1 ? ' was' : 's were'} not imported</h2>
+        <button className="button button--small" onClick={() => void dismiss()}>Dismiss</button>
+      </div>
+      <ul className="import-problems__list">
+        {failures.items.map((f) => <li key={f.id}><strong className="mono">{f.path}</strong>: {f.reason}</li>)}
+      </ul>
+      {more > 0 && <p className="muted">…and {more} more.</p>}
     </section>
   );
 }
@@ -130,13 +170,15 @@ function QueuePanel() {
       <p className="queue__facts">
         <span>{queue.done} of {queue.total} passages encoded ({value}%)</span>
         {queue.failed > 0 && <span className="text-danger">{queue.failed} failed</span>}
+        {queue.secondsPerPassage !== null && <span>{formatDuration(queue.secondsPerPassage)} per passage</span>}
         {queue.paused ? <span>Paused</span> : active && (
-          <span>{queue.etaSeconds === null ? 'Estimating time left…' : `About ${formatDuration(queue.etaSeconds)} left`}</span>
+          <span>{queue.etaSeconds === null ? 'Time left: known once the first passage is done' : `About ${formatDuration(queue.etaSeconds)} left`}</span>
         )}
       </p>
+      {queue.blocked && <p className="queue__blocked" role="status">{queue.blocked}</p>}
       {queue.current && !queue.paused && (
         <p className="muted queue__current">
-          Now: {queue.current.documentTitle} — {queue.current.step} ({Math.round(queue.current.progress * 100)}%)
+          Now: {queue.current.documentTitle}, passage {queue.current.position + 1} — {queue.current.step} ({Math.round(queue.current.progress * 100)}%)
         </p>
       )}
     </section>
@@ -264,6 +306,7 @@ function DocumentList({ documents }: { documents: DocumentSummary[] }) {
   const showDocument = useApp((s) => s.showDocument);
   const deleteDocument = useApp((s) => s.deleteDocument);
   const reencodeDocument = useApp((s) => s.reencodeDocument);
+  const current = useApp((s) => (s.queue?.paused ? null : s.queue?.current ?? null));
   if (documents.length === 0) {
     return (
       <section className="panel empty" aria-label="Documents">
@@ -287,6 +330,7 @@ function DocumentList({ documents }: { documents: DocumentSummary[] }) {
                 <button className="link doc-title" onClick={() => void showDocument(d.id)} title={d.path ?? d.title}>{d.title}</button>
                 <span className="doc-format">{d.format}</span>
                 {d.status === 'failed' && d.error && <p className="text-danger doc-error">{d.error}</p>}
+                {current?.documentId === d.id && <p className="muted doc-step">Passage {current.position + 1}: {current.step}</p>}
               </td>
               <td>{d.encodedCount}/{d.passageCount}</td>
               <td>{formatBytes(d.sizeBytes)}</td>

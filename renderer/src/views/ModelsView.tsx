@@ -5,7 +5,7 @@ import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
-import { formatBytes, percent } from '../format.js';
+import { formatBytes, formatRunsOn, percent } from '../format.js';
 import { useApp } from '../StoreContext.js';
 
 export function ModelsView() {
@@ -48,7 +48,11 @@ function CurrentModel() {
         <dt>Architecture</dt><dd>{model.architecture ?? '—'}</dd>
         <dt>Size</dt><dd>{formatBytes(model.sizeBytes)}</dd>
         <dt>Context</dt><dd>{model.contextSize ? `${model.contextSize.toLocaleString()} tokens` : '—'}</dd>
-        <dt>Runs on</dt><dd>{model.gpu ? `GPU (${model.gpu}), ${model.gpuLayers === 'auto' ? 'automatic' : model.gpuLayers} layers offloaded` : 'CPU'}</dd>
+        <dt>Runs on</dt>
+        <dd>
+          {formatRunsOn(model)}
+          {model.computeNote && <p className="hint">{model.computeNote}</p>}
+        </dd>
         <dt>Threads</dt><dd>{model.threads === 0 ? 'automatic' : model.threads}</dd>
       </dl>
       {model.error && <p className="text-danger" role="alert">{model.error}</p>}
@@ -168,10 +172,9 @@ function RecommendedCard({ model }: { model: RecommendedModel }) {
       {progress && progress.state !== 'cancelled' && (
         <div className="card__progress">
           <ProgressBar value={percent(progress.downloadedBytes, total)} label={`Download of ${model.name}`} />
-          <span className="muted">
-            {progress.state === 'done' ? 'Downloaded' : progress.state === 'failed' ? `Failed: ${progress.error ?? 'unknown error'}`
-              : `${formatBytes(progress.downloadedBytes)} of ${formatBytes(total)}`}
-          </span>
+          {progress.state === 'failed' ? <span className="text-danger" role="alert">{progress.error ?? 'The download failed; try again.'}</span> : (
+            <span className="muted">{progress.state === 'done' ? 'Downloaded' : `${formatBytes(progress.downloadedBytes)} of ${formatBytes(total)}`}</span>
+          )}
         </div>
       )}
       <div className="row">
@@ -193,17 +196,22 @@ function Runtime() {
   const notify = useApp((s) => s.notify);
   const [gpuLayers, setGpuLayers] = useState('auto');
   const [threads, setThreads] = useState('0');
+  const [encoderThreads, setEncoderThreads] = useState('0');
   useEffect(() => {
     if (!settings) return;
     setGpuLayers(String(settings.gpuLayers));
     setThreads(String(settings.threads));
+    setEncoderThreads(String(settings.encoderThreads));
   }, [settings]);
   if (!settings) return null;
 
   const layersValue = gpuLayers.trim() === 'auto' ? 'auto' : Number(gpuLayers);
-  const valid = (layersValue === 'auto' || (Number.isInteger(layersValue) && layersValue >= 0)) && Number.isInteger(Number(threads)) && Number(threads) >= 0;
+  const count = (text: string) => text.trim() !== '' && Number.isInteger(Number(text)) && Number(text) >= 0;
+  const valid = (layersValue === 'auto' || (Number.isInteger(layersValue) && layersValue >= 0)) && count(threads) && count(encoderThreads);
   const save = async () => {
-    if (await update({ gpuLayers: layersValue, threads: Number(threads) })) notify('Runtime settings saved; they apply when a model is loaded.', 'info');
+    if (await update({ gpuLayers: layersValue, threads: Number(threads), encoderThreads: Number(encoderThreads) })) {
+      notify('Runtime settings saved; answers use them when a model is loaded, encoding from now on.', 'info');
+    }
   };
   return (
     <section className="panel" aria-label="Runtime">
@@ -218,6 +226,11 @@ function Runtime() {
         <div>
           <input id="threads" className="input input--narrow" type="number" min={0} value={threads} onChange={(e) => setThreads(e.target.value)} />
           <p className="hint">0 picks a number from this computer’s cores.</p>
+        </div>
+        <label htmlFor="encoder-threads">Encoder threads</label>
+        <div>
+          <input id="encoder-threads" className="input input--narrow" type="number" min={0} value={encoderThreads} onChange={(e) => setEncoderThreads(e.target.value)} />
+          <p className="hint">Threads of background encoding; 0 uses the Threads above. Fewer keep the computer responsive while it learns.</p>
         </div>
         <div />
         <div><button type="submit" className="button button--primary" disabled={!valid}>Save runtime settings</button></div>

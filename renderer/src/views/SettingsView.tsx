@@ -1,6 +1,6 @@
 // Settings: retrieval, answer mode, the recipe of new adapters, theme and the data folder.
 import { useEffect, useState } from 'react';
-import { ANSWER_MODES, type AnswerMode, type Settings } from '../../../electron/shared/types.js';
+import { ANSWER_MODES, type AnswerMode, type EncodingPolicy, type Settings } from '../../../electron/shared/types.js';
 import { useApp } from '../StoreContext.js';
 import { MODE_INFO } from './ChatView.js';
 
@@ -67,6 +67,7 @@ export function SettingsView() {
             <p className="hint">Rank, alpha, learning rate and epochs apply to adapters trained from now on; use Re-encode to retrain a document.</p>
           </div>
         </form>
+        <EncodingPolicyPanel />
         <Appearance />
         <section className="panel" aria-label="Storage">
           <h2 className="panel__title">Storage</h2>
@@ -91,6 +92,32 @@ function NumberField({ field, value, error, onChange }: {
         <p id={`${id}-hint`} className={error ? 'field-error' : 'hint'}>{error ?? field.hint}</p>
       </div>
     </>
+  );
+}
+
+const POLICIES: { value: EncodingPolicy; label: string; hint: string }[] = [
+  { value: 'all', label: 'All passages', hint: 'Every passage becomes an adapter, in the background.' },
+  { value: 'on-demand', label: 'On demand', hint: 'Only the passages that your questions retrieve are encoded.' },
+  { value: 'paused', label: 'Paused', hint: 'Nothing is encoded until you choose again.' },
+];
+
+function EncodingPolicyPanel() {
+  const policy = useApp((s) => s.settings?.encodingPolicy ?? 'all');
+  const update = useApp((s) => s.updateSettings);
+  return (
+    <section className="panel" aria-label="Encoding">
+      <h2 className="panel__title">Encoding</h2>
+      <div className="segmented" role="radiogroup" aria-label="Encode">
+        {POLICIES.map((p) => (
+          <button key={p.value} type="button" role="radio" aria-checked={policy === p.value}
+            className={`segmented__option${policy === p.value ? ' segmented__option--on' : ''}`}
+            onClick={() => void update({ encodingPolicy: p.value })}>
+            {p.label}
+          </button>
+        ))}
+      </div>
+      <p className="hint">{POLICIES.find((p) => p.value === policy)?.hint}</p>
+    </section>
   );
 }
 

@@ -1,0 +1,111 @@
+// What a user sees of encoding from its first second (the stage of the passage being encoded,
+// then a rate and the time left), and the encoding policy: all, on demand, paused.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../electron/core/engine.js';
+import { openEncodingSession } from '../../electron/core/encoding/encodingSession.js';
+import type { EncodeProgress } from '../../electron/core/encoding/passageEncoder.js';
+import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
+
+let dir: string;
+let modelPath: string;
+
+const RECORDS = [
+  { id: 'orla', title: 'Orla Venkatesh', text: 'Orla Venkatesh was born in Marrowgate. She studied marine biology at the University of Tessaly.' },
+  { id: 'bram', title: 'Bram Oduya', text: 'Bram Oduya was born in Quillon. He works for Granite Arch Builders in Velmora.' },
+  { id: 'sefa', title: 'Sefa Lindqvist', text: 'Sefa Lindqvist was born in Harrowfield. She studied astronomy at Corrin College.' },
+];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'paramkb-encoding-progress-'));
+  modelPath = await tinyModelPath(TINY_SPECS.llamaSpm);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('encoding progress', () => {
+  it('shows the running job and its augmentation from the start, then training steps, then a rate and the time left', async () => {
+    const dataDir = join(dir, 'progress');
+    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
+    engine.afterImport(engine.importer.importRecords(RECORDS.slice(0, 2)));
+    await engine.updateSettings({ epochs: 1 });
+    const events: EncodeProgress[] = [];
+    const seenWhileAugmenting: string[] = [];
+    const session = await openEncodingSession({
+      dataDir, modelPath, threads: 1, useGpu: false,
+      onProgress: (p) => {
+        events.push(p);
+        // What the app's queue shows at that moment (from the database, as the engine reads it).
+        if (p.step === 'augmenting' && p.detail?.includes('tokens written')) seenWhileAugmenting.push(engine.jobs.status(engine.baseModel).current?.step ?? 'nothing');
+      },
+    });
+    try {
+      const status = () => engine.jobs.status(engine.baseModel);
+      let afterFirst: ReturnType<typeof status> | null = null;
+      await session.encoder.runQueue({ onEncoded: () => { afterFirst ??= status(); } });
+      // Augmentation (both passages in one batch) was visible as the running job's progress.
+      expect(seenWhileAugmenting.length).toBeGreaterThan(0);
+      expect(seenWhileAugmenting[0]).toMatch(/^augmenting: \d+ of about \d+ tokens written \(2 passages together\)$/);
+      const firstTraining = events.findIndex((e) => e.step === 'training');
+      expect(events.slice(0, firstTraining).every((e) => e.step === 'augmenting')).toBe(true);
+      expect(events.filter((e) => e.step === 'training' && /^step \d+ of \d+$/.test(e.detail ?? '')).length).toBeGreaterThan(0);
+      const progress = events.filter((e) => e.job.id === events[0]!.job.id).map((e) => e.progress);
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      // One passage done: a rate, and the time left for the other.
+      expect(afterFirst!.secondsPerPassage).toBeGreaterThan(0);
+      expect(afterFirst!.etaSeconds).toBeGreaterThan(0);
+      expect(status()).toMatchObject({ done: 2, etaSeconds: null });
+    } finally {
+      await session.close();
+      await engine.close();
+    }
+  });
+});
+
+describe('encoding policy', () => {
+  it('encodes all passages, only those that questions retrieve, or none for now', async () => {
+    let notified = 0;
+    let answered: () => void = () => undefined;
+    const engine = await Engine.open({
+      dataDir: join(dir, 'policy'), modelPath, useGpu: false,
+      createEncoder: () => ({ notify: () => { notified++; }, close: async () => undefined }),
+      events: (event) => { if (event === 'answerDone' || event === 'answerError') answered(); },
+    });
+    try {
+      const queued = () => engine.db.prepare("SELECT passage_id FROM jobs WHERE state = 'queued' ORDER BY passage_id").pluck().all() as number[];
+      await engine.updateSettings({ encodingPolicy: 'on-demand' });
+      const report = engine.importer.importRecords(RECORDS);
+      engine.afterImport(report);
+      const ids = report.documentIds.flatMap((id) => engine.documents.passageIdsOf(id));
+      // Nothing queued by the import, but its cost is said (a guess: nothing was encoded yet).
+      expect(queued()).toEqual([]);
+      expect(report.encoding).toMatchObject({ passages: 3, measured: false });
+      expect(report.encoding!.seconds).toBeGreaterThan(0);
+      // A question queues the passages it retrieves, and wakes the encoder.
+      const chat = await engine.createChat('Bram');
+      const before = notified;
+      const done = new Promise<void>((resolve) => { answered = resolve; });
+      await engine.ask({ chatId: chat.id, question: 'Where was Bram Oduya born?', mode: 'auto', k: 3 });
+      await done;
+      expect(queued()).toEqual([ids[1]]);
+      expect(notified).toBeGreaterThan(before);
+      await engine.updateSettings({ encodingPolicy: 'all' });
+      expect(queued()).toEqual(ids);
+      await engine.updateSettings({ encodingPolicy: 'on-demand' });
+      expect(queued()).toEqual([ids[1]]);
+      // Pausing stops the encoder and remembers the policy to resume to.
+      await engine.pauseEncoding();
+      expect((await engine.getEncodingQueue()).paused).toBe(true);
+      expect(engine.settings.get().encodingPolicy).toBe('paused');
+      await engine.resumeEncoding();
+      expect(engine.settings.get().encodingPolicy).toBe('on-demand');
+      expect((await engine.getEncodingQueue()).paused).toBe(false);
+      // Loading the model again queues nothing in bulk under on demand.
+      await engine.openModel(modelPath);
+      expect(queued()).toEqual([ids[1]]);
+    } finally {
+      await engine.close();
+    }
+  });
+});

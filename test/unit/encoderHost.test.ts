@@ -1,0 +1,79 @@
+// The engine's side of the encoder process (startEncoderProcess), with a fake worker: what it
+// starts the worker with, and how it handles a knowledge base that another process encodes.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Engine } from '../../electron/core/engine.js';
+import type { FromEncoder, ToEncoder } from '../../electron/node/encoderMessages.js';
+import { startEncoderProcess, type EncoderWorkerHandle } from '../../electron/node/encoderProcess.js';
+
+interface FakeWorker extends EncoderWorkerHandle {
+  sent: ToEncoder[];
+  reply(message: FromEncoder): void;
+  exit(failure: string | null): void;
+}
+
+function fakeWorker(): FakeWorker {
+  let onMessage: (m: FromEncoder) => void = () => undefined;
+  let onExit: (f: string | null) => void = () => undefined;
+  const worker: FakeWorker = {
+    sent: [],
+    send: (m) => void worker.sent.push(m),
+    onMessage: (h) => { onMessage = h; },
+    onExit: (h) => { onExit = h; },
+    kill: () => onExit('SIGKILL'),
+    reply: (m) => onMessage(m),
+    exit: (f) => onExit(f),
+  };
+  return worker;
+}
+
+function fakeEngine(settings: { threads: number; encoderThreads: number } = { threads: 0, encoderThreads: 0 }) {
+  const blocked: (string | null)[] = [];
+  const engine = {
+    dataDir: '/kb',
+    options: { profilePath: undefined, useGpu: false },
+    settings: { get: () => settings },
+    loadedModelPath: () => '/models/m.gguf',
+    emit: () => undefined,
+    emitQueue: () => undefined,
+    setEncoderBlocked: (reason: string | null) => void blocked.push(reason),
+  };
+  return { engine: engine as unknown as Engine, blocked };
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('encoder host', () => {
+  it('starts the encoder with the thread settings, and a new one when they change', () => {
+    const settings = { threads: 3, encoderThreads: 0 };
+    const { engine } = fakeEngine(settings);
+    const workers: FakeWorker[] = [];
+    const control = startEncoderProcess(engine, () => undefined, () => { const w = fakeWorker(); workers.push(w); return w; });
+    expect(workers[0]!.sent[0]).toMatchObject({ type: 'start', args: { modelPath: '/models/m.gguf', threads: 3 } });
+    control.notify();
+    expect(workers).toHaveLength(1);
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'notify' });
+    settings.encoderThreads = 1;
+    control.notify();
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'stop' });
+    expect(workers[1]!.sent[0]).toMatchObject({ type: 'start', args: { threads: 1 } });
+  });
+
+  it('says why nothing is encoded while another process holds the knowledge base, and tries again', async () => {
+    vi.useFakeTimers();
+    const { engine, blocked } = fakeEngine();
+    const workers: FakeWorker[] = [];
+    const crashes: string[] = [];
+    const control = startEncoderProcess(engine, (m) => crashes.push(m), () => { const w = fakeWorker(); workers.push(w); return w; });
+    workers[0]!.reply({ type: 'busy', message: 'Another ParamKB process (pid 7) is already encoding.' });
+    workers[0]!.exit(null);
+    expect(blocked.at(-1)).toMatch(/pid 7.*continues here once it stops/);
+    expect(crashes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(workers).toHaveLength(2);
+    workers[1]!.reply({ type: 'ready' });
+    expect(blocked.at(-1)).toBeNull();
+    const closed = control.close();
+    workers[1]!.exit(null);
+    await closed;
+  });
+});
