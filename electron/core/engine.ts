@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { ParamKbApi, UploadedFile } from '../shared/contract.js';
-import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
+import { CancelledError, EncodingUnavailableError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingQueueStatus, ImportReport, ModelInfo,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EncodingAvailability, EncodingQueueStatus, ImportReport, ModelInfo,
   RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
@@ -23,6 +23,7 @@ import { ModelDownloads, RECOMMENDED_MODELS } from './llm/modelDownloads.js';
 import { adaptersDir, databasePath, modelsDir } from './paths.js';
 import { Bm25Retriever } from './retrieval/bm25.js';
 import { SettingsStore } from './settingsStore.js';
+import { trainerAvailability } from './trainer/nativeTrainerBinding.js';
 
 /** Runs the encoding queue; the encoding pipeline provides it (a worker process or in-process). */
 export interface EncoderControl {
@@ -55,6 +56,8 @@ export class Engine implements ParamKbApi {
   readonly settings: SettingsStore;
   readonly jobs: JobQueue;
   readonly adapters: AdapterStore;
+  /** Whether passages can be encoded here; fixed for the engine's life (the addon loads once). */
+  readonly encodingAvailability: EncodingAvailability;
   private runtime: LlmRuntime | null = null;
   private modelError: string | null = null;
   private modelLoading: Promise<void> | null = null;
@@ -67,13 +70,15 @@ export class Engine implements ParamKbApi {
 
   private constructor(readonly db: Db, readonly options: EngineOptions) {
     this.emit = options.events ?? (() => undefined);
+    this.encodingAvailability = trainerAvailability();
     this.documents = new DocumentStore(db, () => this.runtime?.fingerprint ?? null);
     this.importer = new Importer(db, this.documents);
     this.retriever = new Bm25Retriever(db);
     this.chats = new ChatStore(db);
     this.settings = new SettingsStore(db, options.dataDir);
     this.jobs = new JobQueue(db);
-    this.adapters = new AdapterStore(db, options.dataDir, () => this.baseModel, this.jobs, () => this.emitQueue());
+    // Adapters are made, read and merged by the native trainer: without it none is used or queued.
+    this.adapters = new AdapterStore(db, options.dataDir, () => (this.encodingAvailability.available ? this.baseModel : null), this.jobs, () => this.emitQueue());
     this.answerer = new Answerer(this.retriever, () => this.requireRuntime(), this.adapters);
     this.downloads = new ModelDownloads(modelsDir(options.dataDir), (p) => this.emit('downloadProgress', p));
   }
@@ -85,7 +90,8 @@ export class Engine implements ParamKbApi {
     const engine = new Engine(openDatabase(databasePath(options.dataDir)), options);
     const modelPath = options.modelPath ?? engine.settings.getValue('modelPath');
     if (modelPath) await engine.loadModel(modelPath).catch(() => undefined);
-    engine.encoder = options.createEncoder?.(engine) ?? null;
+    // Without a trainer an encoder process could only fail and restart, forever.
+    if (engine.encodingAvailability.available) engine.encoder = options.createEncoder?.(engine) ?? null;
     return engine;
   }
 
@@ -125,8 +131,10 @@ export class Engine implements ParamKbApi {
       this.settings.setValue('modelPath', modelPath);
       await previous?.dispose();
       // Adapters belong to one base model: every passage without one for this model is queued.
-      const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
-      this.jobs.enqueue(all, runtime.fingerprint);
+      if (this.encodingAvailability.available) {
+        const all = this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
+        this.jobs.enqueue(all, runtime.fingerprint);
+      }
     } catch (error) {
       this.modelError = (error as Error).message;
       throw error;
@@ -152,9 +160,9 @@ export class Engine implements ParamKbApi {
     return report;
   }
 
-  /** Queues encoding of new passages when a model is loaded, and tells listeners. */
+  /** Queues encoding of new passages when a model is loaded and encoding can run, and tells listeners. */
   afterImport(report: ImportReport): void {
-    if (this.baseModel) {
+    if (this.baseModel && this.encodingAvailability.available) {
       const passageIds = report.documentIds.flatMap((id) => this.documents.passageIdsOf(id));
       if (this.jobs.enqueue(passageIds, this.baseModel) > 0) this.encoder?.notify();
     }
@@ -178,6 +186,7 @@ export class Engine implements ParamKbApi {
   }
 
   async reencodeDocument(id: number): Promise<void> {
+    if (!this.encodingAvailability.available) throw new EncodingUnavailableError(this.encodingAvailability.reason);
     const baseModel = this.requireRuntime().fingerprint;
     this.documents.get(id);
     const passageIds = this.documents.passageIdsOf(id);
@@ -250,7 +259,7 @@ export class Engine implements ParamKbApi {
   // ---- Encoding queue ----
 
   async getEncodingQueue(): Promise<EncodingQueueStatus> {
-    return this.jobs.status(this.baseModel);
+    return this.queueStatus();
   }
 
   async pauseEncoding(): Promise<EncodingQueueStatus> {
@@ -267,9 +276,13 @@ export class Engine implements ParamKbApi {
 
   /** Publishes the queue's state (the encoder calls this as jobs progress). */
   emitQueue(): EncodingQueueStatus {
-    const status = this.jobs.status(this.baseModel);
+    const status = this.queueStatus();
     this.emit('encodingQueueChanged', status);
     return status;
+  }
+
+  private queueStatus(): EncodingQueueStatus {
+    return { availability: this.encodingAvailability, ...this.jobs.status(this.baseModel) };
   }
 
   // ---- Model ----

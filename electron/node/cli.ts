@@ -17,7 +17,8 @@ import { databasePath, defaultDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
-import { ParamKbError } from '../shared/errors.js';
+import { trainerAvailability } from '../core/trainer/nativeTrainerBinding.js';
+import { EncodingUnavailableError, ParamKbError } from '../shared/errors.js';
 import { formatBytes } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string }
@@ -100,6 +101,9 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   if (flags.rank !== undefined) config.rank = flags.rank;
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
   if (flags.adapterType !== undefined) config.outType = flags.adapterType;
+  // Before the model loads and before anything is queued: without the trainer no job could run.
+  const availability = trainerAvailability();
+  if (!availability.available) throw new EncodingUnavailableError(availability.reason);
   const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config });
   try {
     const baseModel = session.runtime.fingerprint;
@@ -235,7 +239,9 @@ export function buildCli(): Command {
           `Knowledge base: ${engine.dataDir}`,
           `Documents: ${counts.documents}, passages: ${counts.passages}`,
           `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${model.gpu ? `GPU ${model.gpu}` : 'CPU'})` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
-          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`,
+          queue.availability.available
+            ? `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed${queue.paused ? ' (paused)' : ''}`
+            : `Encoding: unavailable on this computer (answers use passages in context). ${queue.availability.reason}`,
         ].join('\n') + '\n');
       });
     });

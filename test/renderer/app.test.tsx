@@ -129,7 +129,7 @@ describe('knowledge', () => {
     const { api } = await renderApp();
     go('Knowledge');
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95,
+      availability: { available: true }, paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, etaSeconds: 95,
       current: { passageId: 1, documentTitle: 'rivers.md', step: 'training', progress: 0.5 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });
@@ -138,6 +138,24 @@ describe('knowledge', () => {
     expect(within(queue).getByText(/rivers\.md — training \(50%\)/)).toBeTruthy();
     fireEvent.click(within(queue).getByRole('button', { name: /Pause/ }));
     await within(queue).findByRole('button', { name: /Resume/ });
+    expect(screen.queryByRole('region', { name: 'Encoding unavailable' })).toBeNull();
+    expect(screen.getByRole('button', { name: 'Re-encode rivers.md' })).toBeTruthy();
+  });
+
+  it('says where encoding is unavailable and why, instead of a queue that never moves', async () => {
+    const reason = 'The native trainer is not built for win32-x64: the C++ build failed during npm install.';
+    await renderApp({ documents: DOCS, encodingUnavailable: reason });
+    go('Knowledge');
+    const notice = screen.getByRole('region', { name: 'Encoding unavailable' });
+    expect(within(notice).getByRole('heading').textContent).toBe('Parametric encoding is unavailable on this computer');
+    expect(within(notice).getByText(reason)).toBeTruthy();
+    expect(within(notice).getByText(/answers from your passages \(context mode\) work as usual/)).toBeTruthy();
+    expect(screen.queryByRole('region', { name: 'Encoding queue' })).toBeNull();
+    const row = screen.getByRole('row', { name: 'rivers.md' });
+    expect(within(row).queryByRole('button', { name: 'Re-encode rivers.md' })).toBeNull();
+    expect(within(row).getByText('Indexed').getAttribute('title')).toBe('Searchable; encoding is unavailable on this computer');
+    go('Models');
+    expect(within(screen.getByRole('region', { name: 'Encoding unavailable' })).getByText(reason)).toBeTruthy();
   });
 
   it('uploads dropped files as base64', async () => {

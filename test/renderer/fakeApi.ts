@@ -20,6 +20,8 @@ export interface FakeApiOptions {
   modelLoaded?: boolean;
   /** Delay between streamed words; 0 streams synchronously after ask() resolves. */
   tokenDelayMs?: number;
+  /** Why encoding cannot run here, as the engine reports it; default: encoding works. */
+  encodingUnavailable?: string;
 }
 
 export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
@@ -64,7 +66,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const queue = (): EncodingQueueStatus => {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
-    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null };
+    if (options.encodingUnavailable !== undefined) {
+      return { availability: { available: false, reason: options.encodingUnavailable }, paused, queued: 0, running: 0, done, failed: 0, total: done, current: null, etaSeconds: null };
+    }
+    return { availability: { available: true }, paused, queued: total - done, running: 0, done, failed: 0, total, current: null, etaSeconds: total > done ? (total - done) * 12 : null };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);

@@ -118,7 +118,8 @@ export class JobQueue {
     this.db.prepare("INSERT INTO settings (key, value) VALUES ('app.encodingPaused', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(paused));
   }
 
-  status(baseModel: string | null): EncodingQueueStatus {
+  /** The queue's counts and current job (the engine adds whether encoding can run at all). */
+  status(baseModel: string | null): Omit<EncodingQueueStatus, 'availability'> {
     const model = baseModel ?? '';
     const counts = this.db.prepare(`
       SELECT

@@ -3,9 +3,10 @@
 import type { DocumentSummary } from '../../../electron/shared/types.js';
 import { percent } from '../format.js';
 
-export function StatusBadge({ document }: { document: DocumentSummary }) {
+/** `canEncode` false: this computer cannot encode (see EncodingUnavailable), so nothing is waiting. */
+export function StatusBadge({ document, canEncode = true }: { document: DocumentSummary; canEncode?: boolean }) {
   switch (document.status) {
-    case 'indexed': return <span className="status status--indexed" title="Searchable; waiting to be encoded">Indexed</span>;
+    case 'indexed': return <span className="status status--indexed" title={canEncode ? 'Searchable; waiting to be encoded' : 'Searchable; encoding is unavailable on this computer'}>Indexed</span>;
     case 'encoding': return <span className="status status--encoding">Encoding {percent(document.encodedCount, document.passageCount)}%</span>;
     case 'encoded': return <span className="status status--encoded" title="Every passage has an adapter">Encoded</span>;
     case 'failed': return <span className="status status--failed" title={document.error ?? undefined}>Failed</span>;

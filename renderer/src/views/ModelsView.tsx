@@ -2,6 +2,7 @@
 // progress, and the runtime settings (GPU layers, threads).
 import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
+import { EncodingUnavailable } from '../components/EncodingUnavailable.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
 import { formatBytes, percent } from '../format.js';
@@ -18,6 +19,7 @@ export function ModelsView() {
       </header>
       <div className="screen__body">
         <CurrentModel />
+        <EncodingUnavailable />
         <OpenModel />
         <Recommended />
         <Runtime />
