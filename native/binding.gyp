@@ -2,12 +2,20 @@
 #   llama_src:  the llama.cpp checkout from node-llama-cpp's bundle (headers only are used)
 #   bins_dir:   the prebuilt node-llama-cpp binaries for this platform (libggml*, libllama)
 #   bins_rpath: bins_dir relative to build/Release, so the addon finds the libraries at run
-#               time wherever the repository (or the unpacked app) lives.
+#               time wherever the repository (or the unpacked app) lives (Linux, macOS).
+#   ggml_base_lib, ggml_lib, llama_lib: the file names of the three libraries to link: in
+#               bins_dir (Linux, macOS; they carry llama.cpp's release, e.g. libggml.v0.5.0.so,
+#               see scripts/native-platform.js), or on Windows their import libraries
+#               (ggml.v0.5.0.lib), which build-native.js makes from the DLLs in import_libs_dir.
 {
   "variables": {
     "llama_src%": "",
     "bins_dir%": "",
     "bins_rpath%": "",
+    "ggml_base_lib%": "",
+    "ggml_lib%": "",
+    "llama_lib%": "",
+    "import_libs_dir%": "",
   },
   "targets": [
     {
@@ -19,6 +27,7 @@
         "src/adapter_write.cpp",
         "src/backward_weights.cpp",
         "src/backend_cpu.cpp",
+        "src/file_utf8.cpp",
         "src/forward_graph.cpp",
         "src/lora.cpp",
         "src/model_load.cpp",
@@ -38,9 +47,9 @@
         ["OS=='linux'", {
           "libraries": [
             "-L<(bins_dir)",
-            "-lggml-base",
-            "-l:libggml.v0.5.0.so",
-            "-l:libllama.v0.5.0.so",
+            "-l:<(ggml_base_lib)",
+            "-l:<(ggml_lib)",
+            "-l:<(llama_lib)",
             "-Wl,-rpath,'$$ORIGIN/<(bins_rpath)'",
           ],
         }],
@@ -48,15 +57,23 @@
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-            "MACOSX_DEPLOYMENT_TARGET": "11.0",
-            "OTHER_LDFLAGS": ["-L<(bins_dir)", "-lggml-base", "-lggml", "-lllama", "-Wl,-rpath,@loader_path/<(bins_rpath)"],
+            # node-llama-cpp's dylibs are built for macOS 14 (LC_BUILD_VERSION minos 14.0).
+            "MACOSX_DEPLOYMENT_TARGET": "14.0",
+            # The dylibs' install names are @rpath/<file>, so an rpath relative to the addon finds them.
+            "OTHER_LDFLAGS": [
+              "<(bins_dir)/<(ggml_base_lib)",
+              "<(bins_dir)/<(ggml_lib)",
+              "<(bins_dir)/<(llama_lib)",
+              "-Wl,-rpath,@loader_path/<(bins_rpath)",
+            ],
           },
         }],
         ["OS=='win'", {
           "msvs_settings": {
             "VCCLCompilerTool": {"ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"]},
           },
-          "libraries": ["<(bins_dir)/ggml-base.lib", "<(bins_dir)/ggml.lib", "<(bins_dir)/llama.lib"],
+          # The DLLs are copied beside the addon after the build (Windows has no rpath).
+          "libraries": ["<(import_libs_dir)/<(ggml_base_lib)", "<(import_libs_dir)/<(ggml_lib)", "<(import_libs_dir)/<(llama_lib)"],
         }],
       ],
     },

@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shared/contract.js';
-import { CancelledError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
+import { CancelledError, EncodingUnavailableError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingEstimate, EncodingPolicy, EncodingQueueStatus,
-  ImportFailureList, ImportReport, ModelInfo, PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
+  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingAvailability, EncodingEstimate, EncodingPolicy,
+  EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo, PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
 import { AdapterStore } from './encoding/adapterStore.js';
@@ -33,6 +33,7 @@ import { EmbeddingQueue } from './retrieval/embeddingQueue.js';
 import { Retriever } from './retrieval/retriever.js';
 import { VectorStore } from './retrieval/vectorStore.js';
 import { SettingsStore } from './settingsStore.js';
+import { trainerAvailability } from './trainer/nativeTrainerBinding.js';
 
 /** Runs the encoding queue; the encoding pipeline provides it (a worker process or in-process). */
 export interface EncoderControl {
@@ -82,6 +83,8 @@ export class Engine implements ParamKbApi {
   readonly settings: SettingsStore;
   readonly jobs: JobQueue;
   readonly adapters: AdapterStore;
+  /** Whether passages can be encoded here; fixed for the engine's life (the addon loads once). */
+  readonly encodingAvailability: EncodingAvailability;
   private runtime: LlmRuntime | null = null;
   private modelError: string | null = null;
   private embedding: { runtime: EmbeddingRuntime; model: ReturnType<VectorStore['register']> } | null = null;
@@ -98,6 +101,7 @@ export class Engine implements ParamKbApi {
 
   private constructor(readonly db: Db, readonly options: EngineOptions) {
     this.emit = options.events ?? (() => undefined);
+    this.encodingAvailability = trainerAvailability();
     this.documents = new DocumentStore(db, () => this.runtime?.fingerprint ?? null);
     this.importer = new Importer(db, this.documents);
     this.bm25 = new Bm25Retriever(db);
@@ -107,7 +111,8 @@ export class Engine implements ParamKbApi {
     this.chats = new ChatStore(db);
     this.settings = new SettingsStore(db, options.dataDir);
     this.jobs = new JobQueue(db);
-    this.adapters = new AdapterStore(db, options.dataDir, () => this.baseModel, this.jobs, () => this.emitQueue());
+    // Adapters are made, read and merged by the native trainer: without it none is used or queued.
+    this.adapters = new AdapterStore(db, options.dataDir, () => (this.encodingAvailability.available ? this.baseModel : null), this.jobs, () => this.emitQueue());
     this.answerer = new Answerer(this.retriever, () => this.requireRuntime(), this.adapters);
     this.downloads = new ModelDownloads(modelsDir(options.dataDir), (p) => this.emit('downloadProgress', p));
   }
@@ -121,7 +126,8 @@ export class Engine implements ParamKbApi {
     if (modelPath) await engine.loadModel(modelPath).catch(() => undefined);
     const embeddingModelPath = options.embeddingModelPath ?? engine.settings.getValue('embeddingModelPath');
     if (embeddingModelPath) await engine.openEmbeddingModel(embeddingModelPath).catch(() => undefined);
-    engine.encoder = options.createEncoder?.(engine) ?? null;
+    // Without a trainer an encoder process could only fail and restart, forever.
+    if (engine.encodingAvailability.available) engine.encoder = options.createEncoder?.(engine) ?? null;
     void engine.importBundledPacks();
     return engine;
   }
@@ -213,7 +219,7 @@ export class Engine implements ParamKbApi {
   private queueDocuments(documentIds: number[], report?: ImportReport): void {
     this.embeddings.notify();
     const baseModel = this.baseModel;
-    if (baseModel) {
+    if (baseModel && this.encodingAvailability.available) {
       const passageIds = documentIds.flatMap((id) => this.documents.passageIdsOf(id));
       if (report) {
         const unencoded = passageIds.length - this.adapters.countFor(passageIds, baseModel);
@@ -331,7 +337,7 @@ export class Engine implements ParamKbApi {
   /** Under the 'all' policy, queues every passage that has no adapter for the loaded model. */
   private queueAll(): void {
     const baseModel = this.baseModel;
-    if (!baseModel || this.settings.get().encodingPolicy !== 'all') return;
+    if (!baseModel || !this.encodingAvailability.available || this.settings.get().encodingPolicy !== 'all') return;
     this.jobs.enqueue(this.documents.allPassageIds(), baseModel);
   }
 
@@ -367,6 +373,7 @@ export class Engine implements ParamKbApi {
   }
 
   async reencodeDocument(id: number): Promise<void> {
+    if (!this.encodingAvailability.available) throw new EncodingUnavailableError(this.encodingAvailability.reason);
     const baseModel = this.requireRuntime().fingerprint;
     this.documents.get(id);
     const passageIds = this.documents.passageIdsOf(id);
@@ -446,7 +453,7 @@ export class Engine implements ParamKbApi {
   }
 
   private queueStatus(): EncodingQueueStatus {
-    return { ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked };
+    return { availability: this.encodingAvailability, ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked };
   }
 
   /** The encoder host reports that another process holds the encoding lock (null: no longer). */

@@ -31,7 +31,8 @@ import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
-import { ParamKbError } from '../shared/errors.js';
+import { trainerAvailability } from '../core/trainer/nativeTrainerBinding.js';
+import { EncodingUnavailableError, ParamKbError } from '../shared/errors.js';
 import { formatBytes, formatDuration, formatRunsOn } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string; embeddingModel?: string }
@@ -136,6 +137,9 @@ function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
 async function encodePassages(dataDir: string, modelPath: string, profilePath: string | undefined, flags: EncodingFlags, select: { documentId?: number; passageIds?: number[] } = {}): Promise<string> {
   const { documentId } = select;
   const config = encodingOverrides(flags);
+  // Before the model loads and before anything is queued: without the trainer no job could run.
+  const availability = trainerAvailability();
+  if (!availability.available) throw new EncodingUnavailableError(availability.reason);
   let view: EncodingProgressView | null = null;
   const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config, onProgress: (p) => view?.progress(p) });
   try {
@@ -492,7 +496,9 @@ export function buildCli(): Command {
           `Knowledge base: ${engine.dataDir}`,
           `Documents: ${counts.documents}, passages: ${counts.passages}`,
           `Model: ${model.loaded ? `${model.name} (${model.architecture}, ${formatRunsOn(model)})${model.computeNote ? `\n  ${model.computeNote}` : ''}` : model.error ?? 'none (use --model or PARAMKB_MODEL)'}`,
-          `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed (policy: ${engine.settings.get().encodingPolicy})${queue.secondsPerPassage === null ? '' : `; ${formatDuration(queue.secondsPerPassage)} per passage`}`,
+          queue.availability.available
+            ? `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed (policy: ${engine.settings.get().encodingPolicy})${queue.secondsPerPassage === null ? '' : `; ${formatDuration(queue.secondsPerPassage)} per passage`}`
+            : `Encoding: unavailable on this computer (answers use passages in context). ${queue.availability.reason}`,
         ].join('\n') + '\n');
       });
     });

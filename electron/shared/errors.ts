@@ -33,6 +33,14 @@ export class CancelledError extends ParamKbError {
   constructor(what = 'The operation') { super('cancelled', `${what} was cancelled.`); }
 }
 
+/** Encoding was asked for where the native trainer cannot run (see EncodingAvailability). */
+export class EncodingUnavailableError extends ParamKbError {
+  override name = 'EncodingUnavailableError';
+  constructor(reason: string) {
+    super('encoding-unavailable', `Parametric encoding is unavailable on this computer. ${reason} Answers use the passages in context.`);
+  }
+}
+
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
     const e = error as Error & { code?: unknown; expected?: unknown };

@@ -198,7 +198,15 @@ export interface AskRequest {
   k: number;
 }
 
+/**
+ * Whether this installation can encode passages into adapters. Not where the native trainer
+ * did not build or does not load (e.g. a platform without a C++ toolchain at install time):
+ * then `reason` says why, no encoding job is queued, and answers use passages in context.
+ */
+export type EncodingAvailability = { available: true } | { available: false; reason: string };
+
 export interface EncodingQueueStatus {
+  availability: EncodingAvailability;
   paused: boolean;
   queued: number;
   running: number;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "file_utf8.h"
 #include "trainer_error.h"
 
 namespace {
@@ -43,7 +44,7 @@ adapter_file::~adapter_file() {
 std::string adapter_length_key(const std::string & tensor_name) { return "paramkb.lora.length." + tensor_name; }
 
 [[noreturn]] static void throw_unreadable(const std::string & path) {
-    FILE * f = fopen(path.c_str(), "rb");
+    FILE * f = file_open(path, "rb");
     if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the adapter file " + path + " (is it missing?).");
     fclose(f);
     throw trainer_error(TRAINER_ERR_INVALID_INPUT, "The adapter " + path + " is truncated or not a GGUF file.");

@@ -9,6 +9,7 @@
 
 #include "adapter_read.h"
 #include "gguf.h"
+#include "file_utf8.h"
 #include "trainer_error.h"
 
 #if defined(_WIN32)
@@ -31,10 +32,10 @@ std::string temp_path_for(const std::string & out_path) {
 void adapter_out_path_check(const std::string & out_path) {
     if (out_path.empty()) throw trainer_error(TRAINER_ERR_INVALID_INPUT, "outPath is empty.");
     const std::string probe = temp_path_for(out_path);
-    FILE * f = fopen(probe.c_str(), "wb");
+    FILE * f = file_open(probe, "wb");
     if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot create a file next to " + out_path + " (does the folder exist, is it writable?).");
     fclose(f);
-    std::remove(probe.c_str());
+    file_remove(probe);
 }
 
 namespace {
@@ -132,13 +133,13 @@ void adapter_file_write(const std::string & arch, float alpha, const std::vector
 
     const std::string temp = temp_path_for(out_path);
     if (!gguf_write_to_file(gguf.get(), temp.c_str(), false)) {
-        std::remove(temp.c_str());
+        file_remove(temp);
         throw trainer_error(TRAINER_ERR_IO, "Cannot write the adapter to " + temp + ".");
     }
     std::error_code ec;
-    std::filesystem::rename(temp, out_path, ec);
+    std::filesystem::rename(file_path(temp), file_path(out_path), ec);
     if (ec) {
-        std::remove(temp.c_str());
+        file_remove(temp);
         throw trainer_error(TRAINER_ERR_IO, "Cannot rename the adapter to " + out_path + ": " + ec.message() + ".");
     }
 }

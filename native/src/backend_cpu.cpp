@@ -17,7 +17,7 @@ ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads)
     if (dev == nullptr) {
         throw trainer_error(TRAINER_ERR_UNSUPPORTED_MODEL,
             "No ggml CPU backend could be loaded from " + bins_dir +
-            " (no libggml-cpu-*.so variant fits this CPU, or the folder is wrong). Reinstall node-llama-cpp.");
+            " (no ggml-cpu-* library there fits this CPU, or the folder is wrong). Reinstall node-llama-cpp.");
     }
     ggml_backend_t backend = ggml_backend_dev_init(dev, nullptr);
     if (backend == nullptr) {

@@ -8,6 +8,7 @@
 
 #include "ggml-cpu.h"
 #include "gguf.h"
+#include "file_utf8.h"
 #include "trainer_error.h"
 
 #if defined(_WIN32)
@@ -313,7 +314,7 @@ base_model * base_model_load(const std::string & path) {
     gguf_init_params params = {/*no_alloc =*/ true, /*ctx =*/ &meta_ctx};
     gguf_ptr gguf(gguf_init_from_file(path.c_str(), params));
     if (!gguf) {
-        FILE * f = fopen(path.c_str(), "rb");
+        FILE * f = file_open(path, "rb");
         if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the model file " + path + ".");
         fclose(f);
         throw_unsupported("The file " + path + " is not a valid GGUF model.");
@@ -346,11 +347,11 @@ base_model * base_model_load(const std::string & path) {
 
     size_t file_size = 0;
     {
-        FILE * f = fopen(path.c_str(), "rb");
+        FILE * f = file_open(path, "rb");
         if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the model file " + path + ".");
         fclose(f);
         std::error_code ec;
-        file_size = (size_t) std::filesystem::file_size(path, ec);
+        file_size = (size_t) std::filesystem::file_size(file_path(path), ec);
         if (ec) throw trainer_error(TRAINER_ERR_IO, "Cannot read the size of the model file " + path + ".");
     }
     for (int64_t i = 0; i < n_tensors; i++) {
@@ -396,7 +397,7 @@ base_model * base_model_load(const std::string & path) {
     }
     model->buf = ggml_backend_alloc_ctx_tensors_from_buft(meta_ctx, ggml_backend_cpu_buffer_type());
     if (model->buf == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory to load the model " + path + ".");
-    FILE * f = fopen(path.c_str(), "rb");
+    FILE * f = file_open(path, "rb");
     if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the model file " + path + ".");
     std::vector<uint8_t> read_buf;
     for (int64_t i = 0; i < n_tensors; i++) {

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "llama.h"
+#include "file_utf8.h"
 #include "trainer_error.h"
 
 void model_quantize(const std::string & in_path, const std::string & out_path, const std::string & type, int32_t n_threads) {
@@ -17,7 +18,7 @@ void model_quantize(const std::string & in_path, const std::string & out_path, c
     };
     auto it = ftypes.find(type);
     if (it == ftypes.end()) throw trainer_error(TRAINER_ERR_INVALID_INPUT, "Unknown quantization type '" + type + "'.");
-    FILE * f = fopen(in_path.c_str(), "rb");
+    FILE * f = file_open(in_path, "rb");
     if (f == nullptr) throw trainer_error(TRAINER_ERR_IO, "Cannot open the model file " + in_path + ".");
     fclose(f);
 

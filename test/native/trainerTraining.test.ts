@@ -1,10 +1,11 @@
 // Training behaviour: the loss the trainer reports is the loss llama.cpp sees with the written
 // adapter; training is deterministic for a seed; batching, accumulation, masks, init files,
 // F16 output, progress and cancellation do what their options say.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adapterLayout, convertAdapter } from '../../electron/core/trainer/adapterFiles.js';
 import { LoraTrainer, type TokenSequence } from '../../electron/core/trainer/LoraTrainer.js';
 import { loadNativeTrainer, prebuiltBinsDir, type NativeTrainerBinding, type NativeTrainerHandle } from '../../electron/core/trainer/nativeTrainerBinding.js';
 import { TrainingCancelledError } from '../../electron/core/trainer/trainerErrors.js';
@@ -235,5 +236,30 @@ describe('gradients through gemma3 (GEGLU, sliding window)', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('file paths', () => {
+  // The addon takes UTF-8 paths; Windows' narrow file API would read them in the ANSI code page
+  // (native/src/file_utf8.h), and a user's data folder can be under C:\Users\Zoë.
+  it('reads a model and writes, reads and converts adapters in folders whose names are not ASCII', async () => {
+    const dir = join(outputDir('paths'), 'Zoë – 知識');
+    mkdirSync(dir, { recursive: true });
+    const modelPath = join(dir, 'modèle.gguf');
+    copyFileSync(await tinyModelPath(TINY_SPECS.llamaSpm), modelPath);
+    const trainer = await LoraTrainer.create(modelPath, { threads: TEST_THREADS });
+    try {
+      const sequence = { tokens: [1, 2, 3, 4, 5, 6, 7, 8] };
+      const adapter = join(dir, 'adaptateur-é.gguf');
+      await trainer.train({ sequences: [sequence], lr: 1e-2, epochs: 3, outPath: adapter });
+      expect(readdirSync(dir).sort()).toEqual(['adaptateur-é.gguf', 'modèle.gguf']); // no temporary file left
+      expect(await trainer.loss([sequence], [{ path: adapter }])).toBeLessThan(await trainer.loss([sequence]));
+      const compact = join(dir, 'adaptateur-é.q3_k.gguf');
+      await convertAdapter(adapter, compact, 'q3_k');
+      expect(await adapterLayout(compact)).toBe('compact');
+      expect(await trainer.loss([sequence], [{ path: compact }])).toBeLessThan(await trainer.loss([sequence]));
+    } finally {
+      trainer.dispose();
+    }
   });
 });

@@ -165,7 +165,7 @@ describe('knowledge', () => {
     const rivers = store.getState().documents.find((d) => d.title === 'rivers.md')!;
     // Before any passage is done: the stage moves, the time left is not known yet.
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null,
+      availability: { available: true }, paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null,
       current: { passageId: 1, documentId: rivers.id, position: 1, documentTitle: 'rivers.md', step: 'augmenting: 240 of about 1200 tokens written (4 passages together)', progress: 0.14 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });
@@ -174,7 +174,7 @@ describe('knowledge', () => {
     expect(within(screen.getByRole('row', { name: 'rivers.md' })).getByText('Passage 2: augmenting: 240 of about 1200 tokens written (4 passages together)')).toBeTruthy();
     // After one: a rate and the time left.
     act(() => api.emit('encodingQueueChanged', {
-      paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null,
+      availability: { available: true }, paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null,
       current: { passageId: 2, documentId: rivers.id, position: 0, documentTitle: 'rivers.md', step: 'training: step 3 of 6', progress: 0.5 },
     }));
     expect(within(queue).getByRole('progressbar', { name: 'Encoding progress' }).getAttribute('aria-valuenow')).toBe('25');
@@ -184,6 +184,8 @@ describe('knowledge', () => {
     fireEvent.click(within(queue).getByRole('button', { name: /Pause/ }));
     await within(queue).findByRole('button', { name: /Resume/ });
     expect(store.getState().settings?.encodingPolicy).toBe('paused');
+    expect(screen.queryByRole('region', { name: 'Encoding unavailable' })).toBeNull();
+    expect(screen.getByRole('button', { name: 'Re-encode rivers.md' })).toBeTruthy();
   });
 
   it('after a large import, says what encoding costs and lets the user choose what to encode', async () => {
@@ -241,6 +243,22 @@ describe('knowledge', () => {
     fireEvent.click(within(problems).getByRole('button', { name: 'Dismiss' }));
     await waitFor(() => expect(screen.queryByRole('region', { name: 'Files not imported' })).toBeNull());
     expect(api.calls.map((c) => c.method)).toContain('dismissImportFailures');
+  });
+
+  it('says where encoding is unavailable and why, instead of a queue that never moves', async () => {
+    const reason = 'The native trainer is not built for win32-x64: the C++ build failed during npm install.';
+    await renderApp({ documents: DOCS, encodingUnavailable: reason });
+    go('Knowledge');
+    const notice = screen.getByRole('region', { name: 'Encoding unavailable' });
+    expect(within(notice).getByRole('heading').textContent).toBe('Parametric encoding is unavailable on this computer');
+    expect(within(notice).getByText(reason)).toBeTruthy();
+    expect(within(notice).getByText(/answers from your passages \(context mode\) work as usual/)).toBeTruthy();
+    expect(screen.queryByRole('region', { name: 'Encoding queue' })).toBeNull();
+    const row = screen.getByRole('row', { name: 'rivers.md' });
+    expect(within(row).queryByRole('button', { name: 'Re-encode rivers.md' })).toBeNull();
+    expect(within(row).getByText('Indexed').getAttribute('title')).toBe('Searchable; encoding is unavailable on this computer');
+    go('Models');
+    expect(within(screen.getByRole('region', { name: 'Encoding unavailable' })).getByText(reason)).toBeTruthy();
   });
 
   it('uploads dropped files as base64', async () => {

@@ -22,6 +22,8 @@ export interface FakeApiOptions {
   tokenDelayMs?: number;
   /** downloadModel fails as the engine's does: a 'failed' progress event, then a rejection. */
   downloadError?: string;
+  /** Why encoding cannot run here, as the engine reports it; default: encoding works. */
+  encodingUnavailable?: string;
 }
 
 export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
@@ -69,7 +71,10 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const queue = (): EncodingQueueStatus => {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
-    return { paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
+    if (options.encodingUnavailable !== undefined) {
+      return { availability: { available: false, reason: options.encodingUnavailable }, paused, queued: 0, running: 0, done, failed: 0, total: done, current: null, secondsPerPassage: null, etaSeconds: null, blocked: null };
+    }
+    return { availability: { available: true }, paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);

@@ -193,7 +193,8 @@ export class JobQueue {
     return (this.db.prepare("SELECT value FROM settings WHERE key = 'ui.encodingPolicy'").get() as { value: string } | undefined)?.value === '"paused"';
   }
 
-  status(baseModel: string | null): EncodingQueueStatus {
+  /** The queue's counts and current job (the engine adds whether encoding can run at all). */
+  status(baseModel: string | null): Omit<EncodingQueueStatus, 'availability'> {
     const model = baseModel ?? '';
     const counts = this.db.prepare(`
       SELECT

@@ -2,10 +2,12 @@
 // function that loads it. The addon is C-like: an opaque handle, functions that return
 // promises, progress through a callback, cancellation through a flag. Policy (defaults,
 // AbortSignal, error classes) lives in LoraTrainer.ts.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prebuiltPackageId } from '../../../scripts/native-platform.js';
+import type { EncodingAvailability } from '../../shared/types.js';
 import { TrainerError } from './trainerErrors.js';
 import type { AdapterTensorType } from './LoraTrainer.js';
 
@@ -73,15 +75,16 @@ export interface NativeTrainerBinding {
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'paramkb_trainer.node');
+/** Written by scripts/build-native.js when the addon could not be built on this machine: why, in one line. */
+const BUILD_FAILURE_RELATIVE = join('native', 'build', 'trainer-unavailable.txt');
 let binding: NativeTrainerBinding | undefined;
 
-/** The folder holding native/ (the repo root, or the unpacked app folder when packaged). */
-function findAddonPath(): string | undefined {
-  if (process.env.PARAMKB_TRAINER_ADDON) return process.env.PARAMKB_TRAINER_ADDON;
+/** A file under the first parent folder that holds it: the repo root, or the unpacked app folder when packaged. */
+function findUp(relative: string): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     for (const root of [dir, dir.replace(/app\.asar$/, 'app.asar.unpacked')]) {
-      const candidate = join(root, ADDON_RELATIVE);
+      const candidate = join(root, relative);
       if (existsSync(candidate)) return candidate;
     }
     const parent = dirname(dir);
@@ -90,13 +93,24 @@ function findAddonPath(): string | undefined {
   }
 }
 
-/** Loads the addon once; throws TrainerError('addon-missing') with the fix when it is not built. */
+/** Why the addon is missing: the build's own reason when it recorded one. */
+function missingReason(): string {
+  const override = process.env.PARAMKB_TRAINER_ADDON;
+  if (override) return `PARAMKB_TRAINER_ADDON names ${override}, which does not exist.`;
+  const failure = findUp(BUILD_FAILURE_RELATIVE);
+  if (failure) return readFileSync(failure, 'utf8').trim();
+  return `${ADDON_RELATIVE} is missing. Run "npm install" (or "npm run build") in the project folder.`;
+}
+
+/**
+ * Loads the addon once; throws TrainerError('addon-missing') that says why when it is not built
+ * or does not load. PARAMKB_TRAINER_ADDON names another build of the addon (a file path).
+ */
 export function loadNativeTrainer(): NativeTrainerBinding {
   if (binding) return binding;
-  const path = findAddonPath();
-  if (!path) {
-    throw new TrainerError('addon-missing', `The native trainer is not built (${ADDON_RELATIVE} is missing). Run "npm install" (or "npm run build") in the project folder.`);
-  }
+  const override = process.env.PARAMKB_TRAINER_ADDON;
+  const path = override ? (existsSync(override) ? override : undefined) : findUp(ADDON_RELATIVE);
+  if (!path) throw new TrainerError('addon-missing', `The native trainer is not built for ${process.platform}-${process.arch}: ${missingReason()}`);
   try {
     binding = createRequire(import.meta.url)(path) as NativeTrainerBinding;
   } catch (error) {
@@ -107,11 +121,24 @@ export function loadNativeTrainer(): NativeTrainerBinding {
 
 /** The folder of node-llama-cpp's prebuilt CPU backends (libggml-cpu-*) for this platform. */
 export function prebuiltBinsDir(): string {
-  const id = `${process.platform}-${process.arch}`;
+  const id = prebuiltPackageId();
+  if (!id) throw new TrainerError('addon-missing', `node-llama-cpp ships no prebuilt binaries for ${process.platform}-${process.arch}, so the trainer cannot run here.`);
   try {
     const main = createRequire(import.meta.url).resolve(`@node-llama-cpp/${id}`);
-    return join(dirname(dirname(main)), 'bins', id);
+    // The backends are loaded from disk by native code: in a packaged app that is app.asar.unpacked.
+    return join(dirname(dirname(main)), 'bins', id).replace(/app\.asar(?=[\\/])/, 'app.asar.unpacked');
   } catch (error) {
-    throw new TrainerError('addon-missing', `No prebuilt node-llama-cpp binary is installed for ${id} (@node-llama-cpp/${id}); the trainer needs its ggml CPU backend.`, { cause: error });
+    throw new TrainerError('addon-missing', `No prebuilt node-llama-cpp binary is installed for ${process.platform}-${process.arch} (@node-llama-cpp/${id}); the trainer needs its ggml CPU backend.`, { cause: error });
+  }
+}
+
+/** Whether parametric encoding can run here: the addon loads and node-llama-cpp's CPU backend is installed. */
+export function trainerAvailability(): EncodingAvailability {
+  try {
+    loadNativeTrainer();
+    prebuiltBinsDir();
+    return { available: true };
+  } catch (error) {
+    return { available: false, reason: (error as Error).message };
   }
 }

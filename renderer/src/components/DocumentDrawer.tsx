@@ -17,6 +17,7 @@ export function DocumentDrawer() {
   const open = useApp((s) => s.openDocument);
   const close = useApp((s) => s.closeDocument);
   const shell = useApp((s) => s.shell);
+  const canEncode = useApp((s) => s.queue?.availability.available ?? true);
 
   useEffect(() => {
     if (!open) return;
@@ -32,7 +33,7 @@ export function DocumentDrawer() {
       <header className="drawer__header">
         <div>
           <h2 className="drawer__title">{detail.title}</h2>
-          <p className="muted drawer__path">{detail.path ?? 'Uploaded file'} · <StatusBadge document={detail} /></p>
+          <p className="muted drawer__path">{detail.path ?? 'Uploaded file'} · <StatusBadge document={detail} canEncode={canEncode} /></p>
         </div>
         <div className="row">
           {shell && detail.path && (

@@ -3,9 +3,10 @@
 import type { DocumentSummary } from '../../../electron/shared/types.js';
 import { percent } from '../format.js';
 
-export function StatusBadge({ document }: { document: DocumentSummary }) {
+/** `canEncode` false: this computer cannot encode (see EncodingUnavailable), so nothing is waiting. */
+export function StatusBadge({ document, canEncode = true }: { document: DocumentSummary; canEncode?: boolean }) {
   switch (document.status) {
-    case 'indexed': return <span className="status status--indexed" title="Searchable; not queued for encoding">Indexed</span>;
+    case 'indexed': return <span className="status status--indexed" title={canEncode ? 'Searchable; not queued for encoding' : 'Searchable; encoding is unavailable on this computer'}>Indexed</span>;
     case 'queued': return (
       <span className="status status--indexed" title="Searchable; its passages wait for the encoder">
         Queued{document.encodedCount > 0 ? ` · ${percent(document.encodedCount, document.passageCount)}%` : ''}

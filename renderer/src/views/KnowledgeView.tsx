@@ -4,6 +4,7 @@
 import { useRef, useState, type DragEvent } from 'react';
 import type { DocumentSummary, SearchHit } from '../../../electron/shared/types.js';
 import { ConfirmButton } from '../components/ConfirmButton.js';
+import { EncodingUnavailable } from '../components/EncodingUnavailable.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
 import { StatusBadge } from '../components/StatusBadge.js';
@@ -30,6 +31,7 @@ export function KnowledgeView() {
         <ImportPanel />
         <EncodingChoice />
         <ImportProblems />
+        <EncodingUnavailable />
         <QueuePanel />
         <PackPanel />
         <SearchPanel />
@@ -155,7 +157,8 @@ function ImportProblems() {
 function QueuePanel() {
   const queue = useApp((s) => s.queue);
   const setPaused = useApp((s) => s.setEncodingPaused);
-  if (!queue || queue.total === 0) return null;
+  // Where encoding cannot run, EncodingUnavailable says so instead of a queue that never moves.
+  if (!queue || queue.total === 0 || !queue.availability.available) return null;
   const value = percent(queue.done, queue.total);
   const active = queue.queued + queue.running > 0;
   return (
@@ -307,6 +310,7 @@ function DocumentList({ documents }: { documents: DocumentSummary[] }) {
   const deleteDocument = useApp((s) => s.deleteDocument);
   const reencodeDocument = useApp((s) => s.reencodeDocument);
   const current = useApp((s) => (s.queue?.paused ? null : s.queue?.current ?? null));
+  const canEncode = useApp((s) => s.queue?.availability.available ?? true);
   if (documents.length === 0) {
     return (
       <section className="panel empty" aria-label="Documents">
@@ -334,16 +338,18 @@ function DocumentList({ documents }: { documents: DocumentSummary[] }) {
               </td>
               <td>{d.encodedCount}/{d.passageCount}</td>
               <td>{formatBytes(d.sizeBytes)}</td>
-              <td><StatusBadge document={d} /></td>
+              <td><StatusBadge document={d} canEncode={canEncode} /></td>
               <td className="actions">
                 {shell && d.path && (
                   <button className="icon-button" aria-label={`Open ${d.title}`} title="Open the file" onClick={() => void shell.openDocument(d.id)}>
                     <Icon name="external" />
                   </button>
                 )}
-                <button className="icon-button" aria-label={`Re-encode ${d.title}`} title="Re-encode" onClick={() => void reencodeDocument(d.id)}>
-                  <Icon name="refresh" />
-                </button>
+                {canEncode && (
+                  <button className="icon-button" aria-label={`Re-encode ${d.title}`} title="Re-encode" onClick={() => void reencodeDocument(d.id)}>
+                    <Icon name="refresh" />
+                  </button>
+                )}
                 <ConfirmButton label={`Delete ${d.title}`} icon="trash" confirmText="Delete" onConfirm={() => void deleteDocument(d.id)} />
               </td>
             </tr>

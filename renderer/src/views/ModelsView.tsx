@@ -3,6 +3,7 @@
 // the runtime settings (GPU layers, threads).
 import { useEffect, useState } from 'react';
 import type { RecommendedModel } from '../../../electron/shared/types.js';
+import { EncodingUnavailable } from '../components/EncodingUnavailable.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
 import { formatBytes, formatRunsOn, percent } from '../format.js';
@@ -19,6 +20,7 @@ export function ModelsView() {
       </header>
       <div className="screen__body">
         <CurrentModel />
+        <EncodingUnavailable />
         <OpenModel />
         <Recommended />
         <EmbeddingModel />
