@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapterLayout } from '../../electron/core/trainer/adapterFiles.js';
+import { ANSWER_MODES } from '../../electron/shared/types.js';
 import { repoRoot } from '../../scripts/llama-source.js';
 import { BIOGRAPHIES } from '../support/documentFixtures.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
@@ -170,7 +171,7 @@ describe('paramkb CLI', () => {
   it('fails with one line and a non-zero code on bad input', async () => {
     const badMode = await paramkb(['ask', 'q', '--mode', 'telepathy']);
     expect(badMode.code).not.toBe(0);
-    expect(badMode.stderr).toContain('use one of auto, parametric, context, combine, closed-book');
+    expect(badMode.stderr).toContain(`use one of ${ANSWER_MODES.join(', ')}`);
     const missing = await paramkb(['eval', '--docs', join(dir, 'nope.jsonl'), '--questions', join(dir, 'nope.jsonl')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^paramkb: Cannot read the documents file/);

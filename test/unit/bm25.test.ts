@@ -77,6 +77,21 @@ describe('BM25 retrieval', () => {
     single.close();
   });
 
+  it('finds evidence in a knowledge base of a few passages, where every name is in most of them', () => {
+    const few = openDatabase(':memory:');
+    new Importer(few, new DocumentStore(few, () => null)).importRecords([
+      { id: '1', title: 'Brittany', text: 'Brittany Pierce is a character of Glee, played by Heather Morris. Brittany dances.' },
+      { id: '2', title: 'Santana', text: 'Santana Lopez is a character of Glee and a friend of Brittany Pierce.' },
+      { id: '3', title: 'Suzanne', text: 'Suzanne Warren is a character of another series.' },
+    ]);
+    const bm25 = new Bm25Retriever(few);
+    // "brittany", "pierce" and "glee" are each in 2 of 3 passages: none is rarer than half.
+    expect(bm25.search('Who plays Brittany Pierce in Glee?', 3, { evidenceOnly: true }).map((h) => h.documentTitle)).toEqual(['Brittany', 'Santana']);
+    // "character" is in every passage: no evidence at all.
+    expect(bm25.search('Which character?', 3, { evidenceOnly: true })).toEqual([]);
+    few.close();
+  });
+
   it('returns at most k passages', () => {
     expect(retriever.search('born', 2)).toHaveLength(2);
   });

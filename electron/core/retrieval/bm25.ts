@@ -63,11 +63,13 @@ export class Bm25Retriever {
    * one, in a knowledge base of one or two). FTS5's BM25 gives the others an IDF of (almost)
    * zero, so they cannot change the ranking, but their posting lists dominate the query's cost.
    */
-  private informativeTerms(terms: string[]): { informative: string[]; rarest: string } {
-    const limit = Math.max(1, (this.passageCount.get() as number) / 2);
+  private informativeTerms(terms: string[]): { informative: string[]; discriminating: string[]; rarest: string } {
+    const passages = this.passageCount.get() as number;
+    const limit = Math.max(1, passages / 2);
     const counted = terms.map((term) => ({ term, df: (this.documentFrequency.get(term) as number | undefined) ?? 0 }));
     return {
-      informative: counted.filter((t) => t.df <= limit).map((t) => t.term),
+      informative: counted.filter((t) => t.df > 0 && t.df <= limit).map((t) => t.term),
+      discriminating: counted.filter((t) => t.df > 0 && t.df < passages).map((t) => t.term),
       rarest: counted.reduce((a, b) => (b.df < a.df ? b : a)).term,
     };
   }
@@ -91,10 +93,12 @@ export class Bm25Retriever {
   rank(query: string, k: number, options: { evidenceOnly?: boolean } = {}): { ranked: { passageId: number; score: number }[]; match: string | null } {
     const terms = queryTerms(query);
     if (terms.length === 0 || k <= 0) return { ranked: [], match: null };
-    const { informative, rarest } = this.informativeTerms(terms);
-    if (options.evidenceOnly && informative.length === 0) return { ranked: [], match: null };
-    // With no informative term, the search box still shows the passages of the rarest one.
-    const ranking = informative.length > 0 ? informative : [rarest];
+    const { informative, discriminating, rarest } = this.informativeTerms(terms);
+    // With no informative term: evidence is a passage holding a term that not every passage
+    // holds (in a knowledge base of a few passages, a name can be in most of them and still tell
+    // them apart by its frequency); the search box shows the passages of the rarest term.
+    const ranking = informative.length > 0 ? informative : options.evidenceOnly ? discriminating : [rarest];
+    if (ranking.length === 0) return { ranked: [], match: null };
     let match = matchExpression(ranking)!;
     let top = this.topStatement.all(match, k) as { passage_id: number; rank: number }[];
     // Fewer than k passages hold a rare term: the common terms decide the rest, as in full BM25.
