@@ -68,6 +68,11 @@ export interface EngineOptions {
    * it nor makes it the knowledge base's last model. Default false.
    */
   readOnly?: boolean;
+  /**
+   * CPU threads of the models this engine loads, over the Threads setting (eval and benchmarks
+   * pin them; the setting stays as the user left it). Default: the setting.
+   */
+  threads?: number;
 }
 
 export class Engine implements ParamKbApi {
@@ -157,7 +162,7 @@ export class Engine implements ParamKbApi {
       modelPath,
       profilePath: this.options.profilePath,
       gpuLayers: settings.gpuLayers,
-      threads: settings.threads,
+      threads: this.options.threads ?? settings.threads,
       useGpu: this.options.useGpu,
     };
     const previous = this.runtime;
@@ -525,8 +530,8 @@ export class Engine implements ParamKbApi {
    */
   async openEmbeddingModel(path: string): Promise<EmbeddingStatus> {
     try {
-      const settings = this.settings.get();
-      const runtime = await EmbeddingRuntime.load({ modelPath: path, useGpu: this.options.useGpu, threads: settings.threads > 0 ? Math.min(4, settings.threads) : 0 });
+      const threads = this.options.threads ?? this.settings.get().threads;
+      const runtime = await EmbeddingRuntime.load({ modelPath: path, useGpu: this.options.useGpu, threads: threads > 0 ? Math.min(4, threads) : 0 });
       let model;
       try {
         model = this.vectors.register(runtime.fingerprint, runtime.name, runtime.dimensions);

@@ -111,7 +111,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
     .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
-    .option('--threads <n>', 'CPU threads (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))
+    .option('--threads <n>', 'CPU threads of encoding, and in eval of answers too (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
 }
@@ -654,7 +654,7 @@ export function buildCli(): Command {
       // Without --data the corpus goes into a throwaway knowledge base, not the user's.
       const tempDir = globals.data || process.env.PARAMKB_DATA?.trim() ? null : mkdtempSync(join(tmpdir(), 'paramkb-eval-'));
       try {
-        const options = engineOptions(globals, tempDir ?? undefined);
+        const options = { ...engineOptions(globals, tempDir ?? undefined), threads: opts.threads };
         // Every combination of the retrieval methods and hop policies asked for.
         const retrievals: RetrieveOptions[] = (opts.retrieval ?? [undefined]).flatMap((method) => (opts.hop ?? [undefined]).map((hop) => ({ method, hop, fusion: opts.fusion })));
         const reports = await withEngine(options, !opts.recallOnly, async (engine) => {

@@ -24,7 +24,7 @@ export class ModelError extends ParamKbError {
 export class NoModelError extends ModelError {
   override name = 'NoModelError';
   constructor() {
-    super('no-model', 'No model is loaded. Open a GGUF model file (Models) or set PARAMKB_MODEL / --model.');
+    super('no-model', 'No model is loaded. Open a GGUF model file or download one in Models (SmolLM2 135M takes a minute), or on the command line pass --model FILE.gguf or set PARAMKB_MODEL.');
   }
 }
 

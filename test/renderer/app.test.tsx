@@ -118,7 +118,9 @@ describe('chat', () => {
     expect(api.calls.map((c) => c.method)).not.toContain('ask');
     expect(await api.listChats()).toEqual([]);
     fireEvent.click(within(alert).getByRole('button', { name: 'Go to Models' }));
-    expect(screen.getByRole('heading', { name: 'No model loaded' })).toBeTruthy();
+    const empty = screen.getByRole('region', { name: 'Current model' });
+    expect(within(empty).getByRole('heading', { name: 'No model loaded' })).toBeTruthy();
+    expect(empty.textContent).toContain('download SmolLM2 135M below');
   });
 
   it('when the engine refuses the question, removes the chat made for it and keeps the question', async () => {
@@ -329,6 +331,8 @@ describe('models and settings', () => {
     expect((await screen.findByRole('alert')).textContent).toContain('is not a GGUF model file');
 
     const card = screen.getByRole('listitem', { name: 'Llama 3.2 1B Instruct' });
+    // What the model costs, from its memory and seconds per passage: 3600 / 120 = 30 an hour.
+    expect(card.textContent).toContain('Needs about 4.7 GB of memory; learns about 30 passages an hour on a 2-core laptop (2 min each).');
     fireEvent.click(within(card).getByRole('button', { name: /Download/ }));
     await waitFor(() => expect(within(card).getByRole('progressbar').getAttribute('aria-valuenow')).toBe('24'));
     fireEvent.click(within(card).getByRole('button', { name: 'Cancel' }));

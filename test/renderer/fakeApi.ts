@@ -49,8 +49,8 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     threads: 2, loaded: options.modelLoaded !== false, error: null,
   };
   const recommended: RecommendedModel[] = [
-    { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, description: 'Fast and small; a good first model.' },
-    { id: 'bge-small', name: 'bge-small-en-v1.5', uri: 'hf:CompendiumLabs/bge-small-en-v1.5-gguf:Q8_0', sizeBytes: 36_000_000, description: 'Finds passages by meaning.', kind: 'embedding' },
+    { id: 'llama-3.2-1b', name: 'Llama 3.2 1B Instruct', uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF', sizeBytes: 807_000_000, memoryBytes: 5_000_000_000, encodingSecondsPerPassage: 120, description: 'Fast and small; a good first model.' },
+    { id: 'bge-small', name: 'bge-small-en-v1.5', uri: 'hf:CompendiumLabs/bge-small-en-v1.5-gguf:Q8_0', sizeBytes: 36_000_000, memoryBytes: 150_000_000, description: 'Finds passages by meaning.', kind: 'embedding' },
   ];
   let embedding: EmbeddingStatus = { model: null, embedded: 0, total: 0, running: false, error: null };
 

@@ -6,7 +6,7 @@ import type { RecommendedModel } from '../../../electron/shared/types.js';
 import { EncodingUnavailable } from '../components/EncodingUnavailable.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
-import { formatBytes, formatRunsOn, percent } from '../format.js';
+import { formatBytes, formatDuration, formatRunsOn, percent } from '../format.js';
 import { useApp } from '../StoreContext.js';
 
 export function ModelsView() {
@@ -36,8 +36,11 @@ function CurrentModel() {
     return (
       <section className="panel empty" aria-label="Current model">
         <h2>No model loaded</h2>
-        <p>Open a GGUF model file you already have, or download one of the recommended models below.
-          Small instruct models (1–2 billion parameters, Q4_K_M) work well on most laptops.</p>
+        <p>ParamKB answers and learns your documents with a language model that runs on this computer.
+          To try it in minutes, download SmolLM2 135M below (about 100 MB); for better answers, a 1B
+          model such as Llama 3.2 1B Instruct. Or open a GGUF file you already have: an instruct model
+          of the llama, qwen2, qwen3 or gemma3 architecture learns your documents; other models answer from
+          the passages only.</p>
         {model?.error && <p className="text-danger" role="alert">{model.error}</p>}
       </section>
     );
@@ -171,6 +174,7 @@ function RecommendedCard({ model }: { model: RecommendedModel }) {
         <span className="muted">{formatBytes(model.sizeBytes)}</span>
       </div>
       <p className="muted card__text">{model.description}</p>
+      <p className="hint card__text">{modelCosts(model)}</p>
       {progress && progress.state !== 'cancelled' && (
         <div className="card__progress">
           <ProgressBar value={percent(progress.downloadedBytes, total)} label={`Download of ${model.name}`} />
@@ -190,6 +194,14 @@ function RecommendedCard({ model }: { model: RecommendedModel }) {
       </div>
     </li>
   );
+}
+
+/** What a model costs a user: memory, and for chat models the time to learn their passages. */
+function modelCosts(model: RecommendedModel): string {
+  const memory = `Needs about ${formatBytes(model.memoryBytes)} of memory`;
+  const seconds = model.encodingSecondsPerPassage;
+  if (!seconds) return `${memory}.`;
+  return `${memory}; learns about ${Math.round(3600 / seconds).toLocaleString()} passages an hour on a 2-core laptop (${formatDuration(seconds)} each).`;
 }
 
 function Runtime() {
