@@ -6,6 +6,11 @@ export interface EncoderWorkerArgs {
   profilePath?: string;
   threads?: number;
   useGpu?: boolean;
+  /**
+   * Run at the lowest CPU priority, so answers come first (default true; false only where a
+   * benchmark measures what it buys).
+   */
+  background?: boolean;
 }
 
 export type ToEncoder = { type: 'start'; args: EncoderWorkerArgs } | { type: 'notify' } | { type: 'stop' };

@@ -7,7 +7,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EncoderControl } from '../core/engine.js';
 import { encoderThreadsOf } from '../core/settingsStore.js';
-import type { FromEncoder, ToEncoder } from './encoderMessages.js';
+import type { EncoderWorkerArgs, FromEncoder, ToEncoder } from './encoderMessages.js';
 
 /** The compiled worker script, for whoever starts the process. */
 export const ENCODER_WORKER = fileURLToPath(new URL('./encoderWorker.js', import.meta.url));
@@ -42,6 +42,7 @@ export function startEncoderProcess(
   engine: Engine,
   emitCrash: (message: string) => void,
   spawnWorker: () => EncoderWorkerHandle = forkEncoderWorker,
+  workerArgs: Pick<EncoderWorkerArgs, 'background'> = {},
 ): EncoderControl {
   let child: EncoderWorkerHandle | null = null;
   let childExited: Promise<void> = Promise.resolve();
@@ -82,7 +83,7 @@ export function startEncoderProcess(
       emitCrash(`The encoder process stopped (${failure}); restarting in ${delay / 1000} s. Encoding resumes where it stopped.`);
       restartTimer = setTimeout(start, delay);
     }));
-    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, useGpu: engine.options.useGpu } });
+    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, useGpu: engine.options.useGpu, ...workerArgs } });
   };
 
   start();

@@ -7,6 +7,7 @@
 import { EncoderBusyError } from '../core/encoding/encoderLock.js';
 import { openEncodingSession, type EncodingSession } from '../core/encoding/encodingSession.js';
 import type { FromEncoder, ToEncoder } from './encoderMessages.js';
+import { runInBackground } from './processPriority.js';
 
 /** How often the worker checks that its parent process still exists. */
 const PARENT_CHECK_MS = 2_000;
@@ -71,6 +72,8 @@ async function stop(): Promise<void> {
 channel.onMessage((message) => {
   switch (message.type) {
     case 'start':
+      // Before the model and the trainer start their threads, which inherit the priority.
+      if (message.args.background !== false) runInBackground();
       openEncodingSession({
         ...message.args,
         onProgress: (p) => channel.send({ type: 'progress', passageId: p.job.passageId, step: p.step, progress: p.progress }),

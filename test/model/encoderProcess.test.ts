@@ -1,7 +1,7 @@
 // The encoder process's life: it ends when the process that started it goes away, and only one
 // process at a time encodes a knowledge base (a second one is told who holds it).
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,24 @@ describe('encoder process', () => {
       expect(db.prepare("SELECT state, COUNT(*) AS n, MAX(attempts) AS attempts FROM jobs GROUP BY state").all()).toEqual([{ state: 'queued', n: 4, attempts: 0 }]);
     } finally {
       db.close();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('trains at the lowest CPU priority, in every thread, so that answers come first', async () => {
+    const { parent, worker, training } = startParent();
+    const { pid } = await worker;
+    try {
+      await training;
+      // The nice value is field 19 of /proc/<pid>/task/<tid>/stat, the 17th after the name.
+      const nice = readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+      expect(nice.length).toBeGreaterThan(3);
+      expect(new Set(nice)).toEqual(new Set([19]));
+    } finally {
+      parent.kill('SIGKILL');
+      if (await until(() => !alive(pid), 20_000) === false) process.kill(pid, 'SIGKILL');
     }
   });
 
