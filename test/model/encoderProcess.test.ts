@@ -38,15 +38,16 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<boole
 
 /**
  * A parent process (as `paramkb serve` is) that forks the encoder worker and tells us its pid
- * and its first training progress.
+ * and its first training progress. At normal priority unless `background`, so that the test
+ * files running beside this one do not starve it.
  */
-function startParent(): { parent: ChildProcess; worker: Promise<{ pid: number }>; training: Promise<void>; messages: { type: string; message?: { type: string } }[] } {
+function startParent(background = false): { parent: ChildProcess; worker: Promise<{ pid: number }>; training: Promise<void>; messages: { type: string; message?: { type: string } }[] } {
   const script = `
     const { fork } = require('node:child_process');
     const worker = fork(${JSON.stringify(WORKER)}, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     process.send({ type: 'worker', pid: worker.pid });
     worker.on('message', (m) => process.send({ type: 'from-worker', message: m }));
-    worker.send({ type: 'start', args: { dataDir: ${JSON.stringify(dataDir)}, modelPath: ${JSON.stringify(modelPath)}, threads: 1, useGpu: false } });
+    worker.send({ type: 'start', args: { dataDir: ${JSON.stringify(dataDir)}, modelPath: ${JSON.stringify(modelPath)}, threads: 1, useGpu: false, background: ${background} } });
   `;
   const parent = fork('-e', [script], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, PARAMKB_GPU: '0' } });
   // fork('-e', ...) runs the script through node's -e flag.
@@ -106,7 +107,7 @@ describe('encoder process', () => {
   });
 
   it.runIf(process.platform === 'linux')('trains at the lowest CPU priority, in every thread, so that answers come first', async () => {
-    const { parent, worker, training } = startParent();
+    const { parent, worker, training } = startParent(true);
     const { pid } = await worker;
     try {
       await training;

@@ -36,7 +36,9 @@ function encoderRun(dataDir: string, onMessage: (m: FromEncoder, kill: () => voi
     onMessage(message, () => worker.kill('SIGKILL'));
     if (message.type === 'idle') worker.send({ type: 'stop' });
   });
-  worker.send({ type: 'start', args: { dataDir, modelPath, threads: 2, useGpu: false } });
+  // At normal priority: the other test files running beside this one must not starve it (the
+  // background priority has its own test in encoderProcess.test.ts).
+  worker.send({ type: 'start', args: { dataDir, modelPath, threads: 2, useGpu: false, background: false } });
   return new Promise((resolve) => worker.on('exit', (code) => resolve(code)));
 }
 

@@ -138,6 +138,23 @@ describe('LlmRuntime', () => {
     const other = await runtime.continuationLogProb(prompt, continuation.slice(0, 1), [{ filePath: loraA, scale: 1 }]);
     expect(greedyFirst).toBeGreaterThanOrEqual(other);
   });
+
+  it('checks a continuation in one pass: its greedy tokens are what greedy decoding writes', async () => {
+    const prompt = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
+    for (const adapters of [[], [{ filePath: loraA, scale: 1 }]]) {
+      const generated = await runtime.generate({ tokens: prompt, maxTokens: 8, adapters });
+      const itself = await runtime.checkContinuation(prompt, generated.tokens, adapters);
+      expect(itself.greedy).toEqual(generated.tokens);
+      expect(itself.logProb).toBeCloseTo(await runtime.continuationLogProb(prompt, generated.tokens, adapters), 4);
+      // A continuation that leaves greedy's path: the check names greedy's token where it left.
+      const other = runtime.tokenize(' Marrowgate, by the sea.');
+      const checked = await runtime.checkContinuation(prompt, other, adapters);
+      const first = other.findIndex((t, i) => t !== checked.greedy[i]);
+      expect(first).toBeGreaterThanOrEqual(0);
+      const rest = await runtime.generate({ tokens: prompt.concat(other.slice(0, first)), maxTokens: 1, adapters });
+      expect(rest.tokens[0]).toBe(checked.greedy[first]);
+    }
+  });
 });
 
 describe('merged adapter sets', () => {

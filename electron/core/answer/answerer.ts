@@ -176,7 +176,7 @@ export class Answerer {
     // long passage prompt must stay in it for the scoring below.
     const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
     if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
-    const fromPassages = await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal });
+    const fromPassages = await this.passagesAnswer(runtime, passagePrompt, fromAdapters, maxTokens, signal);
     const bothGenerations = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
       ...kept,
       promptTokens: a.promptTokens + b.promptTokens,
@@ -184,21 +184,62 @@ export class Answerer {
       generatedTokens: a.generatedTokens + b.generatedTokens,
       timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
     });
-    const agree = fromPassages.tokens.length === fromAdapters.tokens.length && fromPassages.tokens.every((t, i) => t === fromAdapters.tokens[i]);
-    if (agree || fromPassages.stopReason === 'cancelled') {
-      return { generation: bothGenerations(fromAdapters, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, 'passages') };
+    if (fromPassages.agreed || fromPassages.generation.stopReason === 'cancelled') {
+      return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, fromPassages.generation), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, 'passages') };
     }
     const started = performance.now();
-    // Scored in this order so that each prompt is evaluated once (see continuationLogProb).
-    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.tokens, []);
-    const adaptersOnPassages = await runtime.continuationLogProb(passagePrompt, fromAdapters.tokens, []);
-    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.tokens, adapters);
+    // Scored in this order so that each prompt is evaluated once (see continuationLogProb); the
+    // adapters' answer was scored after the passages while checking it.
+    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.generation.tokens, []);
+    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.generation.tokens, adapters);
     const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
-    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: adaptersOnPassages + adaptersOnAdapters };
+    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.adaptersLogProb + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
-    const generation = bothGenerations(fromAdapters, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages);
-    return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters, scores, kept) };
+    const generation = bothGenerations(fromAdapters, fromPassages.generation, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages.generation);
+    return { generation, candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, scores, kept) };
+  }
+
+  /**
+   * The passages' greedy answer, drafted by the adapters' answer: one batched pass over the
+   * passage prompt and the adapters' answer gives the passages' own likeliest token at each
+   * position, so the passages only decode token by token from the first token where they
+   * disagree (speculative decoding's check, exact for greedy decoding). When the two sources
+   * agree, as they mostly do, combine costs context's prompt evaluation and the adapters' short
+   * answer instead of two answers decoded one token at a time. Also returns the adapters'
+   * answer's log-probability under the passages, which the check computed.
+   */
+  private async passagesAnswer(runtime: LlmRuntime, passagePrompt: Token[], fromAdapters: GenerationResult, maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; agreed: boolean; adaptersLogProb: number }> {
+    // The longest the passages can write in their context (generate stops there too); a prompt
+    // that fills the context fails in generate with its own error.
+    const limit = Math.min(maxTokens, runtime.contextSize - passagePrompt.length);
+    if (limit <= 0) return { generation: await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal }), agreed: false, adaptersLogProb: 0 };
+    const started = performance.now();
+    const draft = fromAdapters.tokens;
+    const check = await runtime.checkContinuation(passagePrompt, draft.slice(0, runtime.contextSize - passagePrompt.length), []);
+    const checkedMs = performance.now() - started;
+    let same = 0;
+    while (same < check.greedy.length && check.greedy[same] === draft[same]) same++;
+    const timings = { adapterMs: 0, promptMs: checkedMs, generateMs: 0 };
+    const result = (tokens: Token[], stopReason: GenerationResult['stopReason']): GenerationResult => {
+      const generated = tokens.filter((t) => !runtime.isEndOfGeneration(t)).length;
+      return { text: runtime.detokenize(tokens), tokens, promptTokens: passagePrompt.length, evaluatedPromptTokens: passagePrompt.length, generatedTokens: generated, stopReason, timings };
+    };
+    const written = draft.filter((t) => !runtime.isEndOfGeneration(t)).length;
+    if (same === draft.length && written <= limit) {
+      // The passages' greedy decoding writes the adapters' answer, to its end or its cut-off.
+      return { generation: result(draft, fromAdapters.stopReason), agreed: true, adaptersLogProb: check.logProb };
+    }
+    // The first token where the passages disagree is theirs; they go on from there.
+    const agreed = draft.slice(0, Math.min(same, limit));
+    if (same < check.greedy.length && agreed.length < limit) agreed.push(check.greedy[same]!);
+    const last = agreed[agreed.length - 1];
+    if (last !== undefined && runtime.isEndOfGeneration(last)) return { generation: result(agreed, 'eos'), agreed: false, adaptersLogProb: check.logProb };
+    if (agreed.length >= limit) return { generation: result(agreed, 'max-tokens'), agreed: false, adaptersLogProb: check.logProb };
+    const rest = await runtime.generate({ tokens: passagePrompt.concat(agreed), adapters: [], maxTokens: maxTokens - agreed.length, signal });
+    const generation = result(agreed.concat(rest.tokens), rest.stopReason);
+    generation.timings = { adapterMs: rest.timings.adapterMs, promptMs: checkedMs + rest.timings.promptMs, generateMs: rest.timings.generateMs };
+    return { generation, agreed: false, adaptersLogProb: check.logProb };
   }
 
   private candidates(runtime: LlmRuntime, fromPassages: GenerationResult, fromAdapters: GenerationResult, scores: { passages: number; adapters: number } | null, kept: CombineCandidates['kept']): CombineCandidates {

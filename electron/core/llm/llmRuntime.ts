@@ -320,7 +320,20 @@ export class LlmRuntime {
    * applied. The KV cache of the prompt is kept, so scoring several continuations of one prompt
    * evaluates it once.
    */
-  continuationLogProb(prompt: Token[], continuation: Token[], adapters: AdapterApplication[] = []): Promise<number> {
+  async continuationLogProb(prompt: Token[], continuation: Token[], adapters: AdapterApplication[] = []): Promise<number> {
+    return (await this.checkContinuation(prompt, continuation, adapters)).logProb;
+  }
+
+  /**
+   * Evaluates `continuation` after `prompt` in one batched pass, with `adapters` applied: the sum
+   * of its tokens' natural-log probabilities, and the model's likeliest token at each of its
+   * positions (`greedy[i]` is what greedy decoding would write instead of `continuation[i]`).
+   * Where greedy and continuation agree up to i, greedy decoding would have written
+   * continuation[..i] too: the check step of speculative decoding, which lets combine verify one
+   * answer under the other source at the cost of a prompt evaluation. The KV cache of the prompt
+   * is kept (see continuationLogProb).
+   */
+  checkContinuation(prompt: Token[], continuation: Token[], adapters: AdapterApplication[] = []): Promise<{ logProb: number; greedy: Token[] }> {
     if (prompt.length === 0) throw new ModelError('empty-prompt', 'The prompt is empty.');
     const tokens = prompt.concat(continuation);
     if (tokens.length > this.context.contextSize) {
@@ -337,7 +350,8 @@ export class LlmRuntime {
           ? [token, { generateNext: { logits: { filter: { tokens: [next], includeTop: 1 } }, totalLogitWeight: true } }]
           : token;
       }));
-      let total = 0;
+      let logProb = 0;
+      const greedy: Token[] = [];
       for (let i = firstScored; i < continuation.length + firstScored; i++) {
         const next = output[i]?.next;
         const target = tokens[kept + i + 1]!;
@@ -345,11 +359,27 @@ export class LlmRuntime {
         if (logit === undefined || next?.totalLogitWeight === undefined || !next.logits) throw new ModelError('no-logits', `No logits were returned for position ${kept + i}.`);
         // totalLogitWeight is the sum of exp(logit - max) over the vocabulary; includeTop brings
         // the max (node-llama-cpp 3.22's includeMax adds it only when it is already there).
-        const max = Math.max(...next.logits.values());
-        total += logit - max - Math.log(next.totalLogitWeight);
+        let top = target;
+        for (const [token, value] of next.logits) if (value > next.logits.get(top)!) top = token;
+        logProb += logit - next.logits.get(top)! - Math.log(next.totalLogitWeight);
+        greedy.push(top);
       }
-      return total;
+      return { logProb, greedy };
     });
+  }
+
+  /** Tokens the context holds: a prompt and its answer together. */
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  /** The text of generated tokens (an end-of-generation token writes nothing). */
+  detokenize(tokens: Token[]): string {
+    return this.model.detokenize(tokens.filter((t) => !this.model.isEogToken(t)));
+  }
+
+  isEndOfGeneration(token: Token): boolean {
+    return this.model.isEogToken(token);
   }
 
   /**
