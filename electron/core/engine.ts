@@ -383,11 +383,10 @@ export class Engine implements ParamKbApi {
     this.documents.get(id);
     const passageIds = this.documents.passageIdsOf(id);
     const files = this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT file FROM adapters WHERE base_model = ? AND passage_id IN (SELECT id FROM passages WHERE document_id = ?)`).all(baseModel, id) as { file: string }[];
-      this.db.prepare(`DELETE FROM adapters WHERE base_model = ? AND passage_id IN (SELECT id FROM passages WHERE document_id = ?)`).run(baseModel, id);
+      const forgotten = this.adapters.forgetDocument(baseModel, id);
       this.jobs.cancel(passageIds);
       this.jobs.enqueue(passageIds, baseModel);
-      return rows.map((r) => r.file);
+      return forgotten;
     })();
     for (const file of files) rmSync(join(this.dataDir, file), { force: true });
     this.encoder?.notify();

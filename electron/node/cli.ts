@@ -145,26 +145,23 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   try {
     const baseModel = session.runtime.fingerprint;
     if (flags.reencode) session.encoder.adapters.deleteAll(baseModel);
-    const passages = select.passageIds?.map((id) => ({ id })) ?? (documentId === undefined
-      ? session.db.prepare('SELECT id FROM passages ORDER BY id').all()
-      : session.db.prepare('SELECT id FROM passages WHERE document_id = ? ORDER BY position').all(documentId));
-    if (passages.length === 0) throw new ParamKbError('not-found', documentId === undefined ? 'The knowledge base has no passages; import documents first.' : `Document ${documentId} has no passages (see paramkb status).`);
+    const documents = new DocumentStore(session.db, () => baseModel);
+    const ids = select.passageIds ?? (documentId === undefined ? documents.allPassageIds() : documents.passageIdsOf(documentId));
+    if (ids.length === 0) throw new ParamKbError('not-found', documentId === undefined ? 'The knowledge base has no passages; import documents first.' : `Document ${documentId} has no passages (see paramkb status).`);
     let warmup = '';
     if (flags.warmup) {
       const started = performance.now();
       await session.encoder.trainWarmup(flags.warmup);
       warmup = ` after a warm-up on ${flags.warmup} passages (${((performance.now() - started) / 1000).toFixed(1)} s)`;
     }
-    const ids = (passages as { id: number }[]).map((r) => r.id);
     session.jobs.enqueue(ids, baseModel);
-    const queued = session.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?))").pluck();
-    view = encodingProgressView(queued.get(baseModel, JSON.stringify(ids)) as number);
+    view = encodingProgressView(session.jobs.countQueued(baseModel, ids));
     let augment = 0;
     let train = 0;
     const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; view?.encoded(e); } });
     view.stop();
     const status = session.jobs.status(baseModel);
-    return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${queued.get(baseModel, JSON.stringify(ids)) as number} still queued${status.paused ? ' (paused)' : ''}.`;
+    return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${session.jobs.countQueued(baseModel, ids)} still queued${status.paused ? ' (paused)' : ''}.`;
   } finally {
     await session.close();
   }

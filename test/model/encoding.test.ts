@@ -54,7 +54,7 @@ beforeAll(async () => {
   passageIds = report.documentIds.flatMap((id) => engine.documents.passageIdsOf(id));
   // Stored augmentations: the random-weight model writes no usable QA, and generating it would
   // only slow the tests (augmentPassage's own fallbacks are tested below).
-  for (const id of passageIds) engine.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(JSON.stringify(AUGMENTATION), id);
+  for (const id of passageIds) engine.documents.setAugmentation(id, JSON.stringify(AUGMENTATION));
   await engine.updateSettings({ learningRate: 1e-2, epochs: 3 });
 });
 afterAll(async () => {

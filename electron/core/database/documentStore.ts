@@ -172,6 +172,25 @@ export class DocumentStore {
       { id: number; position: number; text: string; augmentation: string | null }[];
   }
 
+  /** A passage's text, or null when it no longer exists. */
+  passageText(passageId: number): string | null {
+    return (this.db.prepare('SELECT text FROM passages WHERE id = ?').pluck().get(passageId) as string | undefined) ?? null;
+  }
+
+  /** Every passage's id and text, in import order. */
+  allPassages(): { id: number; text: string }[] {
+    return this.db.prepare('SELECT id, text FROM passages ORDER BY id').all() as { id: number; text: string }[];
+  }
+
+  /** A passage's stored augmentation (JSON), or null. */
+  augmentationOf(passageId: number): string | null {
+    return (this.db.prepare('SELECT augmentation FROM passages WHERE id = ?').pluck().get(passageId) as string | null | undefined) ?? null;
+  }
+
+  setAugmentation(passageId: number, augmentationJson: string): void {
+    this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(augmentationJson, passageId);
+  }
+
   allPassageIds(): number[] {
     return this.db.prepare('SELECT id FROM passages ORDER BY id').pluck().all() as number[];
   }

@@ -69,6 +69,17 @@ export class AdapterStore implements AdapterSource {
   }
 
   /** Writes the adapter's row; call inside the job's completion transaction. */
+  /**
+   * Forgets the adapters of a document's passages for `baseModel` and returns their files
+   * (relative to the data folder), for the caller to delete once its transaction commits.
+   */
+  forgetDocument(baseModel: string, documentId: number): string[] {
+    const inDocument = 'base_model = ? AND passage_id IN (SELECT id FROM passages WHERE document_id = ?)';
+    const files = this.db.prepare(`SELECT file FROM adapters WHERE ${inDocument}`).pluck().all(baseModel, documentId) as string[];
+    this.db.prepare(`DELETE FROM adapters WHERE ${inDocument}`).run(baseModel, documentId);
+    return files;
+  }
+
   record(adapter: AdapterRecord): void {
     let { sha256, sizeBytes } = adapter;
     if (sha256 === undefined || sizeBytes === undefined) {

@@ -169,6 +169,24 @@ export class JobQueue {
   }
 
   /** True when a job was cancelled or its passage deleted while it ran (its result must be dropped). */
+  /**
+   * The passages to augment in one batch with job `jobId`'s: its own first, then the next queued
+   * ones (among `among` if given) that have no augmentation yet, at most `limit`.
+   */
+  toAugmentWith(jobId: number, baseModel: string, among: number[] | undefined, limit: number): { id: number; text: string }[] {
+    return this.db.prepare(`
+      SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
+      WHERE j.base_model = ? AND p.augmentation IS NULL
+        AND (j.id = ? OR (j.state = 'queued' AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))))
+      ORDER BY j.id = ? DESC, j.priority DESC, j.id LIMIT ?`)
+      .all(baseModel, jobId, among ? 1 : null, JSON.stringify(among ?? []), jobId, limit) as { id: number; text: string }[];
+  }
+
+  /** How many of these passages wait in the queue for `baseModel`. */
+  countQueued(baseModel: string, passageIds: number[]): number {
+    return this.db.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND base_model = ? AND passage_id IN (SELECT value FROM json_each(?))").pluck().get(baseModel, JSON.stringify(passageIds)) as number;
+  }
+
   isStillRunning(jobId: number): boolean {
     return this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'").get(jobId) !== undefined;
   }

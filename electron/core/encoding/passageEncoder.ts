@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { CancelledError } from '../../shared/errors.js';
 import type { Db } from '../database/database.js';
+import { DocumentStore } from '../database/documentStore.js';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import type { AdapterTensorType, LoraTarget, LoraTrainer, TrainProgress } from '../trainer/LoraTrainer.js';
 import { AdapterStore } from './adapterStore.js';
@@ -151,8 +152,10 @@ export class PassageEncoder {
   /** Augmentation seconds spent ahead of training (batched), by passage, until it is encoded. */
   private readonly prefetchSeconds = new Map<number, number>();
 
+  private readonly documents: DocumentStore;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly jobs: JobQueue,
     private readonly runtime: LlmRuntime,
     private readonly trainer: LoraTrainer,
@@ -161,6 +164,7 @@ export class PassageEncoder {
     private readonly onProgress: (p: EncodeProgress) => void = () => undefined,
   ) {
     this.adapters = new AdapterStore(db, dataDir, () => runtime.fingerprint, jobs);
+    this.documents = new DocumentStore(db, () => runtime.fingerprint);
   }
 
   get baseModel(): string {
@@ -169,15 +173,15 @@ export class PassageEncoder {
 
   /** The stored augmentation of a passage, or a new one (stored before training starts). */
   async augmentation(passageId: number, text: string, signal?: AbortSignal, onToken?: () => void): Promise<{ augmentation: Augmentation; seconds: number }> {
-    const row = this.db.prepare('SELECT augmentation FROM passages WHERE id = ?').get(passageId) as { augmentation: string | null } | undefined;
-    if (row?.augmentation) {
-      try { return { augmentation: JSON.parse(row.augmentation) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
+    const stored = this.documents.augmentationOf(passageId);
+    if (stored) {
+      try { return { augmentation: JSON.parse(stored) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
     }
     const started = performance.now();
     const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: this.config.objective !== 'distill', signal, onToken });
     // Cut short, its output is partial: never stored.
     if (signal?.aborted) throw new CancelledError('Augmentation');
-    this.db.prepare('UPDATE passages SET augmentation = ? WHERE id = ?').run(JSON.stringify(augmentation), passageId);
+    this.documents.setAugmentation(passageId, JSON.stringify(augmentation));
     return { augmentation, seconds: (performance.now() - started) / 1000 };
   }
 
@@ -209,12 +213,7 @@ export class PassageEncoder {
    * augmentation yet, in one batch, reporting the tokens written as the job's progress.
    */
   private async prefetchAugmentations(job: EncodeJob, signal?: AbortSignal, among?: number[]): Promise<void> {
-    const rows = this.db.prepare(`
-      SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
-      WHERE j.base_model = ? AND p.augmentation IS NULL
-        AND (j.id = ? OR (j.state = 'queued' AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))))
-      ORDER BY j.id = ? DESC, j.priority DESC, j.id LIMIT ?`)
-      .all(this.baseModel, job.id, among ? 1 : null, JSON.stringify(among ?? []), job.id, this.config.augmentBatch) as { id: number; text: string }[];
+    const rows = this.jobs.toAugmentWith(job.id, this.baseModel, among, this.config.augmentBatch);
     if (rows.length < 2) return;
     this.report(job, 'augmenting', 0.05, `${rows.length} passages together`);
     const onToken = this.augmentProgress(job, rows);
@@ -231,7 +230,7 @@ export class PassageEncoder {
    * from now on (the paper's warm-up, with the model's own QA pairs: never evaluation questions).
    */
   async trainWarmup(count: number, options: { lr?: number; epochs?: number; signal?: AbortSignal } = {}): Promise<string> {
-    const all = this.db.prepare('SELECT id, text FROM passages ORDER BY id').all() as { id: number; text: string }[];
+    const all = this.documents.allPassages();
     const step = Math.max(1, Math.floor(all.length / Math.max(1, count)));
     const chosen = all.filter((_, i) => i % step === 0).slice(0, count);
     const augmentations: Augmentation[] = [];
@@ -253,8 +252,9 @@ export class PassageEncoder {
 
   /** Encodes one claimed job. Throws on failure; the caller records it. */
   async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
-    const passage = this.db.prepare('SELECT text FROM passages WHERE id = ?').get(job.passageId) as { text: string } | undefined;
-    if (!passage) return null; // deleted meanwhile: its job went with it
+    const text = this.documents.passageText(job.passageId);
+    if (text === null) return null; // deleted meanwhile: its job went with it
+    const passage = { text };
     const report = (step: EncodeProgress['step'], progress: number, detail?: string, loss?: number) => this.report(job, step, progress, detail, loss);
     const prefetched = this.prefetchSeconds.has(job.passageId);
     if (!prefetched) report('augmenting', 0.05);
