@@ -76,4 +76,33 @@ describe('encoder host', () => {
     workers[1]!.exit(null);
     await closed;
   });
+
+  it('restarts a crashed encoder after 1, 5, then 30 s, and a clean start resets the delays', async () => {
+    vi.useFakeTimers();
+    const { engine } = fakeEngine();
+    const workers: FakeWorker[] = [];
+    const crashes: string[] = [];
+    const control = startEncoderProcess(engine, (m) => crashes.push(m), () => { const w = fakeWorker(); workers.push(w); return w; });
+    const crashAndWait = async (delayMs: number) => {
+      const before = workers.length;
+      workers.at(-1)!.exit('SIGSEGV');
+      expect(crashes.at(-1)).toBe(`The encoder process stopped (SIGSEGV); restarting in ${delayMs / 1000} s. Encoding resumes where it stopped.`);
+      await vi.advanceTimersByTimeAsync(delayMs - 1);
+      expect(workers).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(workers).toHaveLength(before + 1);
+    };
+    await crashAndWait(1_000);
+    await crashAndWait(5_000);
+    await crashAndWait(30_000);
+    await crashAndWait(30_000);
+    // A worker that got as far as loading its model starts the back-off again.
+    workers.at(-1)!.reply({ type: 'ready' });
+    await crashAndWait(1_000);
+    // A clean exit (told to stop, or its parent went away) is not a crash.
+    workers.at(-1)!.exit(null);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(workers).toHaveLength(6);
+    await control.close();
+  });
 });
