@@ -252,8 +252,8 @@ export interface RecommendedModel {
   /** Memory the app needs with this model, encoding included (what a user must have free). */
   memoryBytes: number;
   /**
-   * Seconds to encode one passage (augmentation and training) on a 2-core laptop CPU, one
-   * thread; chat models only (an embedding model does not encode).
+   * Seconds to encode one passage (augmentation and training) on both cores of a 2-core laptop
+   * CPU; chat models only (an embedding model does not encode).
    */
   encodingSecondsPerPassage?: number;
   /** 'embedding' for models that embed passages for vector search; absent for chat models. */

@@ -187,6 +187,13 @@ export class Answerer {
     if (fromPassages.agreed || fromPassages.generation.stopReason === 'cancelled') {
       return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, fromPassages.generation), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, 'passages') };
     }
+    // An empty answer says nothing, yet a lone end of text is likely and a sum of log-probabilities
+    // favours it: a source that gives no answer leaves the answer to the other, unscored.
+    const said = (g: GenerationResult) => this.answerOf(runtime, g) !== '';
+    if (said(fromPassages.generation) !== said(fromAdapters)) {
+      const kept = said(fromPassages.generation) ? 'passages' : 'adapters';
+      return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
+    }
     const started = performance.now();
     // Scored in this order so that each prompt is evaluated once (see continuationLogProb); the
     // adapters' answer was scored after the passages while checking it.
@@ -242,12 +249,15 @@ export class Answerer {
     return { generation, agreed: false, adaptersLogProb: check.logProb };
   }
 
+  /** The short answer of a generation, as the user is shown it. */
+  private answerOf(runtime: LlmRuntime, generation: GenerationResult): string {
+    return extractAnswer(answerPrefill(runtime.profile) + generation.text, runtime.profile.answer_prefix);
+  }
+
   private candidates(runtime: LlmRuntime, fromPassages: GenerationResult, fromAdapters: GenerationResult, scores: { passages: number; adapters: number } | null, kept: CombineCandidates['kept']): CombineCandidates {
-    const prefix = runtime.profile.answer_prefix;
-    const answer = (g: GenerationResult) => extractAnswer(answerPrefill(runtime.profile) + g.text, prefix);
     return {
-      passages: { answer: answer(fromPassages), logProb: scores?.passages ?? null },
-      adapters: { answer: answer(fromAdapters), logProb: scores?.adapters ?? null },
+      passages: { answer: this.answerOf(runtime, fromPassages), logProb: scores?.passages ?? null },
+      adapters: { answer: this.answerOf(runtime, fromAdapters), logProb: scores?.adapters ?? null },
       kept,
     };
   }

