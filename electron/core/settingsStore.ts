@@ -5,8 +5,8 @@ import type { Db } from './database/database.js';
 export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
   topK: 3,
   // Combine is the most accurate mode at every stage of encoding (it is context until a
-  // retrieved passage has an adapter); auto answers like parametric once all are encoded, 0.50
-  // F1 against combine's 0.72 on the world dev split (README, "Answer quality").
+  // retrieved passage has an adapter); auto answers like parametric once all are encoded,
+  // well below combine on the world dev split (docs/results.md).
   defaultMode: 'combine',
   rank: 2,
   alpha: 32,

@@ -75,7 +75,7 @@ export function planPassageUse(mode: AnswerMode, hits: SearchHit[], adapters: Ma
   return plan;
 }
 
-/** Tuned on the world dev split (README, "Answer quality"); 0 gives the paper's equal scales. */
+/** Tuned on the world dev split (docs/results.md); 0 gives the paper's equal scales. */
 export const DEFAULT_RELEVANCE_EXPONENT = 3;
 
 /**
@@ -168,7 +168,7 @@ export class Answerer {
    * under both (a product of the two experts). Each source can then overrule the other only by
    * being surer of its answer. The paper's one pass with both let the adapters pull the reading
    * of the passages towards other passages' facts, and never beat context on the world dev split
-   * (README, "Answer quality").
+   * (docs/results.md).
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
     const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));

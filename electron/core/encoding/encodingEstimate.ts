@@ -5,7 +5,7 @@ import type { EncodingEstimate } from '../../shared/types.js';
 
 /**
  * The rough guess for a CPU: 5 s plus 75 s per GB of model file per passage, from the measured
- * pipeline (README, "Benchmarks": a 40 MB model 6.5 s per passage; a 1B model's training alone
+ * pipeline (bench/README.md: a 40 MB model 6.5 s per passage; a 1B model's training alone
  * 32 s, its augmentation about as long).
  */
 export function guessSecondsPerPassage(modelBytes: number): number {

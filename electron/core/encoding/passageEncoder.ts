@@ -20,7 +20,7 @@ export interface EncodingConfig {
   rank: number;
   /** Default 32. */
   alpha: number;
-  /** Default 2e-3: the paper's 3e-4 x 1 epoch leaves a small model's answers unchanged (README). */
+  /** Default 2e-3: the paper's 3e-4 x 1 epoch leaves a small model's answers unchanged (docs/results.md, 2026-11-26). */
   lr: number;
   /** Default 3. */
   epochs: number;
@@ -35,7 +35,7 @@ export interface EncodingConfig {
   /**
    * Tensor types of adapter files (LoraTrainer's outType). Default 'q3_k', the compact layout:
    * 11% of F32's size (0.44 MB per passage on a 1B model at rank 2) and, on the world dev split,
-   * F1 within 0.2 points of F32's (README, "Benchmarks").
+   * F1 within 0.2 points of F32's (bench/README.md).
    */
   outType: AdapterTensorType;
   /**

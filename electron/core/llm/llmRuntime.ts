@@ -37,7 +37,7 @@ export interface LoadModelOptions {
    * Merge several adapters applied together into one file (its rank the sum of theirs, see
    * native/src/adapter_merge.cpp) before applying it: llama.cpp then adds 4 small ops per
    * adapted weight instead of 4 per adapter and weight. Measured on the Llama-3.2-1B shape
-   * (README, Benchmarks), decoding with 3 Q8_0 adapters runs at 0.93 of base speed merged and
+   * (bench/README.md), decoding with 3 Q8_0 adapters runs at 0.93 of base speed merged and
    * 0.86 one by one (10 adapters: 0.90 and 0.68); a new set then costs ~25 ms to merge and load
    * instead of ~4. Merged files live in a temporary folder until the runtime is disposed.
    * Compact adapter files are expanded into that folder whatever this option says. Default true.
