@@ -6,6 +6,18 @@ import tseslint from 'typescript-eslint';
 const electronPath = { name: 'electron', message: 'only electron/electron-main may import electron.' };
 const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'worker_threads', 'net', 'http'];
 
+/** One rule per layer of core: `above` are the folders it may not import (types excepted). */
+function coreLayers(layers) {
+  return layers.map(([files, above]) => ({
+    files: [files],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: [...above.map((folder) => `../${folder}/*`), '../engine.js'], allowTypeImports: true, message: 'a layer of core imports only from the layers below it (eslint.config.js lists them).' },
+      ] }],
+    },
+  }));
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'native/build/**', 'test-output/**', 'renderer/dist/**', 'release/**'] },
   ...tseslint.configs.recommended,
@@ -30,6 +42,18 @@ export default tseslint.config(
       ], paths: [electronPath] }],
     },
   },
+  // Inside core, from the bottom up: the trainer binding and the database; ingest and the llm
+  // runtime; retrieval; encoding and answers; packs and distributed encoding; then eval and the
+  // engine, which compose them. A folder imports only from below it; a type from above (an
+  // interface its caller implements, as answer's AdapterSource) is allowed.
+  ...coreLayers([
+    ['electron/core/trainer/**/*.ts', ['database', 'ingest', 'llm', 'retrieval', 'encoding', 'answer', 'packs', 'distributed', 'eval']],
+    ['electron/core/database/**/*.ts', ['trainer', 'ingest', 'llm', 'retrieval', 'encoding', 'answer', 'packs', 'distributed', 'eval']],
+    ['electron/core/{ingest,llm}/**/*.ts', ['retrieval', 'encoding', 'answer', 'packs', 'distributed', 'eval']],
+    ['electron/core/retrieval/**/*.ts', ['encoding', 'answer', 'packs', 'distributed', 'eval']],
+    ['electron/core/{encoding,answer}/**/*.ts', ['packs', 'distributed', 'eval']],
+    ['electron/core/{packs,distributed}/**/*.ts', ['eval']],
+  ]),
   {
     files: ['electron/node/**/*.ts'],
     rules: {

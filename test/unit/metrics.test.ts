@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { extractAnswer, normalizeAnswer, pairedBootstrap, scoreAnswer } from '../../electron/core/eval/metrics.js';
+import { normalizeAnswer, pairedBootstrap, scoreAnswer } from '../../electron/core/eval/metrics.js';
+import { extractAnswer } from '../../electron/core/llm/promptProfile.js';
 import { summarize, supportRecall, withSupportingTitles } from '../../electron/core/eval/evaluate.js';
 
 describe('SQuAD metrics', () => {

@@ -7,10 +7,9 @@
 import type { Token } from 'node-llama-cpp';
 import type { AnswerMode, AnswerSource, CombineCandidates, PassageUse, SearchHit } from '../../shared/types.js';
 import { ParamKbError } from '../../shared/errors.js';
-import { extractAnswer } from '../eval/metrics.js';
 import type { AdapterApplication } from '../llm/loraBinding.js';
 import type { GenerationResult, LlmRuntime } from '../llm/llmRuntime.js';
-import { renderQuestion, type PromptProfile } from '../llm/promptProfile.js';
+import { extractAnswer, renderQuestion, type PromptProfile } from '../llm/promptProfile.js';
 import type { RetrieveOptions, Retrieval, Retriever } from '../retrieval/retriever.js';
 
 /** Where answers find adapters; the encoding pipeline provides it. */

@@ -12,20 +12,6 @@ export function normalizeAnswer(text: string): string {
     .trim();
 }
 
-/**
- * The answer part of a generation: after the first "The answer is" (answers are prefilled with
- * it, and small models that repeat it trail off: "The answer is: X. The answer is"), up to the
- * end of its line, without a leading colon or the closing period.
- */
-export function extractAnswer(generation: string, answerPrefix = 'The answer is'): string {
-  const prefix = answerPrefix.trim().toLowerCase();
-  const lower = generation.toLowerCase();
-  const at = prefix ? lower.indexOf(prefix) : -1;
-  let answer = at >= 0 ? generation.slice(at + prefix.length) : generation;
-  const again = at >= 0 ? lower.indexOf(prefix, at + prefix.length) : -1;
-  if (again >= 0) answer = answer.slice(0, again - at - prefix.length);
-  return answer.trim().split('\n')[0]!.trim().replace(/^:\s*/, '').replace(/\.$/, '').trim();
-}
 
 export interface AnswerScore {
   em: number;

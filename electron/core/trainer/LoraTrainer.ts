@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import {
   loadNativeTrainer, prebuiltBinsDir,
   type NativeAdapter, type NativeModelInfo, type NativeSequence, type NativeTrainParams, type NativeTrainerBinding, type NativeTrainerHandle,
+  ADAPTER_TENSOR_TYPES, type AdapterTensorType,
 } from './nativeTrainerBinding.js';
 import { InvalidTrainingInputError, TrainerError, TrainingCancelledError, toTrainerError } from './trainerErrors.js';
 
@@ -16,13 +17,9 @@ export const MAX_SEQUENCE_TOKENS = 4096;
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
 
-/**
- * Tensor types of adapter files. 'f32', 'f16' and 'q8_0' are llama.cpp's layout; 'q4_k' and
- * 'q3_k' are the compact layout for disk (B stored transposed, both factors K-quantized; see
- * native/src/adapter_write.h), which the runtime expands before llama.cpp applies it.
- */
-export const ADAPTER_TENSOR_TYPES = ['f32', 'f16', 'q8_0', 'q4_k', 'q3_k'] as const;
-export type AdapterTensorType = (typeof ADAPTER_TENSOR_TYPES)[number];
+// The adapter vocabulary belongs to the binding (it is what the addon writes); re-exported here
+// as part of the trainer's API.
+export { ADAPTER_TENSOR_TYPES, type AdapterTensorType };
 
 export interface TrainerCreateOptions {
   /** CPU threads for training and evaluation. Default: the number of logical CPUs. */

@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { prebuiltPackageId } from '../../../scripts/native-platform.js';
 import type { EncodingAvailability } from '../../shared/types.js';
 import { TrainerError } from './trainerErrors.js';
-import type { AdapterTensorType } from './LoraTrainer.js';
+
+/**
+ * Tensor types of adapter files. 'f32', 'f16' and 'q8_0' are llama.cpp's layout; 'q4_k' and
+ * 'q3_k' are the compact layout for disk (B stored transposed, both factors K-quantized; see
+ * native/src/adapter_write.h), which the runtime expands before llama.cpp applies it.
+ */
+export const ADAPTER_TENSOR_TYPES = ['f32', 'f16', 'q8_0', 'q4_k', 'q3_k'] as const;
+export type AdapterTensorType = (typeof ADAPTER_TENSOR_TYPES)[number];
 
 /** Opaque handle of a loaded base model (a napi External). */
 export interface NativeTrainerHandle { readonly __nativeTrainerHandle: unique symbol }
