@@ -1,4 +1,5 @@
 // User settings, persisted in the database's settings table as JSON values over defaults.
+import { ADAPTER_DEFAULTS } from '../shared/adapterDefaults.js';
 import type { Settings } from '../shared/types.js';
 import type { Db } from './database/database.js';
 
@@ -8,10 +9,10 @@ export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
   // retrieved passage has an adapter); auto answers like parametric once all are encoded,
   // well below combine on the world dev split (docs/results.md).
   defaultMode: 'combine',
-  rank: 2,
-  alpha: 32,
-  learningRate: 2e-3,
-  epochs: 3,
+  rank: ADAPTER_DEFAULTS.rank,
+  alpha: ADAPTER_DEFAULTS.alpha,
+  learningRate: ADAPTER_DEFAULTS.learningRate,
+  epochs: ADAPTER_DEFAULTS.epochs,
   gpuLayers: 'auto',
   threads: 0,
   encoderThreads: 0,

@@ -32,6 +32,7 @@ import { SettingsStore } from '../core/settingsStore.js';
 import { modelFingerprint } from '../core/llm/llmRuntime.js';
 import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/LoraTrainer.js';
 import { trainerAvailability } from '../core/trainer/nativeTrainerBinding.js';
+import { ADAPTER_DEFAULTS } from '../shared/adapterDefaults.js';
 import { EncodingUnavailableError, ParamKbError } from '../shared/errors.js';
 import { formatBytes, formatDuration, formatRunsOn } from '../shared/format.js';
 
@@ -103,10 +104,10 @@ function parseAdapterType(value: string): AdapterTensorType {
 /** The hyperparameter flags shared by `encode` and `eval --encode`. */
 function addEncodingFlags(command: Command): Command {
   return command
-    .option('--lr <lr>', 'learning rate of new adapters (default: settings, 2e-3)', Number.parseFloat)
-    .option('--epochs <n>', 'training epochs (default: settings, 3)', (v) => Number.parseInt(v, 10))
-    .option('--rank <r>', 'LoRA rank (default: settings, 2)', (v) => Number.parseInt(v, 10))
-    .option('--alpha <a>', 'LoRA alpha (default: settings, 32)', Number.parseFloat)
+    .option('--lr <lr>', `learning rate of new adapters (default: settings, ${ADAPTER_DEFAULTS.learningRate})`, Number.parseFloat)
+    .option('--epochs <n>', `training epochs (default: settings, ${ADAPTER_DEFAULTS.epochs})`, (v) => Number.parseInt(v, 10))
+    .option('--rank <r>', `LoRA rank (default: settings, ${ADAPTER_DEFAULTS.rank})`, (v) => Number.parseInt(v, 10))
+    .option('--alpha <a>', `LoRA alpha (default: settings, ${ADAPTER_DEFAULTS.alpha})`, Number.parseFloat)
     .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: ${DEFAULT_ENCODING_CONFIG.outType})`, parseAdapterType)
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))

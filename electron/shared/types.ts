@@ -296,7 +296,7 @@ export interface Settings {
   rank: number;
   /** LoRA alpha of new adapters. Default 32. */
   alpha: number;
-  /** Learning rate of new adapters. Default 2e-3 (the paper's 3e-4 barely moves a small model; docs/results.md, 2026-11-26). */
+  /** Learning rate of new adapters. Default: ADAPTER_DEFAULTS (shared/adapterDefaults.ts). */
   learningRate: number;
   /** Training epochs of new adapters. Default 3. */
   epochs: number;

@@ -3,6 +3,7 @@
 // then record the adapter and finish the job in one transaction. One loaded model serves
 // augmentation and one loaded trainer serves every passage: nothing is loaded per passage.
 import { rmSync } from 'node:fs';
+import { ADAPTER_DEFAULTS } from '../../shared/adapterDefaults.js';
 import { CancelledError } from '../../shared/errors.js';
 import type { Db } from '../database/database.js';
 import { DocumentStore } from '../database/documentStore.js';
@@ -20,7 +21,7 @@ export interface EncodingConfig {
   rank: number;
   /** Default 32. */
   alpha: number;
-  /** Default 2e-3: the paper's 3e-4 x 1 epoch leaves a small model's answers unchanged (docs/results.md, 2026-11-26). */
+  /** Default ADAPTER_DEFAULTS.learningRate: the paper's 3e-4 x 1 epoch leaves a small model's answers unchanged. */
   lr: number;
   /** Default 3. */
   epochs: number;
@@ -60,7 +61,7 @@ export const TRAINING_OBJECTIVES = ['next-token', 'distill'] as const;
 export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
 export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
-  rank: 2, alpha: 32, lr: 2e-3, epochs: 3, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
+  rank: ADAPTER_DEFAULTS.rank, alpha: ADAPTER_DEFAULTS.alpha, lr: ADAPTER_DEFAULTS.learningRate, epochs: ADAPTER_DEFAULTS.epochs, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
   objective: 'next-token', distillTopK: 16, distillWeight: 1,
 };
 

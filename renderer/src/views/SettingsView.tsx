@@ -1,5 +1,6 @@
 // Settings: retrieval, answer mode, the recipe of new adapters, theme and the data folder.
 import { useEffect, useState } from 'react';
+import { ADAPTER_DEFAULTS } from '../../../electron/shared/adapterDefaults.js';
 import { ANSWER_MODES, type AnswerMode, type EncodingPolicy, type Settings } from '../../../electron/shared/types.js';
 import { useApp } from '../StoreContext.js';
 import { MODE_INFO } from './ChatView.js';
@@ -8,10 +9,10 @@ type NumericKey = 'topK' | 'rank' | 'alpha' | 'learningRate' | 'epochs';
 
 const NUMERIC_FIELDS: { key: NumericKey; label: string; hint: string; min: number; max: number; step: number | 'any'; integer: boolean }[] = [
   { key: 'topK', label: 'Passages per question (top-k)', hint: 'How many passages BM25 retrieves for each question. Default 3.', min: 1, max: 20, step: 1, integer: true },
-  { key: 'rank', label: 'Adapter rank', hint: 'LoRA rank of new adapters. Default 2.', min: 1, max: 64, step: 1, integer: true },
-  { key: 'alpha', label: 'Adapter alpha', hint: 'LoRA scale of new adapters. Default 32.', min: 0.001, max: 4096, step: 'any', integer: false },
-  { key: 'learningRate', label: 'Learning rate', hint: 'Of adapter training. Default 0.002.', min: 1e-7, max: 1, step: 'any', integer: false },
-  { key: 'epochs', label: 'Epochs', hint: 'Training passes over each passage’s examples. Default 3.', min: 1, max: 50, step: 1, integer: true },
+  { key: 'rank', label: 'Adapter rank', hint: `LoRA rank of new adapters. Default ${ADAPTER_DEFAULTS.rank}.`, min: 1, max: 64, step: 1, integer: true },
+  { key: 'alpha', label: 'Adapter alpha', hint: `LoRA scale of new adapters. Default ${ADAPTER_DEFAULTS.alpha}.`, min: 0.001, max: 4096, step: 'any', integer: false },
+  { key: 'learningRate', label: 'Learning rate', hint: `Of adapter training. Default ${ADAPTER_DEFAULTS.learningRate}.`, min: 1e-7, max: 1, step: 'any', integer: false },
+  { key: 'epochs', label: 'Epochs', hint: `Training passes over each passage’s examples. Default ${ADAPTER_DEFAULTS.epochs}.`, min: 1, max: 50, step: 1, integer: true },
 ];
 
 function fieldError(field: (typeof NUMERIC_FIELDS)[number], text: string): string | null {
