@@ -188,9 +188,9 @@ export class Answerer {
     }
     // An empty answer says nothing, yet a lone end of text is likely and a sum of log-probabilities
     // favours it: a source that gives no answer leaves the answer to the other, unscored.
-    const said = (g: GenerationResult) => this.answerOf(runtime, g) !== '';
-    if (said(fromPassages.generation) !== said(fromAdapters)) {
-      const kept = said(fromPassages.generation) ? 'passages' : 'adapters';
+    const passagesSaid = this.answerOf(runtime, fromPassages.generation) !== '';
+    if (passagesSaid !== (this.answerOf(runtime, fromAdapters) !== '')) {
+      const kept = passagesSaid ? 'passages' : 'adapters';
       return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
     }
     const started = performance.now();
@@ -237,13 +237,13 @@ export class Answerer {
       return { generation: result(draft, fromAdapters.stopReason), agreed: true, adaptersLogProb: check.logProb };
     }
     // The first token where the passages disagree is theirs; they go on from there.
-    const agreed = draft.slice(0, Math.min(same, limit));
-    if (same < check.greedy.length && agreed.length < limit) agreed.push(check.greedy[same]!);
-    const last = agreed[agreed.length - 1];
-    if (last !== undefined && runtime.isEndOfGeneration(last)) return { generation: result(agreed, 'eos'), agreed: false, adaptersLogProb: check.logProb };
-    if (agreed.length >= limit) return { generation: result(agreed, 'max-tokens'), agreed: false, adaptersLogProb: check.logProb };
-    const rest = await runtime.generate({ tokens: passagePrompt.concat(agreed), adapters: [], maxTokens: maxTokens - agreed.length, signal });
-    const generation = result(agreed.concat(rest.tokens), rest.stopReason);
+    const start = draft.slice(0, Math.min(same, limit));
+    if (same < check.greedy.length && start.length < limit) start.push(check.greedy[same]!);
+    const last = start[start.length - 1];
+    if (last !== undefined && runtime.isEndOfGeneration(last)) return { generation: result(start, 'eos'), agreed: false, adaptersLogProb: check.logProb };
+    if (start.length >= limit) return { generation: result(start, 'max-tokens'), agreed: false, adaptersLogProb: check.logProb };
+    const rest = await runtime.generate({ tokens: passagePrompt.concat(start), adapters: [], maxTokens: maxTokens - start.length, signal });
+    const generation = result(start.concat(rest.tokens), rest.stopReason);
     generation.timings = { adapterMs: rest.timings.adapterMs, promptMs: checkedMs + rest.timings.promptMs, generateMs: rest.timings.generateMs };
     return { generation, agreed: false, adaptersLogProb: check.logProb };
   }
