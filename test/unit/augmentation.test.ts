@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseQaPairs } from '../../electron/core/encoding/augmentation.js';
+import { augmentingDetail } from '../../electron/core/encoding/passageEncoder.js';
 import { adapterScales, planPassageUse } from '../../electron/core/answer/answerer.js';
 import type { SearchHit } from '../../electron/shared/types.js';
 
@@ -65,5 +66,13 @@ describe('adapter scales from retrieval scores', () => {
     expect(adapterScales([0, 0], 0, 1, 3)).toEqual([1, 1]);
     expect(adapterScales([4, -1], 4, 1, 2)).toEqual([1, 0]);
     expect(adapterScales([], 0, 1, 3)).toEqual([]);
+  });
+});
+
+describe('augmentation progress', () => {
+  it('counts tokens against the first attempts\' budget, and says when the model tries again instead of overshooting', () => {
+    expect(augmentingDetail(240, 1200, ' (4 passages together)')).toBe('240 of about 1200 tokens written (4 passages together)');
+    expect(augmentingDetail(1200, 1200)).toBe('1200 of about 1200 tokens written');
+    expect(augmentingDetail(4395, 1556, ' (4 passages together)')).toBe('4395 tokens written (4 passages together), trying again: the model\'s first output could not be used');
   });
 });

@@ -65,6 +65,17 @@ export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
   objective: 'next-token', distillTopK: 16, distillWeight: 1,
 };
 
+/**
+ * Augmentation's progress in words. The budget covers the first attempts; past it the model is
+ * trying again because its first output could not be used (a base model often rambles), which
+ * the user is told instead of a count that overshoots its total.
+ */
+export function augmentingDetail(tokens: number, budget: number, together = ''): string {
+  return tokens <= budget
+    ? `${tokens} of about ${budget} tokens written${together}`
+    : `${tokens} tokens written${together}, trying again: the model's first output could not be used`;
+}
+
 export interface EncodeProgress {
   job: EncodeJob;
   step: 'augmenting' | 'training' | 'saving' | 'done' | 'failed';
@@ -200,7 +211,7 @@ export class PassageEncoder {
       const now = performance.now();
       if (now - reported < AUGMENT_REPORT_MS) return;
       reported = now;
-      this.report(job, 'augmenting', 0.05 + 0.45 * Math.min(1, tokens / budget), `${tokens} of about ${budget} tokens written${together}`);
+      this.report(job, 'augmenting', 0.05 + 0.45 * Math.min(1, tokens / budget), augmentingDetail(tokens, budget, together));
     };
   }
 
