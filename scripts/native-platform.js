@@ -14,6 +14,21 @@ const PACKAGES = {
   win32: { x64: 'win-x64', arm64: 'win-arm64' },
 };
 
+// node-llama-cpp's GPU packages whose ggml backend library the trainer can load next to the CPU
+// one (they share libggml-base), best first: CUDA is faster than Vulkan on the same NVIDIA GPU.
+// macOS has none: Metal lacks ops of the backward graph (native/README.md).
+const GPU_PACKAGES = {
+  linux: { x64: [['linux-x64-cuda', 'libggml-cuda.so'], ['linux-x64-vulkan', 'libggml-vulkan.so']], arm64: [] },
+  win32: { x64: [['win-x64-cuda', 'ggml-cuda.dll'], ['win-x64-vulkan', 'ggml-vulkan.dll']], arm64: [] },
+};
+
+/** The GPU packages for a platform, best first: [{id, library}]; empty where there are none. */
+export function gpuBackendPackages(platform = process.platform, arch = process.arch) {
+  const byArch = Object.hasOwn(GPU_PACKAGES, platform) ? GPU_PACKAGES[platform] : undefined;
+  const list = byArch && Object.hasOwn(byArch, arch) ? byArch[arch] : [];
+  return list.map(([id, library]) => ({ id, library }));
+}
+
 /** The CPU (or Metal) package id for a platform, e.g. 'win-x64'; null where node-llama-cpp ships none. */
 export function prebuiltPackageId(platform = process.platform, arch = process.arch) {
   const byArch = Object.hasOwn(PACKAGES, platform) ? PACKAGES[platform] : undefined;

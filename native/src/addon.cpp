@@ -12,6 +12,8 @@
 
 #include "adapter_merge.h"
 #include "adapter_read.h"
+#include "backend_cpu.h"
+#include "device.h"
 #include "model_quantize.h"
 #include "trainer.h"
 #include "trainer_error.h"
@@ -168,6 +170,25 @@ trainer_handle * arg_handle(const Napi::Value & v) {
     return h;
 }
 
+Napi::Object device_object(Napi::Env env, const device_info & d) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", d.name);
+    o.Set("description", d.description);
+    o.Set("type", d.type);
+    o.Set("memoryFree", (double) d.memory_free);
+    o.Set("memoryTotal", (double) d.memory_total);
+    return o;
+}
+
+std::vector<std::string> arg_strings(const Napi::Value & v, const char * name) {
+    std::vector<std::string> out;
+    if (v.IsUndefined()) return out;
+    if (!v.IsArray()) throw_invalid(v.Env(), std::string(name) + " must be an array of strings.");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) out.push_back(arg_string(a.Get(i), name));
+    return out;
+}
+
 // ---- workers ----
 
 class create_worker : public promise_worker {
@@ -186,6 +207,34 @@ private:
     std::string path_;
     trainer_params params_;
     std::shared_ptr<trainer> tr_;
+};
+
+// Lists the compute devices after loading the CPU backends of bins_dir and the GPU backends.
+class devices_worker : public promise_worker {
+public:
+    devices_worker(Napi::Env env, std::string bins_dir, std::vector<std::string> gpu_backends)
+        : promise_worker(env), bins_dir_(std::move(bins_dir)), gpu_backends_(std::move(gpu_backends)) {}
+protected:
+    void run() override {
+        ggml_backend_free(backend_cpu_init(bins_dir_, 1));
+        failures_ = device_backends_load(gpu_backends_);
+        devices_ = device_list();
+    }
+    Napi::Value result(Napi::Env env) override {
+        Napi::Object o = Napi::Object::New(env);
+        Napi::Array devices = Napi::Array::New(env, devices_.size());
+        for (size_t i = 0; i < devices_.size(); i++) devices.Set((uint32_t) i, device_object(env, devices_[i]));
+        Napi::Array failures = Napi::Array::New(env, failures_.size());
+        for (size_t i = 0; i < failures_.size(); i++) failures.Set((uint32_t) i, failures_[i]);
+        o.Set("devices", devices);
+        o.Set("failures", failures);
+        return o;
+    }
+private:
+    std::string bins_dir_;
+    std::vector<std::string> gpu_backends_;
+    std::vector<std::string> failures_;
+    std::vector<device_info> devices_;
 };
 
 struct progress_data { int32_t step; int32_t total; float loss; };
@@ -230,6 +279,7 @@ protected:
         for (size_t i = 0; i < result_.losses.size(); i++) losses[i] = result_.losses[i];
         o.Set("losses", losses);
         o.Set("steps", result_.steps);
+        o.Set("splits", result_.splits);
         return o;
     }
 private:
@@ -312,7 +362,7 @@ private:
 
 // ---- exported functions ----
 
-// trainerCreate(modelPath, {threads, binsDir}) -> Promise<handle>
+// trainerCreate(modelPath, {threads, binsDir, backwardWeights?, device?, gpuBackends?}) -> Promise<handle>
 Napi::Value trainer_create_js(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     const std::string path = arg_string(info[0], "modelPath");
@@ -329,6 +379,9 @@ Napi::Value trainer_create_js(const Napi::CallbackInfo & info) {
         }
         Napi::Value bins = o.Get("binsDir");
         if (!bins.IsUndefined()) params.bins_dir = arg_string(bins, "binsDir");
+        Napi::Value device = o.Get("device");
+        if (!device.IsUndefined()) params.device = arg_string(device, "device");
+        params.gpu_backends = arg_strings(o.Get("gpuBackends"), "gpuBackends");
     }
     auto * worker = new create_worker(env, path, params);
     Napi::Promise promise = worker->promise();
@@ -358,7 +411,16 @@ Napi::Value trainer_info_js(const Napi::CallbackInfo & info) {
     o.Set("nHeadKv", m.hp.n_head_kv);
     o.Set("nFf", m.hp.n_ff);
     o.Set("nCtxTrain", m.hp.n_ctx_train);
+    o.Set("device", device_object(env, trainer_device(*h->tr)));
     return o;
+}
+
+// devicesList(binsDir, gpuBackends) -> Promise<{devices: [{name, description, type, memoryFree, memoryTotal}], failures: string[]}>
+Napi::Value devices_list_js(const Napi::CallbackInfo & info) {
+    auto * worker = new devices_worker(info.Env(), arg_string(info[0], "binsDir"), arg_strings(info[1], "gpuBackends"));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
 }
 
 // trainerTrain(handle, params, onProgress?) -> Promise<{losses: Float64Array, steps}>
@@ -392,6 +454,8 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     p.distill_weight = (float) arg_number(o, "distillWeight", p.distill_weight);
     Napi::Value exact = o.Get("exactBackward");
     if (!exact.IsUndefined()) p.exact_backward = exact.ToBoolean().Value();
+    Napi::Value portable = o.Get("portableBackward");
+    if (!portable.IsUndefined()) p.portable_backward = portable.ToBoolean().Value();
     Napi::Value init = o.Get("init");
     if (!init.IsUndefined() && !init.IsNull()) p.init_path = arg_string(init, "init");
     p.out_path = arg_string(o.Get("outPath"), "outPath");
@@ -479,6 +543,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerCancel", Napi::Function::New(env, trainer_cancel_js));
     exports.Set("trainerLogits", Napi::Function::New(env, trainer_logits_js));
     exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
+    exports.Set("devicesList", Napi::Function::New(env, devices_list_js));
     exports.Set("modelQuantize", Napi::Function::New(env, model_quantize_js));
     exports.Set("adapterMerge", Napi::Function::New(env, adapter_merge_js));
     exports.Set("adapterLayout", Napi::Function::New(env, adapter_layout_js));

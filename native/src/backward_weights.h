@@ -27,7 +27,8 @@ struct transposed_weights {
 
 // Builds Wt for every frozen non-F32 matrix of the model (attention, FFN, output), quantized to
 // `type` (GGML_TYPE_Q8_0, or GGML_TYPE_Q4_0: coarser gradients, but on x86 the CPU backend
-// repacks Q4_0 for its fastest GEMM, which the copies then use when `backend` offers it).
+// repacks Q4_0 for its fastest GEMM, which the copies then use when `backend` offers it; null
+// `backend`: no repacking, for copies that will move to a GPU).
 // The caller owns the result (transposed_weights_free). Throws trainer_error(out-of-memory).
 transposed_weights * transposed_weights_build(const base_model & model, ggml_type type, ggml_backend_t backend, int32_t n_threads);
 void                 transposed_weights_free(transposed_weights * tw);
@@ -35,3 +36,10 @@ void                 transposed_weights_free(transposed_weights * tw);
 // Rewrites out_prod(W, transpose(dy)) nodes of a backward graph into mul_mat(Wt, dy).
 // Call after ggml_build_backward_expand and before allocating the graph. Returns the count.
 int32_t graph_backward_patch(ggml_cgraph * graph, const transposed_weights & tw);
+
+// Rewrites every remaining OUT_PROD of a backward graph (attention, LoRA factors, F32 weights)
+// as MUL_MAT over contiguous transposes of its operands: out_prod(a, b) = mul_mat(aᵀ, bᵀ). GPU
+// backends run OUT_PROD only on F32 contiguous inputs (Vulkan, CUDA) or not at all (Metal), so
+// autodiff's out_prods would each send the graph back to the CPU; mul_mat runs everywhere.
+// Returns a new graph (in ctx, of at most `size` nodes) with the inserted nodes in order.
+ggml_cgraph * graph_out_prods_to_mul_mat(ggml_context * ctx, ggml_cgraph * graph, size_t size);

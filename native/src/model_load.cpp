@@ -8,6 +8,7 @@
 
 #include "ggml-cpu.h"
 #include "gguf.h"
+#include "device.h"
 #include "file_utf8.h"
 #include "trainer_error.h"
 
@@ -419,6 +420,18 @@ base_model * base_model_load(const std::string & path) {
     }
     fclose(f);
     return model.release();
+}
+
+void base_model_move(base_model & model, ggml_backend_buffer_type_t buft) {
+    ggml_backend_buffer_t moved = device_tensors_move(model.ctx, buft, "the model's weights");
+    ggml_backend_buffer_set_usage(moved, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    ggml_backend_buffer_free(model.buf);
+    model.buf = moved;
+#if MODEL_LOAD_USE_MMAP
+    if (model.mmap_addr) munmap(model.mmap_addr, model.mmap_size);
+#endif
+    model.mmap_addr = nullptr;
+    model.mmap_size = 0;
 }
 
 void base_model_release_pages(const base_model & model, const ggml_tensor * t) {

@@ -112,6 +112,10 @@ struct base_model {
 base_model * base_model_load(const std::string & path);
 void         base_model_free(base_model * model);
 
+// Moves every weight into one buffer of buft (a GPU's memory) and releases the host copy (the
+// memory map). Throws trainer_error(out-of-memory) when the device cannot hold them.
+void base_model_move(base_model & model, ggml_backend_buffer_type_t buft);
+
 // Drops the resident pages of a memory-mapped tensor from this process (they stay in the page
 // cache and fault back in on the next read). No-op when the model is not memory-mapped.
 void base_model_release_pages(const base_model & model, const ggml_tensor * t);

@@ -10,6 +10,7 @@
 #include "adapter_write.h"
 #include "backward_weights.h"
 #include "backend_cpu.h"
+#include "device.h"
 #include "forward_graph.h"
 #include "lora.h"
 #include "trainer_error.h"
@@ -23,9 +24,11 @@ using ctx_ptr = std::unique_ptr<ggml_context, void (*)(ggml_context *)>;
 [[noreturn]] void throw_invalid(const std::string & message) { throw trainer_error(TRAINER_ERR_INVALID_INPUT, message); }
 
 // A no_alloc context for the tensor and graph headers of one forward(+backward) pass.
-ctx_ptr compute_ctx_new(size_t graph_size) {
+// extra: room for that many more tensors and a second graph (without gradients) that holds them too.
+ctx_ptr compute_ctx_new(size_t graph_size, size_t extra = 0) {
     ggml_init_params params = {
-        /*mem_size   =*/ graph_size * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true),
+        /*mem_size   =*/ (graph_size + extra) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true) +
+                         (extra > 0 ? ggml_graph_overhead_custom(graph_size + extra, false) : 0),
         /*mem_buffer =*/ nullptr,
         /*no_alloc   =*/ true,
     };
@@ -34,16 +37,43 @@ ctx_ptr compute_ctx_new(size_t graph_size) {
     return ctx_ptr(ctx, ggml_free);
 }
 
-void graph_allocate(trainer & tr, ggml_cgraph * graph) {
-    if (!ggml_gallocr_alloc_graph(tr.galloc, graph)) {
-        throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the compute buffers; use shorter sequences.");
+// Allocates the graph's compute memory on the backends the scheduler places its nodes on
+// (weights and adapters decide: a node runs where its weights are, on the CPU when that device
+// lacks the op). graph_size bounds the graph's nodes.
+void graph_allocate(trainer & tr, ggml_cgraph * graph, size_t graph_size) {
+    if (tr.sched == nullptr || graph_size > tr.sched_graph_size) {
+        if (tr.sched != nullptr) ggml_backend_sched_free(tr.sched);
+        std::vector<ggml_backend_t> backends;
+        if (tr.gpu != nullptr) backends.push_back(tr.gpu);
+        backends.push_back(tr.cpu);
+        // op_offload off: nothing the CPU holds is worth copying to the device per step.
+        tr.sched = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), graph_size, false, false);
+        if (tr.sched == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the graph scheduler.");
+        tr.sched_graph_size = graph_size;
     }
+    ggml_backend_sched_reset(tr.sched);
+    if (!ggml_backend_sched_alloc_graph(tr.sched, graph)) {
+        throw trainer_error(tr.gpu != nullptr ? TRAINER_ERR_DEVICE : TRAINER_ERR_OUT_OF_MEMORY,
+            "Not enough memory for the compute buffers" + std::string(tr.gpu != nullptr ? " on " + std::string(ggml_backend_name(tr.gpu)) : "") + "; use shorter sequences.");
+    }
+    tr.last_splits = ggml_backend_sched_get_n_splits(tr.sched);
 }
 
 void graph_compute(trainer & tr, ggml_cgraph * graph) {
-    if (ggml_backend_graph_compute(tr.backend, graph) != GGML_STATUS_SUCCESS) {
+    if (ggml_backend_sched_graph_compute(tr.sched, graph) != GGML_STATUS_SUCCESS) {
+        if (tr.gpu != nullptr) throw trainer_error(TRAINER_ERR_DEVICE, std::string(ggml_backend_name(tr.gpu)) + " failed to compute the training graph (a driver error or its memory is full).");
         throw trainer_error(TRAINER_ERR_INTERNAL, "The ggml CPU backend failed to compute the graph.");
     }
+}
+
+// Moves an adapter's tensors (and gradient accumulators) to the trainer's device, or back to
+// the CPU (to_host) for writing it.
+void adapter_place(const trainer & tr, lora_adapter & adapter, bool to_host) {
+    if (tr.gpu == nullptr) return;
+    ggml_backend_buffer_type_t buft = to_host ? ggml_backend_cpu_buffer_type() : ggml_backend_get_default_buffer_type(tr.gpu);
+    ggml_backend_buffer_t moved = device_tensors_move(adapter.ctx, buft, "the adapter");
+    ggml_backend_buffer_free(adapter.buf);
+    adapter.buf = moved;
 }
 
 std::vector<adapter_ptr> adapters_load(const trainer & tr, const std::vector<adapter_spec> & specs) {
@@ -51,6 +81,7 @@ std::vector<adapter_ptr> adapters_load(const trainer & tr, const std::vector<ada
     for (const adapter_spec & spec : specs) {
         if (!std::isfinite(spec.scale)) throw_invalid("An adapter scale is not a finite number.");
         adapters.emplace_back(lora_adapter_load(*tr.model, spec.path, false), lora_adapter_free);
+        adapter_place(tr, *adapters.back(), false);
     }
     return adapters;
 }
@@ -73,7 +104,7 @@ std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tok
     ggml_tensor * logits = forward_graph_build(ctx.get(), *tr.model, refs, fparams, inputs);
     ggml_set_output(logits);
     ggml_build_forward_expand(gf, logits);
-    graph_allocate(tr, gf);
+    graph_allocate(tr, gf, graph_size);
     forward_inputs_set(inputs, tokens.data(), (int32_t) tokens.size());
     graph_compute(tr, gf);
     std::vector<float> out((size_t) ggml_nelements(logits));
@@ -115,7 +146,9 @@ std::vector<float> labels_fill(const token_sequence & seq, const std::vector<int
 // One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
 // gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
 // that the accumulated gradient is that of the step's mean per-token loss. Returns that loss.
-float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, bool exact_backward, float distill_weight) {
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, const train_params & p) {
+    const bool exact_backward = p.exact_backward;
+    const bool portable = p.portable_backward || tr.gpu != nullptr;
     const base_model & model = *tr.model;
     const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
@@ -129,7 +162,10 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     const int64_t n_rows = (int64_t) rows.size();
     const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
     const size_t graph_size = forward_graph_size(model, refs, true);
-    ctx_ptr ctx = compute_ctx_new(graph_size);
+    // The portable rewrite adds at most four tensors per out_prod (a transpose and a copy per
+    // operand), and out_prods are far fewer than a quarter of the nodes.
+    const size_t extra = portable ? graph_size : 0;
+    ctx_ptr ctx = compute_ctx_new(graph_size, extra);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
 
     forward_inputs inputs;
@@ -185,11 +221,12 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     }
     ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
     ggml_set_input(loss_grad);
+    if (portable) gf = graph_out_prods_to_mul_mat(ctx.get(), gf, graph_size + extra);
 
-    graph_allocate(tr, gf);
+    graph_allocate(tr, gf, graph_size + extra);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
     ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
-    const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, distill_weight);
+    const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, p.distill_weight);
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
     const float one = 1.0f;
     ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(float));
@@ -200,7 +237,8 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
 }
 
 // AdamW as torch.optim.AdamW (decoupled weight decay, bias-corrected moments) and
-// ggml_opt_step_adamw compute it; done here because the parameters live in CPU memory.
+// ggml_opt_step_adamw compute it; done here, on copies read from wherever the adapter lives,
+// because LoRA factors are small and the moments then stay in one place for every device.
 struct adamw_state {
     std::vector<std::vector<float>> m, v;
 };
@@ -210,6 +248,7 @@ void adamw_step(lora_adapter & adapter, adamw_state & state, const train_params 
     const float beta2h = 1.0f / (1.0f - powf(p.beta2, (float) iter));
     const float keep = 1.0f - p.lr * p.weight_decay;
     size_t k = 0;
+    std::vector<float> x, g;
     for (lora_weight & w : adapter.weights) {
         for (auto [param, grad] : {std::pair<ggml_tensor *, ggml_tensor *>{w.a, w.grad_a}, {w.b, w.grad_b}}) {
             const int64_t n = ggml_nelements(param);
@@ -217,8 +256,10 @@ void adamw_step(lora_adapter & adapter, adamw_state & state, const train_params 
                 state.m.emplace_back((size_t) n, 0.0f);
                 state.v.emplace_back((size_t) n, 0.0f);
             }
-            float * x = (float *) param->data;
-            const float * g = (const float *) grad->data;
+            x.resize((size_t) n);
+            g.resize((size_t) n);
+            ggml_backend_tensor_get(param, x.data(), 0, ggml_nbytes(param));
+            ggml_backend_tensor_get(grad, g.data(), 0, ggml_nbytes(grad));
             float * m = state.m[k].data();
             float * v = state.v[k].data();
             for (int64_t i = 0; i < n; i++) {
@@ -228,15 +269,19 @@ void adamw_step(lora_adapter & adapter, adamw_state & state, const train_params 
                 const float vh = sqrtf(v[i] * beta2h) + p.eps;
                 x[i] = x[i] * keep - p.lr * mh / vh;
             }
+            ggml_backend_tensor_set(param, x.data(), 0, ggml_nbytes(param));
             k++;
         }
     }
 }
 
 void grads_clear(lora_adapter & adapter) {
+    std::vector<uint8_t> zeros;
     for (lora_weight & w : adapter.weights) {
-        memset(w.grad_a->data, 0, ggml_nbytes(w.grad_a));
-        memset(w.grad_b->data, 0, ggml_nbytes(w.grad_b));
+        for (ggml_tensor * grad : {w.grad_a, w.grad_b}) {
+            zeros.assign(ggml_nbytes(grad), 0);
+            ggml_backend_tensor_set(grad, zeros.data(), 0, zeros.size());
+        }
     }
 }
 
@@ -249,20 +294,43 @@ trainer * trainer_create(const std::string & model_path, const trainer_params & 
         throw trainer_error(TRAINER_ERR_INVALID_INPUT, "backwardWeights must be 'q8_0' or 'q4_0'.");
     }
     tr->backward_type = params.backward_type;
-    tr->backend = backend_cpu_init(params.bins_dir, tr->n_threads);
+    tr->cpu = backend_cpu_init(params.bins_dir, tr->n_threads);
+    if (!params.device.empty() && params.device != "CPU") {
+        device_backends_load(params.gpu_backends);
+        ggml_backend_dev_t dev = device_find(params.device);
+        if (dev == nullptr) {
+            std::string known;
+            for (const device_info & d : device_list()) known += (known.empty() ? "" : ", ") + d.name;
+            throw trainer_error(TRAINER_ERR_INVALID_INPUT, "There is no compute device named '" + params.device + "' (found: " + known + ").");
+        }
+        tr->gpu = ggml_backend_dev_init(dev, nullptr);
+        if (tr->gpu == nullptr) throw trainer_error(TRAINER_ERR_DEVICE, "The device " + params.device + " failed to initialize.");
+    }
     tr->model = base_model_load(model_path);
-    weights_repack(*tr->model, tr->backend);
-    tr->galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(tr->backend));
-    if (tr->galloc == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the graph allocator.");
+    if (tr->gpu == nullptr) {
+        weights_repack(*tr->model, tr->cpu);
+        return tr.release();
+    }
+    // On a device the backward pass needs the transposed copies (its out_prod takes F32 only),
+    // built now from the host weights, before those move; no CPU repacking, the CPU runs no matmul.
+    ggml_backend_buffer_type_t buft = ggml_backend_get_default_buffer_type(tr->gpu);
+    tr->backward = transposed_weights_build(*tr->model, tr->backward_type, nullptr, tr->n_threads);
+    if (tr->backward->ctx != nullptr) {
+        ggml_backend_buffer_t moved = device_tensors_move(tr->backward->ctx, buft, "the backward weights");
+        ggml_backend_buffer_free(tr->backward->buf);
+        tr->backward->buf = moved;
+    }
+    base_model_move(*tr->model, buft);
     return tr.release();
 }
 
 void trainer_free(trainer * tr) {
     if (tr == nullptr) return;
-    if (tr->galloc) ggml_gallocr_free(tr->galloc);
+    if (tr->sched) ggml_backend_sched_free(tr->sched);
     if (tr->backward) transposed_weights_free(tr->backward);
     if (tr->model) base_model_free(tr->model);
-    if (tr->backend) ggml_backend_free(tr->backend);
+    if (tr->gpu) ggml_backend_free(tr->gpu);
+    if (tr->cpu) ggml_backend_free(tr->cpu);
     delete tr;
 }
 
@@ -337,7 +405,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     train_params_validate(model, p);
     adapter_out_path_check(p.out_path);
 
-    if (tr.backward == nullptr && !p.exact_backward) tr.backward = transposed_weights_build(model, tr.backward_type, tr.backend, tr.n_threads);
+    if (tr.backward == nullptr && !p.exact_backward) tr.backward = transposed_weights_build(model, tr.backward_type, tr.cpu, tr.n_threads);
 
     adapter_ptr adapter(nullptr, lora_adapter_free);
     if (!p.init_path.empty()) {
@@ -350,6 +418,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         ip.seed = p.seed;
         adapter.reset(lora_adapter_init_random(model, ip, true));
     }
+    adapter_place(tr, *adapter, false);
 
     // Steps: each epoch visits every sequence once (shuffled by the seed when asked); an
     // optimizer step covers batch_size * grad_accum sequences, the last one what is left.
@@ -380,7 +449,8 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
             float step_loss = 0.0f;
             for (size_t i = begin; i < end; i++) {
                 if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
-                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p.exact_backward, p.distill_weight);
+                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p);
+                result.splits = std::max(result.splits, tr.last_splits);
             }
             if (!std::isfinite(step_loss)) throw trainer_error(TRAINER_ERR_INTERNAL, "The training loss is not finite (lr too high?).");
             result.steps++;
@@ -390,8 +460,17 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         }
     }
     if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
+    adapter_place(tr, *adapter, true);
     adapter_write(model, *adapter, p.out_path, p.out_type);
     return result;
+}
+
+device_info trainer_device(const trainer & tr) {
+    ggml_backend_dev_t dev = ggml_backend_get_device(tr.gpu != nullptr ? tr.gpu : tr.cpu);
+    for (const device_info & d : device_list()) {
+        if (d.name == ggml_backend_dev_name(dev)) return d;
+    }
+    return {ggml_backend_dev_name(dev), ggml_backend_dev_description(dev), tr.gpu != nullptr ? "gpu" : "cpu", 0, 0};
 }
 
 std::vector<float> trainer_logits(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_spec> & specs) {

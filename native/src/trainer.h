@@ -1,5 +1,6 @@
-// The trainer: one frozen base model on the CPU backend, and the operations on it (train a
-// LoRA, evaluate logits or loss with adapters). Each call validates all of its inputs first,
+// The trainer: one frozen base model on a compute device (the CPU backend, or a GPU backend
+// with the CPU as fallback for the ops the GPU lacks), and the operations on it (train a LoRA,
+// evaluate logits or loss with adapters). Each call validates all of its inputs first,
 // since anything that reaches ggml unchecked could abort the process.
 #pragma once
 
@@ -10,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "adapter_write.h"
+#include "device.h"
 #include "model_load.h"
 
 struct transposed_weights;
@@ -22,9 +23,14 @@ struct transposed_weights;
 #define TRAINER_MAX_TOKENS 4096u
 
 struct trainer {
-    base_model *   model   = nullptr;
-    ggml_backend_t backend = nullptr;
-    ggml_gallocr_t galloc  = nullptr;  // compute memory, reused (and grown) across calls
+    base_model *   model = nullptr;
+    ggml_backend_t cpu   = nullptr;  // always there: ggml_backend_sched needs the CPU last, as fallback
+    ggml_backend_t gpu   = nullptr;  // the device that holds the weights and adapters; null: the CPU does
+    // Places each node on a backend and holds the compute memory, reused across calls; rebuilt
+    // when a graph larger than sched_graph_size comes.
+    ggml_backend_sched_t sched = nullptr;
+    size_t         sched_graph_size = 0;
+    int32_t        last_splits = 0;  // graph splits of the last computed graph (1: one backend ran it all)
     transposed_weights * backward = nullptr;  // built at the first training (backward_weights.h)
     int32_t        n_threads = 1;
     ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
@@ -33,6 +39,10 @@ struct trainer {
 
 struct trainer_params {
     std::string bins_dir;   // folder of the prebuilt ggml CPU backends
+    // The device to train on, by ggml's name (device_list() in device.h: "Vulkan0", "CUDA0");
+    // empty or "CPU": the CPU backend. gpu_backends: the GPU backend libraries to load first.
+    std::string device;
+    std::vector<std::string> gpu_backends;
     int32_t     n_threads = 0;  // 0: hardware concurrency
     ggml_type   backward_type = GGML_TYPE_Q8_0;  // GGML_TYPE_Q8_0 or GGML_TYPE_Q4_0, see backward_weights.h
 };
@@ -75,11 +85,16 @@ struct train_params {
     // Back-propagate through quantized weights with ggml's out_prod instead of the transposed
     // Q8_0 copies: exact gradients, but far slower. For tests and diagnosis.
     bool        exact_backward = false;
+    // Build the backward graph from ops every GPU backend has (graph_out_prods_to_mul_mat in
+    // backward_weights.h). Always on when training on a GPU; on the CPU, for the tests that
+    // compare its gradients with the default graph's.
+    bool        portable_backward = false;
 };
 
 struct train_result {
     std::vector<float> losses;  // mean per-token NLL of each optimizer step, before its update
     int32_t            steps = 0;
+    int32_t            splits = 0;  // most graph splits of a step's graph (1: all on one backend)
 };
 
 // Called after each optimizer step from the worker thread.
@@ -87,6 +102,9 @@ using train_progress_fn = std::function<void(int32_t step, int32_t total_steps, 
 
 train_result trainer_train(trainer & tr, const std::vector<token_sequence> & sequences, const train_params & params,
                            const train_progress_fn & progress, const std::atomic<bool> & cancel);
+
+// The device the trainer computes on (its weights live there): ggml's name and description.
+device_info trainer_device(const trainer & tr);
 
 // Logits of every position, row-major [n_tokens][n_vocab].
 std::vector<float> trainer_logits(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_spec> & adapters);

@@ -12,6 +12,7 @@
 #define TRAINER_ERR_OUT_OF_MEMORY     "out-of-memory"
 #define TRAINER_ERR_CANCELLED         "cancelled"
 #define TRAINER_ERR_IO                "io-error"
+#define TRAINER_ERR_DEVICE            "device-error"  // a GPU failed (memory, driver): the CPU can take over
 #define TRAINER_ERR_INTERNAL          "internal"
 
 struct trainer_error : std::runtime_error {

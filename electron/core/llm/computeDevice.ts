@@ -2,19 +2,8 @@
 // built for (e.g. 'vulkan') even when that backend found no GPU, or only a software renderer
 // that runs on the CPU (Mesa's llvmpipe / lavapipe, SwiftShader, Windows' Basic Render Driver).
 // Offloading to those is slower than the CPU itself, so they do not count as a GPU.
+import { hardwareGpus, isSoftwareRenderer } from '../../shared/devices.js';
 import { gpuBackendName } from '../../shared/format.js';
-
-/** Vulkan / OpenGL devices that are CPU rasterisers, by the names their drivers report. */
-const SOFTWARE_RENDERERS = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render/i;
-
-export function isSoftwareRenderer(deviceName: string): boolean {
-  return SOFTWARE_RENDERERS.test(deviceName);
-}
-
-/** The devices a GPU backend found that are real GPUs. */
-export function hardwareGpus(deviceNames: string[]): string[] {
-  return deviceNames.filter((name) => !isSoftwareRenderer(name));
-}
 
 export interface ComputeDescription {
   /** The GPU backend that runs layers of the model, or false when it runs on the CPU. */

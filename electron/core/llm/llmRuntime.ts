@@ -10,7 +10,8 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaConte
 import { CancelledError, ModelError } from '../../shared/errors.js';
 import type { ModelInfo } from '../../shared/types.js';
 import { adapterLayout, mergeAdapters } from '../trainer/adapterFiles.js';
-import { describeCompute, hardwareGpus } from './computeDevice.js';
+import { hardwareGpus } from '../../shared/devices.js';
+import { describeCompute } from './computeDevice.js';
 import { setContextAdapters, unloadAdapter, type AdapterApplication } from './loraBinding.js';
 import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
 

@@ -1,14 +1,16 @@
 // Parametric encoding's engine: a LoRA trainer over a frozen GGUF base model (DESIGN §3). The
 // native addon does the math; this class holds the policy: option defaults, validation that
 // gives actionable messages, AbortSignal, typed errors, and one job at a time per model.
+import { statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { chooseTrainerDevice, type TrainerDeviceRequest } from './trainerDevice.js';
 import {
-  loadNativeTrainer, prebuiltBinsDir,
-  type NativeAdapter, type NativeModelInfo, type NativeSequence, type NativeTrainParams, type NativeTrainerBinding, type NativeTrainerHandle,
+  gpuBackendFiles, loadNativeTrainer, prebuiltBinsDir,
+  type NativeAdapter, type NativeDevice, type NativeModelInfo, type NativeSequence, type NativeTrainParams, type NativeTrainerBinding, type NativeTrainerHandle,
   ADAPTER_TENSOR_TYPES, type AdapterTensorType,
 } from './nativeTrainerBinding.js';
-import { InvalidTrainingInputError, TrainerError, TrainingCancelledError, toTrainerError } from './trainerErrors.js';
+import { InvalidTrainingInputError, TrainerDeviceError, TrainerError, TrainerOutOfMemoryError, TrainingCancelledError, toTrainerError } from './trainerErrors.js';
 
 /** Longest sequence the trainer takes (attention memory grows with its square); = TRAINER_MAX_TOKENS in native/src/trainer.h. */
 export const MAX_SEQUENCE_TOKENS = 4096;
@@ -31,6 +33,12 @@ export interface TrainerCreateOptions {
    * CPU backend's repacked GEMM, so faster; coarser gradients. Default 'q8_0'.
    */
   backwardWeights?: 'q8_0' | 'q4_0';
+  /**
+   * Where to train: 'auto' (the first real GPU with room for the model, else the CPU), 'cpu',
+   * or a device name that `LoraTrainer.devices()` lists ('CUDA0', 'Vulkan0'). GPUs come from
+   * node-llama-cpp's CUDA and Vulkan packages. Default 'auto'.
+   */
+  device?: TrainerDeviceRequest;
 }
 
 export interface TokenSequence {
@@ -92,6 +100,11 @@ export interface TrainOptions {
    */
   outType?: AdapterTensorType;
   /**
+   * Build the backward graph from ops every GPU backend has (out_prods become mul_mats; always
+   * on for a GPU). On the CPU it gives the same gradients, more slowly: for tests.
+   */
+  portableBackward?: boolean;
+  /**
    * Back-propagate through quantized/F16 base weights exactly (ggml's out_prod) instead of
    * through transposed Q8_0 copies made at the first training (see native/src/backward_weights.h).
    * Exact is far slower on real models; the forward pass and reported losses are exact either
@@ -113,6 +126,8 @@ export interface TrainResult {
   /** Mean per-token NLL of each optimizer step, computed before that step's update. */
   losses: number[];
   steps: number;
+  /** The most backend splits of one sequence's graph: 1 when it all ran on the trainer's device. */
+  splits: number;
   seconds: number;
   outPath: string;
 }
@@ -129,33 +144,87 @@ function checkNumber(name: string, value: number, ok: (v: number) => boolean, ru
   return value;
 }
 
+type NativeCreateOptions = Parameters<NativeTrainerBinding['trainerCreate']>[1];
+
 export class LoraTrainer {
   private handle: NativeTrainerHandle | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private info_: ModelInfo;
+  private deviceNote_: string | null;
 
-  private constructor(private readonly native: NativeTrainerBinding, handle: NativeTrainerHandle, readonly modelPath: string, readonly info: ModelInfo) {
+  private constructor(private readonly native: NativeTrainerBinding, handle: NativeTrainerHandle, readonly modelPath: string,
+    private readonly createOptions: NativeCreateOptions, deviceNote: string | null) {
     this.handle = handle;
+    this.info_ = native.trainerInfo(handle);
+    this.deviceNote_ = deviceNote;
   }
 
-  /** Loads the base model (once; every train/loss/logits call reuses it). */
-  static async create(modelPath: string, options: TrainerCreateOptions = {}): Promise<LoraTrainer> {
-    const native = loadNativeTrainer();
-    const threads = options.threads ?? cpus().length;
-    checkInt('threads', threads, 1, 1024);
-    if (typeof modelPath !== 'string' || modelPath === '') throw new InvalidTrainingInputError('modelPath must be a file path.');
+  /** The compute devices the trainer can use here (the CPU, and the GPUs of node-llama-cpp's CUDA and Vulkan packages). */
+  static async devices(): Promise<{ devices: NativeDevice[]; failures: string[] }> {
     try {
-      const backwardWeights = options.backwardWeights ?? 'q8_0';
-      if (backwardWeights !== 'q8_0' && backwardWeights !== 'q4_0') throw new InvalidTrainingInputError(`backwardWeights must be 'q8_0' or 'q4_0'.`);
-      const handle = await native.trainerCreate(modelPath, { threads, binsDir: prebuiltBinsDir(), backwardWeights });
-      return new LoraTrainer(native, handle, modelPath, native.trainerInfo(handle));
+      return await loadNativeTrainer().devicesList(prebuiltBinsDir(), gpuBackendFiles());
     } catch (error) {
       throw toTrainerError(error);
     }
   }
 
+  /** Loads the base model (once; every train/loss/logits call reuses it) on the device that `options.device` picks. */
+  static async create(modelPath: string, options: TrainerCreateOptions = {}): Promise<LoraTrainer> {
+    const native = loadNativeTrainer();
+    const threads = options.threads ?? cpus().length;
+    checkInt('threads', threads, 1, 1024);
+    if (typeof modelPath !== 'string' || modelPath === '') throw new InvalidTrainingInputError('modelPath must be a file path.');
+    const request = options.device ?? 'auto';
+    if (typeof request !== 'string' || request === '') throw new InvalidTrainingInputError(`device must be 'auto', 'cpu' or a device name.`);
+    try {
+      const backwardWeights = options.backwardWeights ?? 'q8_0';
+      if (backwardWeights !== 'q8_0' && backwardWeights !== 'q4_0') throw new InvalidTrainingInputError(`backwardWeights must be 'q8_0' or 'q4_0'.`);
+      const binsDir = prebuiltBinsDir();
+      const gpuBackends = request.toLowerCase() === 'cpu' ? [] : gpuBackendFiles();
+      let choice = { device: 'CPU', note: null as string | null };
+      if (gpuBackends.length > 0) {
+        const { devices } = await native.devicesList(binsDir, gpuBackends);
+        let modelBytes = 0;
+        try { modelBytes = statSync(modelPath).size; } catch { /* the addon says what is wrong with the path */ }
+        choice = chooseTrainerDevice(devices, request, modelBytes);
+      } else if (request !== 'auto' && request.toLowerCase() !== 'cpu') {
+        throw new InvalidTrainingInputError(`There is no compute device named '${request}': no GPU package of node-llama-cpp (CUDA, Vulkan) is installed for ${process.platform}-${process.arch}.`);
+      }
+      const cpuOptions: NativeCreateOptions = { threads, binsDir, backwardWeights, device: 'CPU' };
+      if (choice.device === 'CPU') return new LoraTrainer(native, await native.trainerCreate(modelPath, cpuOptions), modelPath, cpuOptions, choice.note);
+      const gpuOptions: NativeCreateOptions = { ...cpuOptions, device: choice.device, gpuBackends };
+      try {
+        return new LoraTrainer(native, await native.trainerCreate(modelPath, gpuOptions), modelPath, cpuOptions, null);
+      } catch (error) {
+        const typed = toTrainerError(error);
+        // Chosen by 'auto': a GPU that cannot hold or run the model leaves the work to the CPU.
+        if (request !== 'auto' || !(typed instanceof TrainerDeviceError || typed instanceof TrainerOutOfMemoryError)) throw typed;
+        const note = `Encoding runs on the CPU: ${choice.device} could not load the model (${typed.message})`;
+        return new LoraTrainer(native, await native.trainerCreate(modelPath, cpuOptions), modelPath, cpuOptions, note);
+      }
+    } catch (error) {
+      throw toTrainerError(error);
+    }
+  }
+
+  /** The base model's shape. */
+  get info(): ModelInfo {
+    return this.info_;
+  }
+
+  /** The device the trainer computes on; `type` 'cpu' for the CPU. */
+  get device(): NativeDevice {
+    return this.info_.device;
+  }
+
+  /** Why the trainer is on the CPU although a GPU is present (too little memory, a GPU failure), else null. */
+  get deviceNote(): string | null {
+    return this.deviceNote_;
+  }
+
   /** Trains a fresh (or `init`) LoRA on the sequences and writes it to `outPath`. */
   async train(options: TrainOptions): Promise<TrainResult> {
-    const handle = this.liveHandle();
+    this.liveHandle();  // a disposed trainer says so before anything else
     const sequences = this.toNativeSequences(options.sequences);
     const targets = options.targets ?? ['ffn_gate', 'ffn_up', 'ffn_down'];
     if (!Array.isArray(targets) || targets.length === 0) throw new InvalidTrainingInputError('targets must list at least one matrix.');
@@ -182,23 +251,47 @@ export class LoraTrainer {
       outPath: options.outPath,
       outType: options.outType ?? 'f32',
       exactBackward: options.exactBackward ?? false,
+      portableBackward: options.portableBackward ?? false,
       distillWeight: checkNumber('distillWeight', options.distillWeight ?? 1, (v) => v >= 0 && v <= 1, 'must be in [0, 1]'),
     };
     if (!ADAPTER_TENSOR_TYPES.includes(params.outType)) throw new InvalidTrainingInputError(`outType must be one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
     const { signal, onProgress } = options;
     return this.enqueue(async () => {
-      if (signal?.aborted) throw new TrainingCancelledError();
-      const onAbort = () => this.native.trainerCancel(handle);
-      signal?.addEventListener('abort', onAbort, { once: true });
       const started = performance.now();
+      const progress = onProgress ? (p: TrainProgress) => { if (!signal?.aborted) onProgress(p); } : undefined;
+      let result;
       try {
-        const progress = onProgress ? (p: TrainProgress) => { if (!signal?.aborted) onProgress(p); } : undefined;
-        const result = await this.native.trainerTrain(handle, params, progress);
-        return { losses: Array.from(result.losses), steps: result.steps, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
+        result = await this.trainOn(this.liveHandle(), params, signal, progress);
+      } catch (error) {
+        const typed = toTrainerError(error);
+        if (!(typed instanceof TrainerDeviceError) || this.device.type === 'cpu') throw typed;
+        // The GPU failed mid-job (a driver error, its memory taken by another program): the
+        // CPU takes over for this job and every later one, so no job is lost.
+        await this.moveToCpu(typed.message);
+        result = await this.trainOn(this.liveHandle(), params, signal, progress);
       }
+      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
     });
+  }
+
+  private async trainOn(handle: NativeTrainerHandle, params: NativeTrainParams, signal: AbortSignal | undefined, progress: ((p: TrainProgress) => void) | undefined) {
+    if (signal?.aborted) throw new TrainingCancelledError();
+    const onAbort = () => this.native.trainerCancel(handle);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.native.trainerTrain(handle, params, progress);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async moveToCpu(why: string): Promise<void> {
+    const from = this.device.name;
+    const handle = await this.native.trainerCreate(this.modelPath, this.createOptions);
+    if (this.handle) this.native.trainerFree(this.handle);
+    this.handle = handle;
+    this.info_ = this.native.trainerInfo(handle);
+    this.deviceNote_ = `Encoding moved to the CPU after ${from} failed: ${why}`;
   }
 
   /** Mean per-token negative log-likelihood of the sequences' loss tokens, with the adapters applied. */

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prebuiltPackageId } from '../../../scripts/native-platform.js';
+import { gpuBackendPackages, prebuiltPackageId } from '../../../scripts/native-platform.js';
 import type { EncodingAvailability } from '../../shared/types.js';
 import { TrainerError } from './trainerErrors.js';
 
@@ -51,6 +51,19 @@ export interface NativeTrainParams {
   outType: AdapterTensorType;
   exactBackward: boolean;
   distillWeight?: number;
+  /** Build the backward graph from ops every GPU backend has (always on for a GPU); for tests on the CPU. */
+  portableBackward?: boolean;
+}
+
+/** A compute device as ggml reports it. */
+export interface NativeDevice {
+  /** ggml's name: 'CPU', 'Vulkan0', 'CUDA0'. */
+  name: string;
+  /** What the driver calls it, e.g. 'NVIDIA GeForce RTX 4070' or 'llvmpipe (LLVM 15.0.6, 256 bits)'. */
+  description: string;
+  type: 'cpu' | 'gpu' | 'igpu' | 'accel';
+  memoryFree: number;
+  memoryTotal: number;
 }
 
 export interface NativeModelInfo {
@@ -62,20 +75,26 @@ export interface NativeModelInfo {
   nHeadKv: number;
   nFf: number;
   nCtxTrain: number;
+  /** The device the trainer computes on (its weights live there). */
+  device: NativeDevice;
 }
 
 export interface NativeProgress { step: number; totalSteps: number; loss: number }
 
 export interface NativeTrainerBinding {
-  trainerCreate(modelPath: string, options: { threads: number; binsDir: string; backwardWeights?: 'q8_0' | 'q4_0' }): Promise<NativeTrainerHandle>;
+  /** device: a NativeDevice name (default: the CPU); gpuBackends: GPU backend libraries to load first. */
+  trainerCreate(modelPath: string, options: { threads: number; binsDir: string; backwardWeights?: 'q8_0' | 'q4_0'; device?: string; gpuBackends?: string[] }): Promise<NativeTrainerHandle>;
   /** Releases the handle's model; a running job keeps it alive until it ends. */
   trainerFree(handle: NativeTrainerHandle): void;
   trainerInfo(handle: NativeTrainerHandle): NativeModelInfo;
-  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number }>;
+  /** splits: the most backend splits of one sequence's graph (1: it all ran on one device). */
+  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
   trainerLoss(handle: NativeTrainerHandle, sequences: NativeSequence[], adapters: NativeAdapter[]): Promise<number>;
+  /** The devices ggml finds after loading the CPU backends of binsDir and the GPU backend libraries; failures: the libraries that did not load. */
+  devicesList(binsDir: string, gpuBackends: string[]): Promise<{ devices: NativeDevice[]; failures: string[] }>;
   modelQuantize(inPath: string, outPath: string, type: string, threads: number): Promise<void>;
   adapterMerge(inputs: NativeAdapter[], outPath: string, outType: AdapterTensorType): Promise<void>;
   adapterLayout(path: string): Promise<'llama' | 'compact'>;
@@ -137,6 +156,25 @@ export function prebuiltBinsDir(): string {
   } catch (error) {
     throw new TrainerError('addon-missing', `No prebuilt node-llama-cpp binary is installed for ${process.platform}-${process.arch} (@node-llama-cpp/${id}); the trainer needs its ggml CPU backend.`, { cause: error });
   }
+}
+
+/**
+ * The GPU backend libraries of node-llama-cpp's GPU packages installed here (CUDA, Vulkan), best
+ * first; the trainer loads them next to the CPU backend. Empty where none is installed.
+ */
+export function gpuBackendFiles(): string[] {
+  const require = createRequire(import.meta.url);
+  const files: string[] = [];
+  for (const { id, library } of gpuBackendPackages()) {
+    try {
+      const main = require.resolve(`@node-llama-cpp/${id}`);
+      const file = join(dirname(dirname(main)), 'bins', id, library).replace(/app\.asar(?=[\\/])/, 'app.asar.unpacked');
+      if (existsSync(file)) files.push(file);
+    } catch {
+      // not installed: npm skips optional packages for other systems
+    }
+  }
+  return files;
 }
 
 /** Whether parametric encoding can run here: the addon loads and node-llama-cpp's CPU backend is installed. */

@@ -4,7 +4,7 @@
 import { ParamKbError } from '../../shared/errors.js';
 
 /** Codes the native addon uses; keep in sync with native/src/trainer_error.h. */
-export type TrainerErrorCode = 'unsupported-model' | 'invalid-input' | 'out-of-memory' | 'cancelled' | 'io-error' | 'addon-missing' | 'disposed' | 'internal';
+export type TrainerErrorCode = 'unsupported-model' | 'invalid-input' | 'out-of-memory' | 'cancelled' | 'io-error' | 'device-error' | 'addon-missing' | 'disposed' | 'internal';
 
 /** Base of every trainer error; `code` is stable across versions. */
 export class TrainerError extends ParamKbError {
@@ -35,6 +35,12 @@ export class TrainerOutOfMemoryError extends TrainerError {
   }
 }
 
+/** A GPU failed (its memory is full, a driver error); the CPU can do the same work. */
+export class TrainerDeviceError extends TrainerError {
+  override name = 'TrainerDeviceError';
+  constructor(message: string, options?: { cause?: unknown }) { super('device-error', message, options); }
+}
+
 /** Training stopped because its AbortSignal fired. */
 export class TrainingCancelledError extends TrainerError {
   override name = 'TrainingCancelledError';
@@ -52,6 +58,7 @@ export function toTrainerError(error: unknown): Error {
     case 'out-of-memory': return new TrainerOutOfMemoryError(error.message, { cause: error });
     case 'cancelled': return new TrainingCancelledError(error.message, { cause: error });
     case 'io-error': return new TrainerError('io-error', error.message, { cause: error });
+    case 'device-error': return new TrainerDeviceError(error.message, { cause: error });
     default: return new TrainerError('internal', error.message, { cause: error });
   }
 }
