@@ -1,19 +1,22 @@
-// Benchmark of the native LoRA trainer (DESIGN §5 "Encoding"): a random-weight model with the
-// exact shape of Llama-3.2-1B (2048 hidden, 8192 FFN, 16 layers, 32/8 heads, llama-bpe vocab of
-// 128256, rope base 500000, tied output), quantized to Q4_K_M by llama.cpp's quantizer; compute
-// cost does not depend on the weights. Measures, in one process and with the same threads:
-// training tokens/s against node-llama-cpp's prompt-eval tokens/s, seconds to encode one
-// passage with the paper's recipe (5 sequences of ~200 tokens, rank 2, alpha 32, FFN targets,
-// lr 3e-4, 1 epoch, batch 1) and peak RSS. Prints JSON and a markdown table.
+// Benchmark of the native LoRA trainer (DESIGN §5 "Encoding"), by default on a random-weight
+// model with the exact shape of Llama-3.2-1B (2048 hidden, 8192 FFN, 16 layers, 32/8 heads,
+// llama-bpe vocab of 128256, rope base 500000, tied output), quantized to Q4_K_M by llama.cpp's
+// quantizer; compute cost does not depend on the weights. Measures, in one process, on one
+// device and with the same threads: training tokens/s against node-llama-cpp's prompt-eval
+// tokens/s on the same device, seconds (and passages per hour) to train one passage with the
+// paper's recipe (5 sequences of ~200 tokens, rank 2, alpha 32, FFN targets, lr 3e-4, 1 epoch,
+// batch 1), the graph splits of a step and peak RSS. Prints JSON and a markdown table.
 //
 // Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
-// (the first run writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized, then deleted).
+//        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|CUDA0|Vulkan0]
+// (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
+// then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getLlama } from 'node-llama-cpp';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
-import { llama1bModel, numberArg, repoRoot } from './benchModel.js';
+import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
 /** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
 function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
@@ -28,11 +31,14 @@ async function main(): Promise<void> {
   const threads = numberArg('threads', 2);
   const tokens = numberArg('tokens', 200);
   const count = numberArg('sequences', 5);
-  const modelPath = await llama1bModel();
+  const modelChoice = arg('model', '1b');
+  const modelPath = await benchModelPath(modelChoice);
 
   // Trainer first, so its peak RSS is measured before llama.cpp loads the model again.
   const started = performance.now();
-  const trainer = await LoraTrainer.create(modelPath, { threads });
+  const trainer = await LoraTrainer.create(modelPath, { threads, device: arg('device', 'cpu') });
+  const device = trainer.device;
+  const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
   const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
   const outDir = join(repoRoot, 'bench', 'out');
@@ -43,9 +49,11 @@ async function main(): Promise<void> {
   const second = await trainer.train({ ...recipe, seed: 1, outPath: join(outDir, 'passage.gguf') });
   const trainerPeakRss = peakRssMiB();
 
-  // node-llama-cpp prompt eval of the same sequences, same threads, default context options.
-  const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: 'error' as never });
-  const model = await llama.loadModel({ modelPath });
+  // node-llama-cpp prompt eval of the same sequences, same threads, default context options,
+  // on the trainer's device (every layer offloaded) or the CPU.
+  const gpu = !onGpu ? false : device.name.startsWith('CUDA') ? 'cuda' : 'vulkan';
+  const llama = await getLlama({ gpu, build: 'never', progressLogs: false, logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath, gpuLayers: onGpu ? 'max' : 0 });
   const context = await model.createContext({ contextSize: Math.max(512, tokens + 16), threads, batchSize: Math.max(512, tokens) });
   const sequence = context.getSequence();
   await sequence.evaluateWithoutGeneratingNewTokens(seqs[0]!.tokens.slice(0, 16) as never); // warm-up
@@ -68,14 +76,18 @@ async function main(): Promise<void> {
   const trainTokensPerSecond = (2 * count * tokens) / (second.seconds + third.seconds);
   const evalTokensPerSecond = (evalBefore + evalAfter) / 2;
 
+  const passageSeconds = (second.seconds + third.seconds) / 2;
   const result = {
-    model: { shape: 'Llama-3.2-1B', type: 'Q4_K_M', path: modelPath, bytes: statSync(modelPath).size },
+    model: { choice: modelChoice, architecture: trainer.info.architecture, path: modelPath, bytes: statSync(modelPath).size },
+    device: { name: device.name, description: device.description, type: device.type, note: trainer.deviceNote },
     threads,
     recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', lr: 3e-4, epochs: 1, batchSize: 1 },
     trainerLoadSeconds: loadSeconds,
     passageSecondsFirst: first.seconds,
-    passageSeconds: (second.seconds + third.seconds) / 2,
+    passageSeconds,
     passageSecondsRuns: [second.seconds, third.seconds],
+    passagesPerHour: 3600 / passageSeconds,
+    graphSplits: Math.max(second.splits, third.splits),
     trainTokensPerSecond,
     promptEvalTokensPerSecond: evalTokensPerSecond,
     promptEvalTokensPerSecondRuns: [evalBefore, evalAfter],
@@ -85,15 +97,17 @@ async function main(): Promise<void> {
     losses: second.losses,
     adapterBytes: statSync(join(outDir, 'passage.gguf')).size,
   };
-  writeFileSync(join(outDir, 'trainer.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(outDir, `trainer-${modelChoice.replace(/\W+/g, '-')}-${device.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   console.log([
     '',
-    `| metric (${threads} threads, Llama-3.2-1B shape, Q4_K_M) | value |`,
+    `| metric (${threads} threads, ${modelChoice}, ${device.description} ${device.name}) | value |`,
     '|---|---|',
+    `| passages per hour (training only) | ${result.passagesPerHour.toFixed(0)} |`,
     `| training tokens/s | ${trainTokensPerSecond.toFixed(1)} |`,
     `| node-llama-cpp prompt-eval tokens/s | ${evalTokensPerSecond.toFixed(1)} |`,
-    `| ratio (target >= 0.4) | ${result.ratio.toFixed(3)} |`,
+    `| ratio | ${result.ratio.toFixed(3)} |`,
+    `| graph splits per step (1: all on the device) | ${result.graphSplits} |`,
     `| seconds per passage (${count} x ${tokens} tokens, 1 epoch) | ${result.passageSeconds.toFixed(1)} |`,
     `| first passage incl. backward weights | ${first.seconds.toFixed(1)} |`,
     `| trainer peak RSS (MiB) | ${trainerPeakRss.toFixed(0)} |`,
