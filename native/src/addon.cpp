@@ -439,6 +439,7 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
         for (uint32_t i = 0; i < a.Length(); i++) p.targets.push_back(arg_string(a.Get(i), "targets[i]"));
     }
     p.rank = arg_count(o, "rank", p.rank);
+    p.first_layer = arg_count(o, "firstLayer", p.first_layer);
     p.alpha = (float) arg_number(o, "alpha", p.alpha);
     p.lr = (float) arg_number(o, "lr", p.lr);
     p.beta1 = (float) arg_number(o, "beta1", p.beta1);

@@ -1,5 +1,6 @@
 #include "lora.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -80,11 +81,12 @@ lora_adapter * lora_adapter_init_random(const base_model & model, const lora_ini
     std::vector<std::pair<int64_t, int64_t>> shapes;
     // Layer-major, then targets in the fixed order of lora_target_names(), so the random
     // stream does not depend on the order the caller listed the targets in.
-    for (uint32_t il = 0; il < model.hp.n_layer; il++) {
+    auto wanted = [&](const std::string & target) {
+        return std::find(params.targets.begin(), params.targets.end(), target) != params.targets.end();
+    };
+    for (uint32_t il = params.first_layer; il < model.hp.n_layer; il++) {
         for (const std::string & target : lora_target_names()) {
-            bool wanted = false;
-            for (const std::string & t : params.targets) wanted = wanted || t == target;
-            if (!wanted) continue;
+            if (!wanted(target)) continue;
             lora_weight w;
             w.layer = il;
             w.target = target;
@@ -95,11 +97,21 @@ lora_adapter * lora_adapter_init_random(const base_model & model, const lora_ini
     }
     adapter_allocate(*adapter, shapes, trainable);
     rng_state rng = {params.seed};
-    for (lora_weight & w : adapter->weights) {
-        const double bound = 1.0 / std::sqrt((double) w.base->ne[0]);
-        float * a = (float *) w.a->data;
-        for (int64_t i = 0; i < ggml_nelements(w.a); i++) a[i] = (float) ((2.0 * rng.next_unit() - 1.0) * bound);
-        // B stays 0 (cleared at allocation): the adapter starts as the identity, as in PEFT.
+    size_t next = 0;
+    for (uint32_t il = 0; il < model.hp.n_layer; il++) {
+        for (const std::string & target : lora_target_names()) {
+            if (!wanted(target)) continue;
+            const int64_t in = base_model_target_weight(model, il, target)->ne[0];
+            const double bound = 1.0 / std::sqrt((double) in);
+            if (il < params.first_layer) {  // not adapted: its draws are skipped, not reused
+                for (int64_t i = 0; i < in * (int64_t) params.rank; i++) rng.next_u64();
+                continue;
+            }
+            lora_weight & w = adapter->weights[next++];
+            float * a = (float *) w.a->data;
+            for (int64_t i = 0; i < ggml_nelements(w.a); i++) a[i] = (float) ((2.0 * rng.next_unit() - 1.0) * bound);
+            // B stays 0 (cleared at allocation): the adapter starts as the identity, as in PEFT.
+        }
     }
     return adapter.release();
 }

@@ -48,6 +48,9 @@ struct lora_init_params {
     uint32_t rank  = 2;
     float    alpha = 32.0f;
     uint64_t seed  = 0;
+    // Layers below this one get no LoRA, so the backward pass stops above them. The random
+    // draws of the layers that remain are the same as with every layer adapted.
+    uint32_t first_layer = 0;
 };
 
 // A fresh adapter: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming_uniform_(a=sqrt(5))), B = 0,

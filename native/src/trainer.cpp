@@ -385,6 +385,7 @@ void train_params_validate(const base_model & model, const train_params & p) {
         }
     }
     if (p.rank == 0 || p.rank > 4096) throw_invalid("rank must be between 1 and 4096.");
+    if (p.first_layer >= model.hp.n_layer) throw_invalid("firstLayer must be below the model's layer count (" + std::to_string(model.hp.n_layer) + ").");
     if (p.rank > model.hp.n_embd) throw_invalid("rank is larger than the model's hidden size.");
     if (!std::isfinite(p.alpha) || p.alpha < 0.0f) throw_invalid("alpha must be a finite number >= 0.");
     if (!std::isfinite(p.lr) || p.lr <= 0.0f || p.lr > 1.0f) throw_invalid("lr must be in (0, 1].");
@@ -416,6 +417,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         ip.rank = p.rank;
         ip.alpha = p.alpha;
         ip.seed = p.seed;
+        ip.first_layer = p.first_layer;
         adapter.reset(lora_adapter_init_random(model, ip, true));
     }
     adapter_place(tr, *adapter, false);

@@ -65,6 +65,7 @@ struct token_sequence {
 struct train_params {
     std::vector<std::string> targets = {"ffn_gate", "ffn_up", "ffn_down"};
     uint32_t    rank         = 2;
+    uint32_t    first_layer  = 0;  // layers below get no LoRA and no backward pass (fresh adapters only)
     float       alpha        = 32.0f;
     float       lr           = 3e-4f;
     float       beta1        = 0.9f;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapterLayout, convertAdapter } from '../../electron/core/trainer/adapterFiles.js';
 import { LoraTrainer, type TokenSequence } from '../../electron/core/trainer/LoraTrainer.js';
 import { loadNativeTrainer, prebuiltBinsDir, type NativeTrainerBinding, type NativeTrainerHandle } from '../../electron/core/trainer/nativeTrainerBinding.js';
-import { TrainingCancelledError } from '../../electron/core/trainer/trainerErrors.js';
+import { InvalidTrainingInputError, TrainingCancelledError } from '../../electron/core/trainer/trainerErrors.js';
 import { readLoraTensors, writeLoraTensors } from '../support/loraFile.js';
 import { quantizedModelPath } from '../support/quantizedModel.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
@@ -74,6 +74,19 @@ describe.each(cases)('training on $name', ({ name, tolerance, modelPath }) => {
     expect(readFileSync(join(dir, 'seed7b.gguf')).equals(readFileSync(join(dir, 'seed7a.gguf')))).toBe(true);
     expect(readFileSync(join(dir, 'seed8.gguf')).equals(readFileSync(join(dir, 'seed7a.gguf')))).toBe(false);
     expect(c.losses).not.toEqual(a.losses);
+  });
+
+  it('firstLayer adapts the layers from it up only, with the draws and first step those layers get with every layer adapted', async () => {
+    // One step from B = 0: the gradient of every A is 0 and the lower layers' LoRA adds exactly
+    // 0, so the upper layer's tensors must come out bit for bit as in the full adapter.
+    const one = { sequences, lr: 1e-2, epochs: 1, batchSize: sequences.length, seed: 6 } as const;
+    await trainer.train({ ...one, outPath: join(dir, 'all-layers.gguf') });
+    await trainer.train({ ...one, firstLayer: 1, outPath: join(dir, 'top-layer.gguf') });
+    const all = await readLoraTensors(join(dir, 'all-layers.gguf'));
+    const top = await readLoraTensors(join(dir, 'top-layer.gguf'));
+    expect([...top.keys()].sort()).toEqual([...all.keys()].filter((n) => n.startsWith('blk.1.')).sort());
+    for (const [name, t] of top) expect(t.data).toEqual(all.get(name)!.data);
+    await expect(trainer.train({ ...one, firstLayer: trainer.info.nLayer, outPath: join(dir, 'none.gguf') })).rejects.toThrow(InvalidTrainingInputError);
   });
 
   it('the fast backward (transposed Q8_0 weights) follows the exact one', async () => {

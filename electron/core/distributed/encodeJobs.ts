@@ -24,7 +24,7 @@ const MAX_TEXT_CHARS = 100_000;
  * The hyperparameters a worker trains with: AdapterTraining without a warm-up init, plus the
  * QA pairs to generate when the job has no augmentation.
  */
-export type RemoteTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'seed' | 'outType' | 'qaCount' | 'objective' | 'distillTopK' | 'distillWeight'>;
+export type RemoteTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'outType' | 'qaCount' | 'objective' | 'distillTopK' | 'distillWeight'>;
 
 export interface EncodeJobData {
   format: typeof ENCODE_JOB_FORMAT;
@@ -82,7 +82,7 @@ export function encodeJobId(data: EncodeJobData): string {
 const check: FieldChecks = new FieldChecks((path, what) => new InvalidEncodeJobError(`Invalid encoding job: ${path} ${what}.`));
 
 function validateTraining(value: unknown): RemoteTraining {
-  const o = check.record('job.training', value, ['rank', 'alpha', 'lr', 'epochs', 'targets', 'seed', 'outType', 'qaCount', 'objective', 'distillTopK', 'distillWeight']);
+  const o = check.record('job.training', value, ['rank', 'alpha', 'lr', 'epochs', 'targets', 'seed', 'outType', 'qaCount', 'objective', 'distillTopK', 'distillWeight'], ['loraLayers']);
   const targets = check.list('job.training.targets', o.targets, LORA_TARGETS.length, (p, v) => check.oneOf(p, v, LORA_TARGETS));
   if (targets.length === 0 || new Set(targets).size !== targets.length) check.fail('job.training.targets', 'must name each matrix at most once, and at least one');
   return {
@@ -91,6 +91,8 @@ function validateTraining(value: unknown): RemoteTraining {
     lr: check.number('job.training.lr', o.lr, 1e-7, 1),
     epochs: check.integer('job.training.epochs', o.epochs, 1, 50),
     targets,
+    // absent in jobs of publishers older than the setting: every layer, as they trained
+    loraLayers: o.loraLayers === undefined ? 1 : check.number('job.training.loraLayers', o.loraLayers, 0.01, 1),
     seed: check.integer('job.training.seed', o.seed, 0, 0xffffffff),
     outType: check.oneOf('job.training.outType', o.outType, ADAPTER_TENSOR_TYPES),
     qaCount: check.integer('job.training.qaCount', o.qaCount, 1, 10),

@@ -27,6 +27,11 @@ export interface EncodingConfig {
   epochs: number;
   /** Default ffn_gate, ffn_up, ffn_down. */
   targets: LoraTarget[];
+  /**
+   * The share of the model's layers, counted from the top, that get a LoRA (0 < share <= 1);
+   * the backward pass stops at the lowest one. Default 1: every layer, as in the paper.
+   */
+  loraLayers: number;
   /** Seed of the fixed random init shared by every passage (PEFT: A Kaiming-uniform, B = 0). Default 42. */
   seed: number;
   /** QA pairs per passage. Default 3. */
@@ -61,7 +66,7 @@ export const TRAINING_OBJECTIVES = ['next-token', 'distill'] as const;
 export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
 export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
-  rank: ADAPTER_DEFAULTS.rank, alpha: ADAPTER_DEFAULTS.alpha, lr: ADAPTER_DEFAULTS.learningRate, epochs: ADAPTER_DEFAULTS.epochs, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
+  rank: ADAPTER_DEFAULTS.rank, alpha: ADAPTER_DEFAULTS.alpha, lr: ADAPTER_DEFAULTS.learningRate, epochs: ADAPTER_DEFAULTS.epochs, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], loraLayers: 1, seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
   objective: 'next-token', distillTopK: 16, distillWeight: 1,
 };
 
@@ -102,7 +107,7 @@ export interface EncodedPassage {
 }
 
 /** The hyperparameters that decide an adapter's bytes (EncodingConfig without the scheduling ones). */
-export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'seed' | 'warmupInit' | 'outType' | 'objective' | 'distillTopK' | 'distillWeight'>;
+export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'warmupInit' | 'outType' | 'objective' | 'distillTopK' | 'distillWeight'>;
 
 export interface TrainedAdapter {
   sequences: TrainingSequence[];
@@ -130,6 +135,11 @@ async function trainingSequences(runtime: LlmRuntime, training: AdapterTraining,
   return buildTrainingSequences(runtime, text, augmentation);
 }
 
+/** The lowest layer that gets a LoRA when the top `share` of `nLayer` layers do (at least one). */
+export function firstAdaptedLayer(nLayer: number, share: number): number {
+  return Math.min(nLayer - 1, Math.max(0, Math.round(nLayer * (1 - share))));
+}
+
 /**
  * Trains the adapter of one passage from its text and augmentation and writes it to `outPath`.
  * The desktop encoder and `paramkb worker` both train through this function, so the same
@@ -146,6 +156,7 @@ export async function trainPassageAdapter(
     sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
     distillWeight: training.distillWeight,
     rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
+    firstLayer: firstAdaptedLayer(trainer.info.nLayer, training.loraLayers),
     seed: training.seed, init: training.warmupInit ?? undefined, outPath, outType: training.outType, signal: options.signal,
     onProgress: options.onProgress,
   });

@@ -72,6 +72,11 @@ export interface TrainOptions {
   sequences: TokenSequence[];
   /** LoRA rank r. Default 2 (the paper's). */
   rank?: number;
+  /**
+   * The lowest layer that gets a LoRA; the layers below get none, and the backward pass stops
+   * above them. Fresh adapters only (an `init` adapter keeps its layers). Default 0: every layer.
+   */
+  firstLayer?: number;
   /** LoRA alpha; the update is (alpha / r) * B A as in PEFT and llama.cpp. Default 32. */
   alpha?: number;
   /** Matrices to adapt in every layer. Default ['ffn_gate', 'ffn_up', 'ffn_down']. */
@@ -236,6 +241,7 @@ export class LoraTrainer {
       sequences,
       targets: [...targets],
       rank: checkInt('rank', options.rank ?? 2, 1, Math.min(4096, this.info.nEmbd)),
+      firstLayer: checkInt('firstLayer', options.firstLayer ?? 0, 0, this.info.nLayer - 1),
       alpha: checkNumber('alpha', options.alpha ?? 32, (v) => v >= 0, 'must be >= 0'),
       lr: checkNumber('lr', options.lr ?? 3e-4, (v) => v > 0 && v <= 1, 'must be in (0, 1]'),
       beta1: 0.9,

@@ -35,6 +35,7 @@ export interface NativeTrainParams {
   sequences: NativeSequence[];
   targets: string[];
   rank: number;
+  firstLayer?: number;
   alpha: number;
   lr: number;
   beta1: number;
