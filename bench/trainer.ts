@@ -9,12 +9,14 @@
 //
 // Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
 //        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|CUDA0|Vulkan0]
+//        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getLlama } from 'node-llama-cpp';
+import { firstAdaptedLayer } from '../electron/core/encoding/passageEncoder.js';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
 import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
@@ -43,7 +45,9 @@ async function main(): Promise<void> {
   const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
-  const recipe = { sequences: seqs, rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1 } as const;
+  const loraLayers = numberArg('lora-layers', 1);
+  const firstLayer = firstAdaptedLayer(trainer.info.nLayer, loraLayers);
+  const recipe = { sequences: seqs, rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1, firstLayer } as const;
   // The first training also builds the transposed backward weights (once per loaded model).
   const first = await trainer.train({ ...recipe, seed: 0, outPath: join(outDir, 'passage-first.gguf') });
   const second = await trainer.train({ ...recipe, seed: 1, outPath: join(outDir, 'passage.gguf') });
@@ -81,7 +85,7 @@ async function main(): Promise<void> {
     model: { choice: modelChoice, architecture: trainer.info.architecture, path: modelPath, bytes: statSync(modelPath).size },
     device: { name: device.name, description: device.description, type: device.type, note: trainer.deviceNote },
     threads,
-    recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', lr: 3e-4, epochs: 1, batchSize: 1 },
+    recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', loraLayers, firstLayer, lr: 3e-4, epochs: 1, batchSize: 1 },
     trainerLoadSeconds: loadSeconds,
     passageSecondsFirst: first.seconds,
     passageSeconds,
@@ -97,11 +101,11 @@ async function main(): Promise<void> {
     losses: second.losses,
     adapterBytes: statSync(join(outDir, 'passage.gguf')).size,
   };
-  writeFileSync(join(outDir, `trainer-${modelChoice.replace(/\W+/g, '-')}-${device.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(outDir, `trainer-${modelChoice.replace(/\W+/g, '-')}-${device.name}-layers${loraLayers}.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   console.log([
     '',
-    `| metric (${threads} threads, ${modelChoice}, ${device.description} ${device.name}) | value |`,
+    `| metric (${threads} threads, ${modelChoice}, ${device.description} ${device.name}, LoRA from layer ${firstLayer}) | value |`,
     '|---|---|',
     `| passages per hour (training only) | ${result.passagesPerHour.toFixed(0)} |`,
     `| training tokens/s | ${trainTokensPerSecond.toFixed(1)} |`,
