@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getLlama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mergeAdapters } from '../../electron/core/trainer/adapterFiles.js';
 import { LoraTrainer, type TokenSequence } from '../../electron/core/trainer/LoraTrainer.js';
 import { gpuBackendFiles } from '../../electron/core/trainer/nativeTrainerBinding.js';
 import { InvalidTrainingInputError } from '../../electron/core/trainer/trainerErrors.js';
@@ -132,7 +133,7 @@ describe.skipIf(!(lavapipe && vulkanBackend) && !requireVulkan)('training on Vul
     });
   });
 
-  it('answers with adapters on Vulkan as on the CPU: a set of two at different scales, greedy text and scores (node-llama-cpp)', async () => {
+  it('answers with adapters on Vulkan as on the CPU: a set of two at different scales, their merge, greedy text and scores (node-llama-cpp)', async () => {
     const path = await models[0]!.path();
     const dir = outputDir('vulkan-answer');
     const trainer = await LoraTrainer.create(path, { threads: TEST_THREADS, device: 'cpu' });
@@ -141,6 +142,8 @@ describe.skipIf(!(lavapipe && vulkanBackend) && !requireVulkan)('training on Vul
     const second = await trainer.train({ ...train, targets: [...train.targets], sequences: seqs.slice(1), seed: 9, outPath: join(dir, 'b.gguf') });
     trainer.dispose();
     const adapters = [{ path: first.outPath, scale: 1 }, { path: second.outPath, scale: 0.5 }];
+    const merged = join(dir, 'merged.gguf');
+    await mergeAdapters(adapters, merged, 'f32');
     const vulkan = await getLlama({ gpu: 'vulkan', build: 'never', usePrebuiltBinaries: true, progressLogs: false, logLevel: 'error' as never });
     expect(await vulkan.getGpuDeviceNames()).toEqual([expect.stringMatching(/llvmpipe/)]);
     const models_: LlamaModel[] = [
@@ -148,13 +151,19 @@ describe.skipIf(!(lavapipe && vulkanBackend) && !requireVulkan)('training on Vul
       await vulkan.loadModel({ modelPath: path, gpuLayers: 'max' }),
     ];
     try {
-      const [cpuLogits, gpuLogits] = await Promise.all(models_.map((m) => referenceLogits(m, seqs[0]!.tokens, { adapters, threads: 1 })));
-      let diff = 0, range = 0;
-      for (let i = 0; i < cpuLogits!.length; i++) {
-        diff = Math.max(diff, Math.abs(cpuLogits![i]! - gpuLogits![i]!));
-        range = Math.max(range, Math.abs(cpuLogits![i]!));
+      const [cpuLogits, gpuLogits, gpuMerged] = [
+        await referenceLogits(models_[0]!, seqs[0]!.tokens, { adapters, threads: 1 }),
+        await referenceLogits(models_[1]!, seqs[0]!.tokens, { adapters, threads: 1 }),
+        await referenceLogits(models_[1]!, seqs[0]!.tokens, { adapters: [{ path: merged }], threads: 1 }),
+      ];
+      for (const other of [gpuLogits, gpuMerged]) {
+        let diff = 0, range = 0;
+        for (let i = 0; i < cpuLogits.length; i++) {
+          diff = Math.max(diff, Math.abs(cpuLogits[i]! - other[i]!));
+          range = Math.max(range, Math.abs(cpuLogits[i]!));
+        }
+        expect(diff / range).toBeLessThan(5e-3);
       }
-      expect(diff / range).toBeLessThan(5e-3);
       // Greedy continuations: the text an answer would be.
       const greedy = async (model: LlamaModel) => {
         const context = await model.createContext({ contextSize: 128, threads: 1, flashAttention: false, lora: { adapters: adapters.map((a) => ({ filePath: a.path, scale: a.scale })) } });
