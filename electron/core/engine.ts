@@ -3,13 +3,15 @@
 // engine process and the CLI all host this same class.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpus, freemem, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { PACK_FILE_EXTENSION, type ParamKbApi, type UploadedFile } from '../shared/contract.js';
+import { sameEncodingDevice } from '../shared/devices.js';
 import { CancelledError, EncodingUnavailableError, NoModelError, ParamKbError, serializeError } from '../shared/errors.js';
 import type { EventSink } from '../shared/rpc.js';
 import type {
-  AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingAvailability, EncodingEstimate, EncodingPolicy,
-  EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo, PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
+  AskRequest, ChatMessage, ChatSummary, ComputeDeviceList, DocumentDetail, DocumentSummary, EmbeddingStatus, EncodingAvailability, EncodingDevice, EncodingEstimate,
+  EncodingPolicy, EncodingQueueStatus, ImportFailureList, ImportReport, ModelInfo, PackExportReport, PackImportReport, RecommendedModel, SearchHit, Settings,
 } from '../shared/types.js';
 import { Answerer, type AnswerResult } from './answer/answerer.js';
 import { AdapterStore } from './encoding/adapterStore.js';
@@ -33,6 +35,7 @@ import { EmbeddingQueue } from './retrieval/embeddingQueue.js';
 import { Retriever } from './retrieval/retriever.js';
 import { VectorStore } from './retrieval/vectorStore.js';
 import { SettingsStore } from './settingsStore.js';
+import { LoraTrainer } from './trainer/LoraTrainer.js';
 import { trainerAvailability } from './trainer/nativeTrainerBinding.js';
 
 /** Runs the encoding queue; the encoding pipeline provides it (a worker process or in-process). */
@@ -75,6 +78,11 @@ export interface EngineOptions {
   threads?: number;
 }
 
+/** This computer's CPU as the trainer would list it, for where the trainer cannot list devices. */
+function cpuDevice(): ComputeDeviceList['devices'][number] {
+  return { name: 'CPU', description: cpus()[0]?.model.trim() || 'CPU', type: 'cpu', memoryFree: freemem(), memoryTotal: totalmem() };
+}
+
 export class Engine implements ParamKbApi {
   readonly documents: DocumentStore;
   readonly importer: Importer;
@@ -101,6 +109,8 @@ export class Engine implements ParamKbApi {
   private encoder: EncoderControl | null = null;
   /** Why the encoder cannot run now (another process encodes this knowledge base), else null. */
   private encoderBlocked: string | null = null;
+  /** The device the running encoder last reported, else null. */
+  private encoderDevice: EncodingDevice | null = null;
   /** Publishes an API event (also used by the encoder host). */
   readonly emit: EventSink;
 
@@ -457,7 +467,7 @@ export class Engine implements ParamKbApi {
   }
 
   private queueStatus(): EncodingQueueStatus {
-    return { availability: this.encodingAvailability, ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked };
+    return { availability: this.encodingAvailability, ...this.jobs.status(this.baseModel), blocked: this.encoderBlocked, device: this.encoderDevice };
   }
 
   /** The encoder host reports that another process holds the encoding lock (null: no longer). */
@@ -465,6 +475,25 @@ export class Engine implements ParamKbApi {
     if (reason === this.encoderBlocked) return;
     this.encoderBlocked = reason;
     this.emitQueue();
+  }
+
+  /** The encoder host reports the device its encoder trains on (null: no encoder runs). */
+  setEncoderDevice(device: EncodingDevice | null): void {
+    const now = this.encoderDevice;
+    if (now === device || (now && device && sameEncodingDevice(now, device))) return;
+    this.encoderDevice = device;
+    this.emitQueue();
+  }
+
+  async getEncodingDevices(): Promise<ComputeDeviceList> {
+    if (this.encodingAvailability.available) {
+      try {
+        return await LoraTrainer.devices();
+      } catch (error) {
+        return { devices: [cpuDevice()], failures: [(error as Error).message] };
+      }
+    }
+    return { devices: [cpuDevice()], failures: [this.encodingAvailability.reason] };
   }
 
   async pauseEncoding(): Promise<EncodingQueueStatus> {
@@ -571,8 +600,8 @@ export class Engine implements ParamKbApi {
     const { encodingPolicy, ...rest } = patch;
     if (encodingPolicy !== undefined && encodingPolicy !== this.settings.get().encodingPolicy) this.setEncodingPolicy(encodingPolicy);
     const settings = this.settings.update(rest);
-    // The encoder runs with the thread count it was started with: a new one starts.
-    if ('threads' in patch || 'encoderThreads' in patch) this.encoder?.notify();
+    // The encoder runs with the thread count and device it was started with: a new one starts.
+    if ('threads' in patch || 'encoderThreads' in patch || 'encoderDevice' in patch) this.encoder?.notify();
     return settings;
   }
 

@@ -1,6 +1,6 @@
 // User settings, persisted in the database's settings table as JSON values over defaults.
 import { ADAPTER_DEFAULTS } from '../shared/adapterDefaults.js';
-import type { Settings } from '../shared/types.js';
+import type { EncodingDevice, LastEncodingDevice, Settings } from '../shared/types.js';
 import type { Db } from './database/database.js';
 
 export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
@@ -16,6 +16,7 @@ export const DEFAULT_SETTINGS: Omit<Settings, 'dataDir'> = {
   gpuLayers: 'auto',
   threads: 0,
   encoderThreads: 0,
+  encoderDevice: 'auto',
   encodingPolicy: 'all',
   theme: 'system',
 };
@@ -59,5 +60,23 @@ export class SettingsStore {
 
   setValue(key: string, value: string): void {
     this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(`app.${key}`, value);
+  }
+
+  /** The device encoding last trained on in this knowledge base (any process's encoder), or null. */
+  lastEncodingDevice(): LastEncodingDevice | null {
+    const raw = this.getValue('encodingDevice');
+    if (raw === null) return null;
+    try {
+      const v = JSON.parse(raw) as Partial<LastEncodingDevice>;
+      if (typeof v.name !== 'string' || typeof v.description !== 'string' || typeof v.gpu !== 'boolean' || typeof v.at !== 'string') return null;
+      return { name: v.name, description: v.description, gpu: v.gpu, note: typeof v.note === 'string' ? v.note : null, at: v.at };
+    } catch {
+      return null; // a damaged value is as good as none
+    }
+  }
+
+  setLastEncodingDevice(device: EncodingDevice, at: Date = new Date()): void {
+    const value: LastEncodingDevice = { name: device.name, description: device.description, gpu: device.gpu, note: device.note, at: at.toISOString() };
+    this.setValue('encodingDevice', JSON.stringify(value));
   }
 }

@@ -8,7 +8,7 @@ import type { RedisOptions } from 'bullmq';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ANSWER_MODES, ENCODING_POLICIES, HOP_POLICIES, RETRIEVAL_METHODS, type AnswerMode, type EncodingPolicy, type HopPolicy, type PackProgress, type RetrievalMethod,
+  ANSWER_MODES, ENCODING_POLICIES, HOP_POLICIES, RETRIEVAL_METHODS, type AnswerMode, type EncodingDevice, type EncodingPolicy, type HopPolicy, type PackProgress, type RetrievalMethod,
 } from '../shared/types.js';
 import { PACK_FILE_EXTENSION } from '../shared/contract.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
@@ -34,7 +34,8 @@ import { ADAPTER_TENSOR_TYPES, type AdapterTensorType } from '../core/trainer/Lo
 import { trainerAvailability } from '../core/trainer/nativeTrainerBinding.js';
 import { ADAPTER_DEFAULTS } from '../shared/adapterDefaults.js';
 import { EncodingUnavailableError, ParamKbError } from '../shared/errors.js';
-import { formatBytes, formatDuration, formatRunsOn } from '../shared/format.js';
+import { encoderDeviceSetting } from '../shared/devices.js';
+import { formatBytes, formatDuration, formatEncodingDevice, formatLocalTime, formatRunsOn } from '../shared/format.js';
 
 interface GlobalOptions { data?: string; model?: string; profile?: string; embeddingModel?: string }
 
@@ -87,8 +88,22 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
 }
 
 interface EncodingFlags {
-  lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType;
+  lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; device?: string; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType;
   objective?: TrainingObjective; distillTopK?: number; distillWeight?: number;
+}
+
+/** --device: 'auto', 'cpu' or a device name, checked as the Encoding device setting is. */
+function parseDevice(value: string): string {
+  const device = encoderDeviceSetting(value);
+  if (device === null) throw new InvalidArgumentError("Use 'auto', 'cpu' or a device name such as CUDA0 or Vulkan0.");
+  return device;
+}
+
+const DEVICE_FLAG_HELP = "where to train: auto (the first GPU with room for the model, else the CPU), cpu, or a device name such as CUDA0 or Vulkan0";
+
+/** "NVIDIA GeForce RTX 4070 (CUDA0)", then the note, if any, on the next line. */
+function deviceLines(device: EncodingDevice, indent = '  '): string {
+  return `${formatEncodingDevice(device)}${device.note ? `\n${indent}${device.note}` : ''}`;
 }
 
 function parseObjective(value: string): TrainingObjective {
@@ -113,6 +128,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
     .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
     .option('--threads <n>', 'CPU threads of encoding, and in eval of answers too (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))
+    .option('--device <device>', `${DEVICE_FLAG_HELP} (default: the Encoding device setting, auto)`, parseDevice)
     .option('--reencode', 'delete the existing adapters of this model first (augmentations are kept)')
     .option('--warmup <n>', 'first train a warm-up init on the QA pairs of n passages', (v) => Number.parseInt(v, 10));
 }
@@ -142,8 +158,17 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
   const availability = trainerAvailability();
   if (!availability.available) throw new EncodingUnavailableError(availability.reason);
   let view: EncodingProgressView | null = null;
-  const session = await openEncodingSession({ dataDir, modelPath, profilePath, threads: flags.threads, config, onProgress: (p) => view?.progress(p) });
+  // The trainer can move to the CPU when a GPU fails a job: said when seen, after each job.
+  const checkDevice = () => {
+    const changed = session.reportDevice();
+    if (changed) view?.message(`Encoding device: ${deviceLines(changed)}`);
+  };
+  const session = await openEncodingSession({
+    dataDir, modelPath, profilePath, threads: flags.threads, device: flags.device, config,
+    onProgress: (p) => { view?.progress(p); if (p.step === 'failed') checkDevice(); },
+  });
   try {
+    process.stderr.write(`Encoding on ${deviceLines(session.device())}\n`);
     const baseModel = session.runtime.fingerprint;
     if (flags.reencode) session.encoder.adapters.deleteAll(baseModel);
     const documents = new DocumentStore(session.db, () => baseModel);
@@ -159,7 +184,7 @@ async function encodePassages(dataDir: string, modelPath: string, profilePath: s
     view = encodingProgressView(session.jobs.countQueued(baseModel, ids));
     let augment = 0;
     let train = 0;
-    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; view?.encoded(e); } });
+    const encoded = await session.encoder.runQueue({ among: ids, onEncoded: (e) => { augment += e.augmentSeconds; train += e.trainSeconds; view?.encoded(e); checkDevice(); } });
     view.stop();
     const status = session.jobs.status(baseModel);
     return `Encoded ${encoded} passages${warmup} (augmentation ${augment.toFixed(1)} s, training ${train.toFixed(1)} s); ${status.failed} failed, ${session.jobs.countQueued(baseModel, ids)} still queued${status.paused ? ' (paused)' : ''}.`;
@@ -202,6 +227,7 @@ async function encodeOnRedis(dataDir: string, modelPath: string, profilePath: st
   const passageIds = documentId === undefined ? undefined : withDocuments(dataDir, (documents) => documents.passageIdsOf(documentId));
   if (passageIds?.length === 0) throw new ParamKbError('not-found', `Document ${documentId} has no passages (see paramkb status).`);
   if (flags.reencode) throw new ParamKbError('reencode-remote', 'Use --reencode without --redis (it deletes adapters), then encode with --redis.');
+  if (flags.device) throw new ParamKbError('device-remote', 'Each worker trains on its own device: drop --device here and pass it to `paramkb worker`.');
   const controller = new AbortController();
   // The first Ctrl+C stops after the results in hand are stored; a second one exits at once.
   const stop = () => {
@@ -263,6 +289,8 @@ function parsePositiveInt(value: string): number {
 interface EncodingProgressView {
   progress(p: EncodeProgress): void;
   encoded(e: EncodedPassage): void;
+  /** A line of its own, above a terminal's bar. */
+  message(line: string): void;
   stop(): void;
 }
 
@@ -303,6 +331,11 @@ function encodingProgressView(total: number): EncodingProgressView {
       done++;
       seconds += e.augmentSeconds + e.trainSeconds;
       stage = `passage ${e.passageId} done`;
+      show(true);
+    },
+    message: (line) => {
+      // On a terminal: over the bar's line, which is drawn again below it.
+      process.stderr.write(bar ? `\r\x1b[K${line}\n` : `${line}\n`);
       show(true);
     },
     stop: () => bar?.stop(),
@@ -486,8 +519,11 @@ export function buildCli(): Command {
         const counts = engine.documents.counts();
         const model = await engine.getModel();
         const queue = await engine.getEncodingQueue();
+        // status runs no encoder: the device is the one the last encoder saved.
+        const encodingDevice = engine.settings.lastEncodingDevice();
+        const deviceSetting = engine.settings.get().encoderDevice;
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ dataDir: engine.dataDir, ...counts, model, queue }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ dataDir: engine.dataDir, ...counts, model, queue, encodingDevice, encoderDevice: deviceSetting }, null, 2)}\n`);
           return;
         }
         process.stdout.write([
@@ -497,6 +533,9 @@ export function buildCli(): Command {
           queue.availability.available
             ? `Encoding: ${queue.done} done, ${queue.queued} queued, ${queue.running} running, ${queue.failed} failed (policy: ${engine.settings.get().encodingPolicy})${queue.secondsPerPassage === null ? '' : `; ${formatDuration(queue.secondsPerPassage)} per passage`}`
             : `Encoding: unavailable on this computer (answers use passages in context). ${queue.availability.reason}`,
+          ...(encodingDevice
+            ? [`Encoding device: ${formatEncodingDevice(encodingDevice)}, last used ${formatLocalTime(encodingDevice.at)}${deviceSetting === 'auto' ? '' : ` (setting: ${deviceSetting})`}${encodingDevice.note ? `\n  ${encodingDevice.note}` : ''}`]
+            : queue.availability.available ? [`Encoding device: none used yet (setting: ${deviceSetting})`] : []),
         ].join('\n') + '\n');
       });
     });
@@ -520,8 +559,9 @@ export function buildCli(): Command {
     .description('encode passages for knowledge bases that publish them with `paramkb encode --redis` (a headless encoder for servers and GPU boxes)')
     .option('--concurrency <n>', 'passages in hand at once: their augmentations are generated in one batch (faster per passage), their training runs one after another (default 1; 4 suits passages without augmentation)', parsePositiveInt, 1)
     .option('--threads <n>', 'CPU threads per passage (default: all cores)', parsePositiveInt)
+    .option('--device <device>', `${DEVICE_FLAG_HELP} (default: auto)`, parseDevice)
     .option('--lock-seconds <s>', 'seconds before the passage of a worker that stopped answering goes to another worker (default 30)', Number.parseFloat, 30), true)
-    .action(async (opts: RedisFlags & { concurrency: number; threads?: number; lockSeconds: number }) => {
+    .action(async (opts: RedisFlags & { concurrency: number; threads?: number; device?: string; lockSeconds: number }) => {
       const globals = program.opts<GlobalOptions>();
       const model = globals.model ?? process.env.PARAMKB_MODEL;
       if (!model) throw new ParamKbError('no-model', 'A worker encodes with one model file: pass --model (the same GGUF the knowledge base uses) or set PARAMKB_MODEL.');
@@ -720,7 +760,7 @@ export function buildCli(): Command {
 }
 
 /** `paramkb worker`: encodes jobs until Ctrl+C (finishes the passages in hand) or a second Ctrl+C (drops them). */
-async function runWorker(options: { modelPath: string; profilePath?: string; connection: RedisOptions; redisUrl: string; concurrency: number; threads?: number; lockSeconds: number }): Promise<void> {
+async function runWorker(options: { modelPath: string; profilePath?: string; connection: RedisOptions; redisUrl: string; concurrency: number; threads?: number; device?: string; lockSeconds: number }): Promise<void> {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   const shown = new Map<string, string>();
   let lastError = '';
@@ -737,6 +777,7 @@ async function runWorker(options: { modelPath: string; profilePath?: string; con
         }
         case 'completed': shown.delete(e.jobId); log(`passage ${e.passageId} (job ${e.jobId}): done in ${e.seconds.toFixed(1)} s`); break;
         case 'failed': shown.delete(e.jobId); log(`passage ${e.passageId ?? '?'} (job ${e.jobId}): failed${e.final ? '' : ', will retry'}: ${e.error}`); break;
+        case 'device': log(`encoding device now: ${deviceLines(e.device, ' ')}`); break;
         case 'error':
           // A Redis that is away repeats its error at every reconnection attempt: say it once.
           if (e.error !== lastError) log(`error: ${e.error}`);
@@ -746,6 +787,7 @@ async function runWorker(options: { modelPath: string; profilePath?: string; con
     },
   });
   log(`worker ${process.pid} on ${redactedRedisUrl(options.redisUrl)}, queue ${worker.queueName}: ${describeModel(worker.model)}, concurrency ${options.concurrency}${options.threads ? `, ${options.threads} threads` : ''}. Ctrl+C stops after the passages in hand.`);
+  log(`encoding device: ${deviceLines(worker.device(), ' ')}`);
   await new Promise<void>((resolveStop) => {
     let stopping = false;
     const stop = () => {

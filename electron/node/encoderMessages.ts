@@ -1,10 +1,17 @@
 // Messages between the engine and the encoder process (a Node child process here, an Electron
 // utilityProcess in the app): unions tagged by `type`, the same over both channels.
+import type { EncodingDevice } from '../shared/types.js';
+
 export interface EncoderWorkerArgs {
   dataDir: string;
   modelPath: string;
   profilePath?: string;
   threads?: number;
+  /**
+   * The Encoding device setting the encoder starts with ('auto', 'cpu', a device name; one that
+   * is gone falls back to 'auto', with a note); default: the knowledge base's.
+   */
+  device?: string;
   useGpu?: boolean;
   /**
    * Run at the lowest CPU priority, so answers come first (default true; false only where a
@@ -17,6 +24,8 @@ export type ToEncoder = { type: 'start'; args: EncoderWorkerArgs } | { type: 'no
 
 export type FromEncoder =
   | { type: 'ready' }
+  /** The device the trainer trains on: after 'ready', and again when it changes (a GPU failed and the CPU took over). */
+  | { type: 'device'; device: EncodingDevice }
   | { type: 'progress'; passageId: number; step: string; progress: number }
   | { type: 'encoded'; passageId: number }
   | { type: 'idle' }

@@ -48,6 +48,7 @@ export function startEncoderProcess(
   let childExited: Promise<void> = Promise.resolve();
   let modelPath: string | null = null;
   let threads: number | undefined;
+  let device: string | undefined;
   let stopping = false;
   let crashes = 0;
   let busyRetries = 0;
@@ -56,13 +57,17 @@ export function startEncoderProcess(
   const start = () => {
     const model = engine.loadedModelPath();
     modelPath = model;
-    threads = encoderThreadsOf(engine.settings.get());
+    const settings = engine.settings.get();
+    threads = encoderThreadsOf(settings);
+    device = settings.encoderDevice;
     if (!model || stopping) return;
     const worker = spawnWorker();
     child = worker;
     let busy = false;
     worker.onMessage((message) => {
       if (message.type === 'ready') { crashes = 0; busyRetries = 0; engine.setEncoderBlocked(null); }
+      // Only the current encoder's: one being replaced trains nowhere that matters any more.
+      if (message.type === 'device' && child === worker) engine.setEncoderDevice(message.device);
       if (message.type === 'encoded') engine.emit('documentsChanged', {});
       if (message.type === 'fatal') emitCrash(`The encoder stopped: ${message.message}`);
       if (message.type === 'busy') { busy = true; engine.setEncoderBlocked(`${message.message} Encoding continues here once it stops.`); }
@@ -70,7 +75,10 @@ export function startEncoderProcess(
     });
     childExited = new Promise((resolve) => worker.onExit((failure) => {
       resolve();
-      if (child === worker) child = null;
+      if (child === worker) {
+        child = null;
+        engine.setEncoderDevice(null);
+      }
       if (stopping) return;
       if (busy) {
         restartTimer = setTimeout(start, BUSY_RETRY_DELAYS_MS[Math.min(busyRetries, BUSY_RETRY_DELAYS_MS.length - 1)]!);
@@ -83,17 +91,19 @@ export function startEncoderProcess(
       emitCrash(`The encoder process stopped (${failure}); restarting in ${delay / 1000} s. Encoding resumes where it stopped.`);
       restartTimer = setTimeout(start, delay);
     }));
-    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, useGpu: engine.options.useGpu, ...workerArgs } });
+    worker.send({ type: 'start', args: { dataDir: engine.dataDir, modelPath: model, profilePath: engine.options.profilePath, threads, device, useGpu: engine.options.useGpu, ...workerArgs } });
   };
 
   start();
   return {
     notify: () => {
-      // A new model or thread count needs a new encoder; otherwise the running one just looks
-      // at the queue again.
-      if (engine.loadedModelPath() !== modelPath || encoderThreadsOf(engine.settings.get()) !== threads) {
+      // A new model, thread count or device needs a new encoder; otherwise the running one just
+      // looks at the queue again.
+      const settings = engine.settings.get();
+      if (engine.loadedModelPath() !== modelPath || encoderThreadsOf(settings) !== threads || settings.encoderDevice !== device) {
         const old = child;
         child = null;
+        engine.setEncoderDevice(null);
         old?.send({ type: 'stop' });
         start();
       } else child?.send({ type: 'notify' });

@@ -46,6 +46,12 @@ let running: Promise<void> | null = null;
 let again = false;
 const stopController = new AbortController();
 
+/** Saves the trainer's device as the last one used, and tells the engine when it changed. */
+function reportDevice(): void {
+  const changed = session?.reportDevice();
+  if (changed) channel.send({ type: 'device', device: changed });
+}
+
 function runQueue(): void {
   if (!session || stopController.signal.aborted) return;
   if (running) { again = true; return; }
@@ -53,7 +59,13 @@ function runQueue(): void {
   running = (async () => {
     do {
       again = false;
-      await current.encoder.runQueue({ signal: stopController.signal, onEncoded: (e) => channel.send({ type: 'encoded', passageId: e.passageId }) });
+      await current.encoder.runQueue({
+        signal: stopController.signal,
+        onEncoded: (e) => {
+          channel.send({ type: 'encoded', passageId: e.passageId });
+          reportDevice();
+        },
+      });
     } while (again && !stopController.signal.aborted);
     channel.send({ type: 'idle' });
   })().catch((error: unknown) => channel.send({ type: 'fatal', message: (error as Error).message })).finally(() => { running = null; });
@@ -76,10 +88,17 @@ channel.onMessage((message) => {
       if (message.args.background !== false) runInBackground();
       openEncodingSession({
         ...message.args,
-        onProgress: (p) => channel.send({ type: 'progress', passageId: p.job.passageId, step: p.step, progress: p.progress }),
+        deviceIsSetting: true,
+        onProgress: (p) => {
+          channel.send({ type: 'progress', passageId: p.job.passageId, step: p.step, progress: p.progress });
+          // A job that failed for good may have moved the trainer off a failing GPU as well.
+          if (p.step === 'failed') reportDevice();
+        },
       }).then((s) => {
         session = s;
         channel.send({ type: 'ready' });
+        // The session saved it once loaded: report that one.
+        channel.send({ type: 'device', device: s.device() });
         runQueue();
       }).catch((error: unknown) => {
         // Another process encodes this knowledge base: not a crash, the host tries again later.

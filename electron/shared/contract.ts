@@ -3,11 +3,12 @@
 // ever sees it through createApiClient. Adding a method means adding it to ParamKbApi and to
 // apiArgs below; nothing else restates its signature.
 import type {
-  AnswerMode, AskRequest, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus,
+  AnswerMode, AskRequest, ChatMessage, ChatSummary, ComputeDeviceList, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus,
   EncodingQueueStatus, ImportFailureList, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit,
   SerializedError, Settings,
 } from './types.js';
 import { ANSWER_MODES, ENCODING_POLICIES, type EncodingPolicy } from './types.js';
+import { encoderDeviceSetting } from './devices.js';
 
 /** A file picked or dropped in the renderer, sent by content (browsers have no file paths). */
 export interface UploadedFile {
@@ -48,6 +49,11 @@ export interface ParamKbApi {
   getEncodingQueue(): Promise<EncodingQueueStatus>;
   pauseEncoding(): Promise<EncodingQueueStatus>;
   resumeEncoding(): Promise<EncodingQueueStatus>;
+  /**
+   * The devices the encoder can train on (the trainer's list; read-only). Where the trainer is
+   * unavailable, just the CPU, with the reason in `failures`.
+   */
+  getEncodingDevices(): Promise<ComputeDeviceList>;
   // Model
   getModel(): Promise<ModelInfo>;
   openModel(path: string): Promise<ModelInfo>;
@@ -137,6 +143,11 @@ function settingsPatch(method: string, v: unknown): Partial<Settings> {
       case 'gpuLayers': out.gpuLayers = value === 'auto' ? 'auto' : intIn(method, value, 0, 1000); break;
       case 'threads': out.threads = intIn(method, value, 0, 512); break;
       case 'encoderThreads': out.encoderThreads = intIn(method, value, 0, 512); break;
+      case 'encoderDevice': {
+        const device = typeof value === 'string' ? encoderDeviceSetting(value) : null;
+        if (device === null) fail(method, "encoderDevice must be 'auto', 'cpu' or a device name (up to 64 letters, digits, '_', '.' or '-')");
+        out.encoderDevice = device; break;
+      }
       case 'encodingPolicy':
         if (!ENCODING_POLICIES.includes(value as EncodingPolicy)) fail(method, `encodingPolicy must be one of ${ENCODING_POLICIES.join(', ')}`);
         out.encodingPolicy = value as EncodingPolicy; break;
@@ -200,6 +211,7 @@ export const apiArgs: ArgsValidators = {
   getEncodingQueue: (a) => none('getEncodingQueue', a),
   pauseEncoding: (a) => none('pauseEncoding', a),
   resumeEncoding: (a) => none('resumeEncoding', a),
+  getEncodingDevices: (a) => none('getEncodingDevices', a),
   getModel: (a) => none('getModel', a),
   openModel: (a) => [str('openModel', a[0], 4096)],
   getRecommendedModels: (a) => none('getRecommendedModels', a),

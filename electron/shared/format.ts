@@ -1,5 +1,5 @@
 // Human-readable sizes and facts, for the UI and the command line alike.
-import type { ModelInfo } from './types.js';
+import type { EncodingDevice, ModelInfo } from './types.js';
 
 export function formatBytes(bytes: number | null): string {
   if (bytes === null || !Number.isFinite(bytes)) return '—';
@@ -37,4 +37,17 @@ export function formatRunsOn(model: Pick<ModelInfo, 'gpu' | 'gpuDevices' | 'gpuL
   const backend = gpuBackendName(model.gpu);
   const where = model.gpuDevices.length > 0 ? `${backend}: ${model.gpuDevices.join(', ')}` : backend;
   return `GPU (${where}), ${model.gpuLayers}${model.layerCount ? ` of ${model.layerCount}` : ''} layers`;
+}
+
+/** The device an encoder trains on: "NVIDIA GeForce RTX 4070 (CUDA0)", "AMD Ryzen 7 7840U (CPU)". */
+export function formatEncodingDevice(device: Pick<EncodingDevice, 'name' | 'description'>): string {
+  return device.description && device.description !== device.name ? `${device.description} (${device.name})` : device.name;
+}
+
+/** An ISO time as local "2026-01-31 14:05" (an unreadable one as given). */
+export function formatLocalTime(iso: string): string {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${two(t.getHours())}:${two(t.getMinutes())}`;
 }

@@ -220,6 +220,42 @@ export interface EncodingQueueStatus {
   etaSeconds: number | null;
   /** Why nothing is encoded here now (another process encodes this knowledge base), else null. */
   blocked: string | null;
+  /** The device this process's encoder trains on, as it last reported; null when no encoder runs here. */
+  device: EncodingDevice | null;
+}
+
+/** The compute device an encoder trains on. */
+export interface EncodingDevice {
+  /** ggml's name: 'CPU', 'Vulkan0', 'CUDA0'. */
+  name: string;
+  /** What the driver calls it, e.g. 'NVIDIA GeForce RTX 4070'. */
+  description: string;
+  /** True on a GPU (an integrated one too), false on the CPU. */
+  gpu: boolean;
+  /** Why encoding runs on the CPU although a GPU is present (too little memory, a GPU failure, a setting naming a device that is gone), else null. */
+  note: string | null;
+}
+
+/** The last device a knowledge base was encoded on, kept for `paramkb status`. */
+export interface LastEncodingDevice extends EncodingDevice {
+  /** When the encoder reported it (ISO 8601). */
+  at: string;
+}
+
+/** A compute device the encoder can train on (the trainer's list: the CPU, then the GPUs found). */
+export interface ComputeDevice {
+  /** ggml's name, what the Encoding device setting holds: 'CPU', 'Vulkan0', 'CUDA0'. */
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'igpu' | 'accel';
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+export interface ComputeDeviceList {
+  devices: ComputeDevice[];
+  /** Why GPU backends on this machine did not load (a missing driver), or why the trainer is unavailable. */
+  failures: string[];
 }
 
 export interface ModelInfo {
@@ -306,6 +342,11 @@ export interface Settings {
   threads: number;
   /** Threads of background encoding (augmentation and training); 0 uses `threads`. Default 0. */
   encoderThreads: number;
+  /**
+   * Where encoding trains: 'auto' (the first real GPU with room for the model, else the CPU),
+   * 'cpu', or a device name from getEncodingDevices ('CUDA0', 'Vulkan0'). Default 'auto'.
+   */
+  encoderDevice: string;
   /** Which passages are encoded into adapters. Default 'all'. */
   encodingPolicy: EncodingPolicy;
   theme: 'system' | 'light' | 'dark';

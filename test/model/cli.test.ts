@@ -91,7 +91,9 @@ describe('paramkb CLI', () => {
     const r = await paramkb(['status', '--json']);
     expect(r.code).toBe(0);
     const status = JSON.parse(r.stdout) as { documents: number; passages: number; model: { loaded: boolean; path: string } };
-    expect(status).toMatchObject({ documents: 3, passages: 3, model: { loaded: true, path: modelPath } });
+    expect(status).toMatchObject({ documents: 3, passages: 3, model: { loaded: true, path: modelPath }, encodingDevice: null, encoderDevice: 'auto' });
+    // Nothing was encoded here yet, so no device was used.
+    expect((await paramkb(['status'])).stdout).toContain('\nEncoding device: none used yet (setting: auto)\n');
   });
 
   it('encodes passages into adapters in the foreground, then answers with them', async () => {
@@ -100,8 +102,18 @@ describe('paramkb CLI', () => {
     const db = new BetterSqlite3(join(dataDir, 'paramkb.sqlite'), { readonly: true });
     const orla = (db.prepare("SELECT id FROM documents WHERE title = 'orla venkatesh'").get() as { id: number }).id;
     db.close();
-    const r = await paramkb(['encode', '--doc', String(orla), '--epochs', '1'], 500_000);
+    const r = await paramkb(['encode', '--doc', String(orla), '--epochs', '1', '--threads', '1', '--device', 'cpu'], 500_000);
     expect(r.code).toBe(0);
+    // The device it trains on, first; here the CPU, as asked.
+    expect(r.stderr).toMatch(/^Encoding on \S.* \(CPU\)$/m);
+    expect(r.stderr.indexOf('Encoding on ')).toBeLessThan(r.stderr.indexOf('Encoding: 0/1'));
+    // status runs no encoder: it shows the device the last one used, kept in the knowledge base.
+    const status = await paramkb(['status']);
+    expect(status.stdout).toMatch(/^Encoding device: \S.* \(CPU\), last used \d{4}-\d\d-\d\d \d\d:\d\d$/m);
+    expect(status.stdout).not.toContain('none used yet');
+    const statusJson = JSON.parse((await paramkb(['status', '--json'])).stdout) as { encodingDevice: unknown; queue: { device: unknown } };
+    expect(statusJson.encodingDevice).toMatchObject({ name: 'CPU', gpu: false, note: null });
+    expect(statusJson.queue.device).toBeNull();
     // Not a terminal: plain lines of progress on stderr, from the first stage to a rate.
     expect(r.stderr).toMatch(/^Encoding: 0\/1 passages done; passage \d+ augmenting; time left known after the first passage$/m);
     expect(r.stderr).toMatch(/^Encoding: 1\/1 passages done; passage \d+ done; \d+ (s|min) per passage$/m);
@@ -175,6 +187,13 @@ describe('paramkb CLI', () => {
     const missing = await paramkb(['eval', '--docs', join(dir, 'nope.jsonl'), '--questions', join(dir, 'nope.jsonl')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^paramkb: Cannot read the documents file/);
+    // A device that is no name, and one this computer does not have (the trainer lists those it has).
+    const badDevice = await paramkb(['encode', '--device', 'CUDA 0']);
+    expect(badDevice.code).not.toBe(0);
+    expect(badDevice.stderr).toContain("Use 'auto', 'cpu' or a device name");
+    const noDevice = await paramkb(['--model', modelPath, 'encode', '--all', '--threads', '1', '--device', 'Nope7']);
+    expect(noDevice.code).toBe(1);
+    expect(noDevice.stderr).toMatch(/^paramkb: There is no compute device named 'Nope7'/m);
     const notModel = await paramkb(['--model', join(dir, 'docs', BIOGRAPHIES[0].file), 'ask', 'q']);
     expect(notModel.code).toBe(1);
     expect(notModel.stderr).toMatch(/is not a GGUF model file/);

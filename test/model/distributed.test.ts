@@ -134,10 +134,12 @@ describe('distributed encoding on BullMQ', () => {
     const reference = adapterShas(join(dir, 'reference'));
     expect(reference.size).toBe(PEOPLE.length); // the too-long passage fails locally too
 
-    const worker = () => paramkb(['--model', modelPath, 'worker', '--redis', redis.url, '--threads', '1', '--lock-seconds', '4']);
+    const worker = () => paramkb(['--model', modelPath, 'worker', '--redis', redis.url, '--threads', '1', '--device', 'cpu', '--lock-seconds', '4']);
     const workerA = worker();
     const workerB = worker();
     await until('both workers to listen', () => [workerA, workerB].every((w) => w.lines.some((l) => l.text.includes(' queue paramkb-encode-'))));
+    // Each says where it trains: the CPU, as asked.
+    await until('both workers to say where they train', () => [workerA, workerB].every((w) => w.lines.some((l) => / encoding device: \S.* \(CPU\)$/.test(l.text))), 5_000);
     const encode = () => paramkb(['--data', dataDir, '--model', modelPath, 'encode', '--redis', redis.url]);
 
     const first = encode();

@@ -9,6 +9,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Engine } from '../../electron/core/engine.js';
 import { acquireEncoderLock, EncoderBusyError } from '../../electron/core/encoding/encoderLock.js';
 import { openEncodingSession } from '../../electron/core/encoding/encodingSession.js';
+import { startEncoderProcess, type EncoderWorkerHandle } from '../../electron/node/encoderProcess.js';
+import type { FromEncoder } from '../../electron/node/encoderMessages.js';
+import type { EncodingDevice } from '../../electron/shared/types.js';
 import { repoRoot } from '../../scripts/llama-source.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 
@@ -41,17 +44,17 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<boole
  * and its first training progress. At normal priority unless `background`, so that the test
  * files running beside this one do not starve it.
  */
-function startParent(background = false): { parent: ChildProcess; worker: Promise<{ pid: number }>; training: Promise<void>; messages: { type: string; message?: { type: string } }[] } {
+function startParent(background = false, device?: string): { parent: ChildProcess; worker: Promise<{ pid: number }>; training: Promise<void>; messages: { type: string; message?: { type: string; device?: EncodingDevice } }[] } {
   const script = `
     const { fork } = require('node:child_process');
     const worker = fork(${JSON.stringify(WORKER)}, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     process.send({ type: 'worker', pid: worker.pid });
     worker.on('message', (m) => process.send({ type: 'from-worker', message: m }));
-    worker.send({ type: 'start', args: { dataDir: ${JSON.stringify(dataDir)}, modelPath: ${JSON.stringify(modelPath)}, threads: 1, useGpu: false, background: ${background} } });
+    worker.send({ type: 'start', args: { dataDir: ${JSON.stringify(dataDir)}, modelPath: ${JSON.stringify(modelPath)}, threads: 1, useGpu: false, background: ${background}, device: ${JSON.stringify(device)} } });
   `;
   const parent = fork('-e', [script], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, PARAMKB_GPU: '0' } });
   // fork('-e', ...) runs the script through node's -e flag.
-  const messages: { type: string; message?: { type: string } }[] = [];
+  const messages: { type: string; message?: { type: string; device?: EncodingDevice } }[] = [];
   let onWorker: (w: { pid: number }) => void = () => undefined;
   let onTraining: () => void = () => undefined;
   parent.on('message', (m: { type: string; pid?: number; message?: { type: string; step?: string } }) => {
@@ -64,6 +67,17 @@ function startParent(background = false): { parent: ChildProcess; worker: Promis
     worker: new Promise((resolve) => { onWorker = resolve; }),
     training: new Promise((resolve) => { onTraining = resolve; }),
     messages,
+  };
+}
+
+/** forkEncoderWorker's, with the compiled worker (the sources here have no encoderWorker.js beside them). */
+function forkCompiledWorker(): EncoderWorkerHandle {
+  const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, PARAMKB_GPU: '0' } });
+  return {
+    send: (message) => { if (child.connected) child.send(message); },
+    onMessage: (handler) => child.on('message', (raw) => handler(raw as FromEncoder)),
+    onExit: (handler) => child.once('exit', (code, signal) => handler(code === 0 && signal === null ? null : signal ?? `exit code ${code}`)),
+    kill: () => child.kill('SIGKILL'),
   };
 }
 
@@ -136,6 +150,40 @@ describe('encoder process', () => {
     }
   });
 
+  it('trains where the automatic choice says, with a note, when the device setting names one this computer lacks; a device asked for by name fails', async () => {
+    const engine = await Engine.open({ dataDir, useGpu: false });
+    await engine.updateSettings({ encoderDevice: 'Nope7' });
+    await engine.close();
+    try {
+      const session = await openEncodingSession({ dataDir, modelPath, threads: 1, useGpu: false });
+      try {
+        const device = session.device();
+        expect(device.note).toMatch(/^The Encoding device setting names Nope7, which this computer does not have now \(found: CPU \(.+\)\), so encoding uses the automatic choice\./);
+        expect(device.name).not.toBe('Nope7');
+        expect(session.reportDevice()).toBeNull(); // reported once loaded; unchanged since
+      } finally {
+        await session.close();
+      }
+      await expect(openEncodingSession({ dataDir, modelPath, threads: 1, useGpu: false, device: 'Nope7' })).rejects.toThrow(/There is no compute device named 'Nope7'/);
+      // The app's encoder process is given the setting's value: it falls back too, and says so.
+      const { parent, worker, messages } = startParent(false, 'Nope7');
+      const { pid } = await worker;
+      try {
+        const reported = () => messages.find((m) => m.message?.type === 'device')?.message?.device;
+        const fatal = () => messages.some((m) => m.message?.type === 'fatal');
+        expect(await until(() => reported() !== undefined || fatal(), 60_000)).toBe(true);
+        expect(reported()?.note).toMatch(/^The Encoding device setting names Nope7, which this computer does not have now/);
+      } finally {
+        parent.kill('SIGKILL');
+        if (await until(() => !alive(pid), 20_000) === false) process.kill(pid, 'SIGKILL');
+      }
+    } finally {
+      const restore = await Engine.open({ dataDir, useGpu: false });
+      await restore.updateSettings({ encoderDevice: 'auto' });
+      await restore.close();
+    }
+  });
+
   it('lets one process at a time encode a knowledge base, and a killed one leaves no lock behind', async () => {
     const lock = acquireEncoderLock(dataDir);
     expect(() => acquireEncoderLock(dataDir)).toThrow(EncoderBusyError);
@@ -162,6 +210,51 @@ describe('encoder process', () => {
     } finally {
       first.parent.kill('SIGKILL');
       if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('reports the device it trains on: the engine shows it in the queue status, and the knowledge base keeps it', async () => {
+    const settingsEngine = await Engine.open({ dataDir, useGpu: false });
+    await settingsEngine.updateSettings({ encoderDevice: 'cpu', encoderThreads: 1 });
+    settingsEngine.settings.setValue('encodingDevice', 'null'); // nothing saved by the tests before
+    await settingsEngine.close();
+    const reported: (EncodingDevice | null)[] = [];
+    const engine = await Engine.open({
+      dataDir, modelPath, useGpu: false,
+      events: (event, payload) => { if (event === 'encodingQueueChanged') reported.push((payload as { device: EncodingDevice | null }).device); },
+      createEncoder: (opened) => startEncoderProcess(opened, () => undefined, forkCompiledWorker, { background: false }),
+    });
+    let closed = false;
+    try {
+      expect((await engine.getEncodingQueue()).device).toBeNull(); // until the encoder has loaded
+      expect(await until(() => reported.some((d) => d !== null), 60_000)).toBe(true);
+      const device = (await engine.getEncodingQueue()).device;
+      expect(device).toEqual({ name: 'CPU', description: expect.any(String), gpu: false, note: null });
+      expect(device!.description).not.toBe('');
+      // Saved where `paramkb status`, which runs no encoder, reads it.
+      const db = new BetterSqlite3(join(dataDir, 'paramkb.sqlite'), { readonly: true });
+      try {
+        const saved = JSON.parse((db.prepare("SELECT value FROM settings WHERE key = 'app.encodingDevice'").get() as { value: string }).value) as Record<string, unknown>;
+        expect(saved).toMatchObject({ ...device, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+      } finally {
+        db.close();
+      }
+      await engine.close();
+      closed = true;
+      expect(reported.at(-1)).toBeNull(); // no encoder runs any more
+    } finally {
+      if (!closed) await engine.close();
+    }
+  });
+
+  it('lists the devices it could train on, the CPU first', async () => {
+    const engine = await Engine.open({ dataDir, useGpu: false });
+    try {
+      const { devices } = await engine.getEncodingDevices();
+      expect(devices[0]).toMatchObject({ name: 'CPU', type: 'cpu' });
+      expect(devices[0]!.memoryTotal).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
     }
   });
 });

@@ -73,6 +73,12 @@ describe('without a native trainer', () => {
 
       await expect(engine.reencodeDocument(orla.documentId)).rejects.toMatchObject({ code: 'encoding-unavailable', expected: true });
       expect(engine.db.prepare('SELECT COUNT(*) FROM jobs').pluck().get()).toBe(0);
+
+      // The Encoding device list still answers: the CPU, and why nothing else is there.
+      expect(queue.device).toBeNull();
+      const { devices, failures } = await engine.getEncodingDevices();
+      expect(devices).toEqual([{ name: 'CPU', description: expect.any(String), type: 'cpu', memoryFree: expect.any(Number), memoryTotal: expect.any(Number) }]);
+      expect(failures).toEqual([queue.availability.reason]);
     } finally {
       await engine.close();
     }

@@ -167,7 +167,7 @@ describe('knowledge', () => {
     const rivers = store.getState().documents.find((d) => d.title === 'rivers.md')!;
     // Before any passage is done: the stage moves, the time left is not known yet.
     act(() => api.emit('encodingQueueChanged', {
-      availability: { available: true }, paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null,
+      availability: { available: true }, paused: false, queued: 3, running: 1, done: 0, failed: 0, total: 4, secondsPerPassage: null, etaSeconds: null, blocked: null, device: null,
       current: { passageId: 1, documentId: rivers.id, position: 1, documentTitle: 'rivers.md', step: 'augmenting: 240 of about 1200 tokens written (4 passages together)', progress: 0.14 },
     }));
     const queue = screen.getByRole('region', { name: 'Encoding queue' });
@@ -176,7 +176,7 @@ describe('knowledge', () => {
     expect(within(screen.getByRole('row', { name: 'rivers.md' })).getByText('Passage 2: augmenting: 240 of about 1200 tokens written (4 passages together)')).toBeTruthy();
     // After one: a rate and the time left.
     act(() => api.emit('encodingQueueChanged', {
-      availability: { available: true }, paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null,
+      availability: { available: true }, paused: false, queued: 2, running: 1, done: 1, failed: 0, total: 4, secondsPerPassage: 38, etaSeconds: 95, blocked: null, device: null,
       current: { passageId: 2, documentId: rivers.id, position: 0, documentTitle: 'rivers.md', step: 'training: step 3 of 6', progress: 0.5 },
     }));
     expect(within(queue).getByRole('progressbar', { name: 'Encoding progress' }).getAttribute('aria-valuenow')).toBe('25');

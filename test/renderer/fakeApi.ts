@@ -4,7 +4,7 @@ import type { ApiEvent, ParamKbEvents, UploadedFile } from '../../electron/share
 import { ParamKbError } from '../../electron/shared/errors.js';
 import type { ApiClient, EventHandler } from '../../electron/shared/rpc.js';
 import type {
-  ChatMessage, ChatSummary, DocumentDetail, EmbeddingStatus, EncodingQueueStatus, ImportFailure, ImportReport, ModelInfo, RecommendedModel, RecordedImportFailure, Settings,
+  ChatMessage, ChatSummary, ComputeDeviceList, DocumentDetail, EmbeddingStatus, EncodingDevice, EncodingQueueStatus, ImportFailure, ImportReport, ModelInfo, RecommendedModel, RecordedImportFailure, Settings,
 } from '../../electron/shared/types.js';
 
 export interface FakeApi extends ApiClient {
@@ -26,6 +26,19 @@ export interface FakeApiOptions {
   encodingUnavailable?: string;
 }
 
+/** The device the fake encoder reports while it runs. */
+const CPU_DEVICE: EncodingDevice = { name: 'CPU', description: 'AMD Ryzen 7 7840U', gpu: false, note: null };
+
+/** What the fake trainer finds: the CPU, a GPU, and a software renderer. */
+const COMPUTE_DEVICES: ComputeDeviceList = {
+  devices: [
+    { name: 'CPU', description: 'AMD Ryzen 7 7840U', type: 'cpu', memoryFree: 20e9, memoryTotal: 32e9 },
+    { name: 'Vulkan0', description: 'AMD Radeon 780M', type: 'igpu', memoryFree: 7e9, memoryTotal: 8e9 },
+    { name: 'Vulkan1', description: 'llvmpipe (LLVM 15.0.6, 256 bits)', type: 'gpu', memoryFree: 20e9, memoryTotal: 32e9 },
+  ],
+  failures: [],
+};
+
 export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const handlers = new Map<ApiEvent, Set<(payload: unknown) => void>>();
   const calls: FakeApi['calls'] = [];
@@ -37,7 +50,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
   const running = new Map<string, { cancelled: boolean }>();
   let paused = false;
   let settings: Settings = {
-    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0, encodingPolicy: 'all',
+    topK: 3, defaultMode: 'combine', rank: 2, alpha: 32, learningRate: 2e-3, epochs: 3, gpuLayers: 'auto', threads: 0, encoderThreads: 0, encoderDevice: 'auto', encodingPolicy: 'all',
     theme: 'light', dataDir: '/home/user/.config/ParamKB',
   };
   let model: ModelInfo = {
@@ -72,9 +85,9 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
     const total = [...documents.values()].reduce((n, d) => n + d.passageCount, 0);
     const done = [...documents.values()].reduce((n, d) => n + d.encodedCount, 0);
     if (options.encodingUnavailable !== undefined) {
-      return { availability: { available: false, reason: options.encodingUnavailable }, paused, queued: 0, running: 0, done, failed: 0, total: done, current: null, secondsPerPassage: null, etaSeconds: null, blocked: null };
+      return { availability: { available: false, reason: options.encodingUnavailable }, paused, queued: 0, running: 0, done, failed: 0, total: done, current: null, secondsPerPassage: null, etaSeconds: null, blocked: null, device: null };
     }
-    return { availability: { available: true }, paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null };
+    return { availability: { available: true }, paused, queued: total - done, running: 0, done, failed: 0, total, current: null, secondsPerPassage: 12, etaSeconds: total > done ? (total - done) * 12 : null, blocked: null, device: CPU_DEVICE };
   };
   const search = (query: string, k: number) => {
     const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 2);
@@ -206,6 +219,7 @@ export function createFakeApi(options: FakeApiOptions = {}): FakeApi {
       if (state) state.cancelled = true;
     },
     async getEncodingQueue() { return queue(); },
+    async getEncodingDevices() { return COMPUTE_DEVICES; },
     async pauseEncoding() { paused = true; settings = { ...settings, encodingPolicy: 'paused' }; return queue(); },
     async resumeEncoding() { paused = false; settings = { ...settings, encodingPolicy: 'all' }; return queue(); },
     async getModel() { return model; },

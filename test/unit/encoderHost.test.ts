@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../electron/core/engine.js';
 import type { FromEncoder, ToEncoder } from '../../electron/node/encoderMessages.js';
+import type { EncodingDevice } from '../../electron/shared/types.js';
 import { startEncoderProcess, type EncoderWorkerHandle } from '../../electron/node/encoderProcess.js';
 
 interface FakeWorker extends EncoderWorkerHandle {
@@ -26,8 +27,9 @@ function fakeWorker(): FakeWorker {
   return worker;
 }
 
-function fakeEngine(settings: { threads: number; encoderThreads: number } = { threads: 0, encoderThreads: 0 }) {
+function fakeEngine(settings: { threads: number; encoderThreads: number; encoderDevice: string } = { threads: 0, encoderThreads: 0, encoderDevice: 'auto' }) {
   const blocked: (string | null)[] = [];
+  const devices: (EncodingDevice | null)[] = [];
   const engine = {
     dataDir: '/kb',
     options: { profilePath: undefined, useGpu: false },
@@ -36,15 +38,16 @@ function fakeEngine(settings: { threads: number; encoderThreads: number } = { th
     emit: () => undefined,
     emitQueue: () => undefined,
     setEncoderBlocked: (reason: string | null) => void blocked.push(reason),
+    setEncoderDevice: (device: EncodingDevice | null) => void devices.push(device),
   };
-  return { engine: engine as unknown as Engine, blocked };
+  return { engine: engine as unknown as Engine, blocked, devices };
 }
 
 afterEach(() => vi.useRealTimers());
 
 describe('encoder host', () => {
   it('starts the encoder with the thread settings, and a new one when they change', () => {
-    const settings = { threads: 3, encoderThreads: 0 };
+    const settings = { threads: 3, encoderThreads: 0, encoderDevice: 'auto' };
     const { engine } = fakeEngine(settings);
     const workers: FakeWorker[] = [];
     const control = startEncoderProcess(engine, () => undefined, () => { const w = fakeWorker(); workers.push(w); return w; });
@@ -104,5 +107,36 @@ describe('encoder host', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(workers).toHaveLength(6);
     await control.close();
+  });
+
+  it('starts the encoder on the device setting, a new one when it changes, and passes on the device each reports', async () => {
+    const settings = { threads: 0, encoderThreads: 0, encoderDevice: 'auto' };
+    const { engine, devices } = fakeEngine(settings);
+    const workers: FakeWorker[] = [];
+    const control = startEncoderProcess(engine, () => undefined, () => { const w = fakeWorker(); workers.push(w); return w; });
+    expect(workers[0]!.sent[0]).toMatchObject({ type: 'start', args: { device: 'auto' } });
+    const gpu: EncodingDevice = { name: 'CUDA0', description: 'NVIDIA GeForce RTX 4070', gpu: true, note: null };
+    const moved: EncodingDevice = { name: 'CPU', description: 'AMD Ryzen 7 7840U', gpu: false, note: 'Encoding moved to the CPU after CUDA0 failed: out of memory' };
+    workers[0]!.reply({ type: 'ready' });
+    workers[0]!.reply({ type: 'device', device: gpu });
+    workers[0]!.reply({ type: 'device', device: moved });
+    expect(devices).toEqual([gpu, moved]);
+    control.notify();
+    expect(workers).toHaveLength(1);
+    settings.encoderDevice = 'cpu';
+    control.notify();
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'stop' });
+    expect(workers[1]!.sent[0]).toMatchObject({ type: 'start', args: { device: 'cpu' } });
+    // The old encoder's last words and its exit say nothing about the new one.
+    expect(devices.at(-1)).toBeNull();
+    workers[1]!.reply({ type: 'device', device: moved });
+    workers[0]!.reply({ type: 'device', device: gpu });
+    workers[0]!.exit(null);
+    expect(devices.at(-1)).toEqual(moved);
+    // Once no encoder runs, none trains anywhere.
+    const closed = control.close();
+    workers[1]!.exit(null);
+    await closed;
+    expect(devices.at(-1)).toBeNull();
   });
 });

@@ -59,4 +59,21 @@ describe('rpc', () => {
     expect(() => apiArgs.updateSettings([{ dataDir: '/tmp' }])).toThrow(/unknown setting/);
     expect(() => apiArgs.ask([{ chatId: 1, question: 'q', mode: 'magic', k: 3 }])).toThrow(/mode must be one of/);
   });
+
+  it('takes auto, cpu or a device name as the encoding device, and nothing else', () => {
+    expect(apiArgs.updateSettings([{ encoderDevice: 'auto' }])).toEqual([{ encoderDevice: 'auto' }]);
+    expect(apiArgs.updateSettings([{ encoderDevice: 'CPU' }])).toEqual([{ encoderDevice: 'cpu' }]);
+    expect(apiArgs.updateSettings([{ encoderDevice: 'Auto' }])).toEqual([{ encoderDevice: 'auto' }]);
+    expect(apiArgs.updateSettings([{ encoderDevice: 'CUDA0' }])).toEqual([{ encoderDevice: 'CUDA0' }]);
+    expect(apiArgs.updateSettings([{ encoderDevice: 'Vulkan1', encoderThreads: 2 }])).toEqual([{ encoderDevice: 'Vulkan1', encoderThreads: 2 }]);
+    expect(apiArgs.updateSettings([{ encoderDevice: 'x'.repeat(64) }])).toEqual([{ encoderDevice: 'x'.repeat(64) }]);
+    for (const bad of ['', 'x'.repeat(65), 'CUDA 0', '../gpu', 'Vulkan0;rm', 0, null, ['CUDA0']]) {
+      expect(() => apiArgs.updateSettings([{ encoderDevice: bad }]), String(bad)).toThrow(/encoderDevice must be 'auto', 'cpu' or a device name/);
+    }
+  });
+
+  it('lists encoding devices without arguments', () => {
+    expect(apiArgs.getEncodingDevices([])).toEqual([]);
+    expect(() => apiArgs.getEncodingDevices(['CUDA0'])).toThrow(/takes no arguments/);
+  });
 });

@@ -39,6 +39,28 @@ describe('settings store', () => {
     expect(store.get()).not.toHaveProperty('modelPath');
   });
 
+  it('trains on the automatic device until told otherwise, and keeps the choice', () => {
+    expect(DEFAULT_SETTINGS.encoderDevice).toBe('auto');
+    expect(store.get().encoderDevice).toBe('auto');
+    store.update({ encoderDevice: 'Vulkan0' });
+    expect(new SettingsStore(db, '/kb').get().encoderDevice).toBe('Vulkan0');
+  });
+
+  it('keeps the device encoding last ran on, outside the settings; a damaged record is none', () => {
+    expect(store.lastEncodingDevice()).toBeNull();
+    const at = new Date(Date.UTC(2026, 0, 31, 14, 5));
+    store.setLastEncodingDevice({ name: 'CUDA0', description: 'NVIDIA GeForce RTX 4070', gpu: true, note: null }, at);
+    store.setLastEncodingDevice({ name: 'CPU', description: 'AMD Ryzen 7 7840U', gpu: false, note: 'Encoding moved to the CPU after CUDA0 failed: out of memory' }, at);
+    expect(new SettingsStore(db, '/kb').lastEncodingDevice()).toEqual({
+      name: 'CPU', description: 'AMD Ryzen 7 7840U', gpu: false, note: 'Encoding moved to the CPU after CUDA0 failed: out of memory', at: '2026-01-31T14:05:00.000Z',
+    });
+    expect(store.get()).not.toHaveProperty('encodingDevice');
+    store.setValue('encodingDevice', '{"name": 3}');
+    expect(store.lastEncodingDevice()).toBeNull();
+    store.setValue('encodingDevice', '{not json');
+    expect(store.lastEncodingDevice()).toBeNull();
+  });
+
   it('gives the encoder its own threads, else the answering threads, else the machine\'s choice', () => {
     expect(encoderThreadsOf({ threads: 4, encoderThreads: 1 })).toBe(1);
     expect(encoderThreadsOf({ threads: 4, encoderThreads: 0 })).toBe(4);

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisOptions } from 'bullmq';
+import { sameEncodingDevice } from '../../shared/devices.js';
+import type { EncodingDevice } from '../../shared/types.js';
 import { augmentPassage } from '../encoding/augmentation.js';
 import { loadEncoderModel } from '../encoding/encodingSession.js';
 import { trainPassageAdapter } from '../encoding/passageEncoder.js';
@@ -28,6 +30,8 @@ export interface EncodeWorkerOptions {
   profilePath?: string;
   /** CPU threads of each job's training and augmentation. Default: all cores. */
   threads?: number;
+  /** Where to train: 'auto', 'cpu' or a device name (LoraTrainer.create). Default 'auto'. */
+  device?: string;
   useGpu?: boolean;
   /**
    * Jobs in hand at once. Their augmentations (for passages that have none) are generated
@@ -49,11 +53,15 @@ export type EncodeWorkerEvent =
   | { type: 'progress'; jobId: string; passageId: number; step: 'augmenting' | 'training'; progress: number }
   | { type: 'completed'; jobId: string; passageId: number; seconds: number }
   | { type: 'failed'; jobId: string; passageId: number | null; error: string; final: boolean }
-  | { type: 'error'; error: string };
+  | { type: 'error'; error: string }
+  /** The trainer moved (a GPU failed and the CPU took over), seen after a job. */
+  | { type: 'device'; device: EncodingDevice };
 
 export interface RunningEncodeWorker {
   queueName: string;
   model: ModelIdentity;
+  /** The device the trainer trains on now. */
+  device(): EncodingDevice;
   /** Finishes the jobs in hand, then disconnects (`force`: drops them; other workers take them over). */
   close(force?: boolean): Promise<void>;
 }
@@ -87,6 +95,13 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
   try {
     const profile = promptProfileFingerprint(model.runtime.profile);
     const name = `${hostname()}:${process.pid}`;
+    let device = model.device();
+    const checkDevice = () => {
+      const now = model.device();
+      if (sameEncodingDevice(now, device)) return;
+      device = now;
+      emit({ type: 'device', device: now });
+    };
 
     const encode = async (job: Job<EncodeJobData, EncodeJobResult>, signal?: AbortSignal): Promise<EncodeJobResult> => {
       const jobId = job.id ?? '?';
@@ -143,6 +158,7 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
         throw error;
       } finally {
         rmSync(outPath, { force: true });
+        checkDevice();
       }
     };
 
@@ -173,6 +189,7 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
   return {
     queueName: encodeQueueName(identity.fingerprint),
     model: identity,
+    device: model.device,
     close: (force = false) => {
       closed ??= (async () => {
         try {

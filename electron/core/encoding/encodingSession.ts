@@ -4,6 +4,8 @@
 // process at a time can (encoderLock.ts); `paramkb worker` loads the same encoder model without
 // a knowledge base.
 import { availableParallelism } from 'node:os';
+import { sameEncodingDevice } from '../../shared/devices.js';
+import type { EncodingDevice } from '../../shared/types.js';
 import { openDatabase, type Db } from '../database/database.js';
 import { LlmRuntime } from '../llm/llmRuntime.js';
 import { databasePath } from '../paths.js';
@@ -21,13 +23,45 @@ export interface EncoderModelOptions {
   useGpu?: boolean;
   /** Passages augmented together in one batch (the runtime gets two sequences per passage). Default 1. */
   augmentBatch?: number;
+  /** Where the trainer trains: 'auto', 'cpu' or a device name (LoraTrainer.create). Default 'auto'. */
+  device?: string;
+  /**
+   * When `device` names a device this computer does not have: train where 'auto' picks and say
+   * so in the device's note (for a saved setting, which may name a GPU that is gone) instead of
+   * failing (for a device asked for by name for this run). Default false.
+   */
+  missingDeviceFallsBack?: boolean;
 }
 
 /** The base model loaded for encoding: the runtime (tokenizer, templates, augmentation) and the trainer. */
 export interface EncoderModel {
   runtime: LlmRuntime;
   trainer: LoraTrainer;
+  /** The device the trainer trains on now (it can move to the CPU after a GPU failure). */
+  device(): EncodingDevice;
   dispose(): Promise<void>;
+}
+
+/** The device a trainer trains on, with `note` (the session's) before the trainer's own. */
+export function encodingDeviceOf(trainer: LoraTrainer, note: string | null = null): EncodingDevice {
+  const { name, description, type } = trainer.device;
+  const notes = [note, trainer.deviceNote].filter((n): n is string => Boolean(n));
+  return { name, description, gpu: type === 'gpu' || type === 'igpu', note: notes.length > 0 ? notes.join(' ') : null };
+}
+
+/** The device to ask the trainer for, and why it is not the one requested (a missing device that falls back). */
+async function trainerDeviceRequest(request: string, fallsBack: boolean): Promise<{ device: string; note: string | null }> {
+  const lower = request.toLowerCase();
+  if (!fallsBack || lower === 'auto' || lower === 'cpu') return { device: request, note: null };
+  let devices;
+  try {
+    ({ devices } = await LoraTrainer.devices());
+  } catch {
+    return { device: request, note: null }; // the trainer says what is wrong when it loads
+  }
+  if (devices.some((d) => d.name === request)) return { device: request, note: null };
+  const found = devices.map((d) => `${d.name} (${d.description})`).join(', ');
+  return { device: 'auto', note: `The Encoding device setting names ${request}, which this computer does not have now (found: ${found}), so encoding uses the automatic choice.` };
 }
 
 export async function loadEncoderModel(options: EncoderModelOptions): Promise<EncoderModel> {
@@ -37,9 +71,11 @@ export async function loadEncoderModel(options: EncoderModelOptions): Promise<En
     sequences: 2 * Math.max(1, options.augmentBatch ?? 1), contextSize: 2048,
   });
   try {
-    const trainer = await LoraTrainer.create(options.modelPath, { threads });
+    const { device, note } = await trainerDeviceRequest(options.device ?? 'auto', options.missingDeviceFallsBack ?? false);
+    const trainer = await LoraTrainer.create(options.modelPath, { threads, device });
     return {
       runtime, trainer,
+      device: () => encodingDeviceOf(trainer, note),
       dispose: async () => {
         trainer.dispose();
         await runtime.dispose();
@@ -67,6 +103,14 @@ export interface EncodingSessionOptions {
   profilePath?: string;
   /** Default: the knowledge base's Encoder threads setting, else its Threads, else all cores. */
   threads?: number;
+  /**
+   * Where to train: 'auto', 'cpu' or a device name; one this computer lacks fails. Default: the
+   * knowledge base's Encoding device setting, which falls back to 'auto', with a note, when it
+   * names a device that is gone.
+   */
+  device?: string;
+  /** `device` is the Encoding device setting's value (the app's encoder): it falls back as the default does. Default false. */
+  deviceIsSetting?: boolean;
   /** Overrides of the hyperparameters; the rest come from the knowledge base's settings. */
   config?: Partial<EncodingConfig>;
   useGpu?: boolean;
@@ -78,6 +122,14 @@ export interface EncodingSession {
   jobs: JobQueue;
   encoder: PassageEncoder;
   runtime: LlmRuntime;
+  /** The device the trainer trains on now. */
+  device(): EncodingDevice;
+  /**
+   * Saves the device in the knowledge base as the last one used (paramkb status shows it; the
+   * session saves it once loaded) and returns it when it differs from the one saved before by
+   * this session (the trainer moved to the CPU after a GPU failure), else null. Call after jobs.
+   */
+  reportDevice(): EncodingDevice | null;
   close(): Promise<void>;
 }
 
@@ -85,23 +137,42 @@ export async function openEncodingSession(options: EncodingSessionOptions): Prom
   // Before anything is loaded: a second encoder of the same knowledge base is refused at once.
   const lock = acquireEncoderLock(options.dataDir);
   let db: Db | null = null;
+  let model: EncoderModel | null = null;
   try {
     db = openDatabase(databasePath(options.dataDir));
     const config = encodingConfigOf(db, options.dataDir, options.config);
-    const threads = options.threads ?? encoderThreadsOf(new SettingsStore(db, options.dataDir).get()) ?? availableParallelism();
-    const model = await loadEncoderModel({ ...options, threads, augmentBatch: config.augmentBatch });
+    const settingsStore = new SettingsStore(db, options.dataDir);
+    const settings = settingsStore.get();
+    const threads = options.threads ?? encoderThreadsOf(settings) ?? availableParallelism();
+    model = await loadEncoderModel({
+      ...options, threads, augmentBatch: config.augmentBatch,
+      device: options.device ?? settings.encoderDevice, missingDeviceFallsBack: options.device === undefined || options.deviceIsSetting === true,
+    });
     const jobs = new JobQueue(db);
     const encoder = new PassageEncoder(db, jobs, model.runtime, model.trainer, options.dataDir, config, options.onProgress);
     const opened = db;
+    const loaded = model;
+    let reported: EncodingDevice | null = null;
+    const reportDevice = () => {
+      const device = loaded.device();
+      settingsStore.setLastEncodingDevice(device);
+      const changed = reported === null || !sameEncodingDevice(reported, device);
+      reported = device;
+      return changed ? device : null;
+    };
+    reportDevice();
     return {
-      db, jobs, encoder, runtime: model.runtime,
+      db, jobs, encoder, runtime: loaded.runtime,
+      device: loaded.device,
+      reportDevice,
       close: async () => {
-        await model.dispose();
+        await loaded.dispose();
         opened.close();
         lock.release();
       },
     };
   } catch (error) {
+    await model?.dispose().catch(() => undefined);
     db?.close();
     lock.release();
     throw error;

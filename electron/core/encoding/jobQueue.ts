@@ -212,7 +212,7 @@ export class JobQueue {
   }
 
   /** The queue's counts and current job (the engine adds whether encoding can run at all). */
-  status(baseModel: string | null): Omit<EncodingQueueStatus, 'availability'> {
+  status(baseModel: string | null): Omit<EncodingQueueStatus, 'availability' | 'device'> {
     const model = baseModel ?? '';
     const counts = this.db.prepare(`
       SELECT
