@@ -1,5 +1,5 @@
 // Human-readable numbers for the UI.
-export { formatBytes, formatDuration, formatRunsOn } from '../../electron/shared/format.js';
+export { formatBytes, formatDuration, formatEncodingDevice, formatRunsOn } from '../../electron/shared/format.js';
 
 /** 0..100, rounded down so that 100% means done. */
 export function percent(done: number, total: number): number {

@@ -5,7 +5,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ApiClient } from '../../electron/shared/rpc.js';
 import type { DesktopShell } from '../../electron/shared/desktop.js';
 import type {
-  AnswerMode, ChatMessage, ChatSummary, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus, EncodingEstimate, EncodingPolicy, EncodingQueueStatus,
+  AnswerMode, ChatMessage, ChatSummary, ComputeDeviceList, DocumentDetail, DocumentSummary, DownloadProgress, EmbeddingStatus, EncodingEstimate, EncodingPolicy, EncodingQueueStatus,
   ImportFailureList, ImportProgress, ImportReport, ModelInfo, PackExportReport, PackImportReport, PackProgress, RecommendedModel, SearchHit, Settings,
 } from '../../electron/shared/types.js';
 import type { UploadedFile } from '../../electron/shared/contract.js';
@@ -71,6 +71,8 @@ export interface AppState {
   /** The embedding model for vector search and how far background embedding is. */
   embedding: EmbeddingStatus | null;
   embeddingError: string | null;
+  /** The devices encoding can train on, once the Models view asked (listing loads GPU drivers). */
+  encodingDevices: ComputeDeviceList | null;
 
   settings: Settings | null;
   notices: Notice[];
@@ -112,6 +114,7 @@ export interface AppActions {
   openEmbeddingModel(path: string): Promise<void>;
   downloadModel(id: string): Promise<void>;
   cancelDownload(id: string): Promise<void>;
+  loadEncodingDevices(): Promise<void>;
   updateSettings(patch: Partial<Settings>): Promise<boolean>;
 }
 
@@ -205,6 +208,7 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       downloads: {},
       embedding: null,
       embeddingError: null,
+      encodingDevices: null,
       settings: null,
       notices: [],
 
@@ -421,6 +425,10 @@ export function createAppStore(api: ApiClient, shell: DesktopShell | null = null
       },
       async cancelDownload(id) {
         await succeeded(() => api.cancelDownload(id));
+      },
+      async loadEncodingDevices() {
+        const encodingDevices = await attempt(() => api.getEncodingDevices());
+        if (encodingDevices) set({ encodingDevices });
       },
       async updateSettings(patch) {
         const settings = await attempt(() => api.updateSettings(patch));

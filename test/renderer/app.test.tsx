@@ -383,13 +383,43 @@ describe('models and settings', () => {
     expect(screen.getAllByText(/could not be reached/)).toHaveLength(1);
   });
 
-  it('saves the runtime settings, the encoder\'s threads included', async () => {
+  it('saves the runtime settings, the encoder\'s threads and device included', async () => {
     const { api } = await renderApp();
     go('Models');
     fireEvent.change(screen.getByRole('spinbutton', { name: 'Threads' }), { target: { value: '4' } });
     fireEvent.change(screen.getByRole('spinbutton', { name: 'Encoder threads' }), { target: { value: '1' } });
+    // Automatic, the CPU, then every other device the trainer finds; a software renderer says what it is.
+    const device = screen.getByRole('combobox', { name: 'Encoding device' }) as HTMLSelectElement;
+    await waitFor(() => expect(within(device).getAllByRole('option').map((o) => [(o as HTMLOptionElement).value, o.textContent])).toEqual([
+      ['auto', 'Automatic'], ['cpu', 'CPU'], ['Vulkan0', 'AMD Radeon 780M (Vulkan0)'], ['Vulkan1', 'llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan1): a software renderer, slower than the CPU'],
+    ]));
+    expect(device.value).toBe('auto');
+    fireEvent.change(device, { target: { value: 'Vulkan0' } });
     fireEvent.click(screen.getByRole('button', { name: 'Save runtime settings' }));
-    await waitFor(() => expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ gpuLayers: 'auto', threads: 4, encoderThreads: 1 }));
+    await waitFor(() => expect(api.calls.find((c) => c.method === 'updateSettings')?.args[0]).toEqual({ gpuLayers: 'auto', threads: 4, encoderThreads: 1, encoderDevice: 'Vulkan0' }));
+  });
+
+  it('shows the device encoding runs on and why, in the queue and beside the setting', async () => {
+    const { api, store } = await renderApp();
+    const status = { ...(await api.getEncodingQueue()), device: { name: 'CPU', description: 'AMD Ryzen 7 7840U', gpu: false, note: 'Encoding moved to the CPU after Vulkan0 failed: device lost' } };
+    act(() => api.emit('encodingQueueChanged', status));
+    go('Knowledge');
+    const queue = screen.getByRole('region', { name: 'Encoding queue' });
+    expect(within(queue).getByText('On AMD Ryzen 7 7840U (CPU)')).toBeTruthy();
+    expect(within(queue).getByText('Encoding moved to the CPU after Vulkan0 failed: device lost')).toBeTruthy();
+    go('Models');
+    expect(screen.getByRole('status', { name: 'Encoding device now' }).textContent).toBe('Encoding now runs on AMD Ryzen 7 7840U (CPU). Encoding moved to the CPU after Vulkan0 failed: device lost');
+    // No encoder running here: nothing claims a device.
+    act(() => api.emit('encodingQueueChanged', { ...status, device: null }));
+    expect(screen.queryByRole('status', { name: 'Encoding device now' })).toBeNull();
+    go('Knowledge');
+    expect(within(screen.getByRole('region', { name: 'Encoding queue' })).queryByText(/^On /)).toBeNull();
+    // A saved device this computer lacks stays visible as such instead of turning into another.
+    await act(async () => { await store.getState().updateSettings({ encoderDevice: 'CUDA0' }); });
+    go('Models');
+    const device = screen.getByRole('combobox', { name: 'Encoding device' }) as HTMLSelectElement;
+    await waitFor(() => expect(device.value).toBe('CUDA0'));
+    expect(within(device).getByRole('option', { name: 'CUDA0 (not found on this computer)' })).toBeTruthy();
   });
 
   it('validates and saves settings, and switches the theme', async () => {

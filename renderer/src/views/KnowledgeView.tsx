@@ -9,7 +9,7 @@ import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { FOCUS_TARGETS } from '../focusTargets.js';
-import { formatBytes, formatDuration, percent } from '../format.js';
+import { formatBytes, formatDuration, formatEncodingDevice, percent } from '../format.js';
 import { useApp } from '../StoreContext.js';
 
 export function KnowledgeView() {
@@ -174,11 +174,13 @@ function QueuePanel() {
         <span>{queue.done} of {queue.total} passages encoded ({value}%)</span>
         {queue.failed > 0 && <span className="text-danger">{queue.failed} failed</span>}
         {queue.secondsPerPassage !== null && <span>{formatDuration(queue.secondsPerPassage)} per passage</span>}
+        {queue.device && <span>On {formatEncodingDevice(queue.device)}</span>}
         {queue.paused ? <span>Paused</span> : active && (
           <span>{queue.etaSeconds === null ? 'Time left: known once the first passage is done' : `About ${formatDuration(queue.etaSeconds)} left`}</span>
         )}
       </p>
       {queue.blocked && <p className="queue__blocked" role="status">{queue.blocked}</p>}
+      {queue.device?.note && <p className="muted queue__note">{queue.device.note}</p>}
       {queue.current && !queue.paused && (
         <p className="muted queue__current">
           Now: {queue.current.documentTitle}, passage {queue.current.position + 1} — {queue.current.step} ({Math.round(queue.current.progress * 100)}%)

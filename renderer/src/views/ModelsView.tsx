@@ -1,12 +1,13 @@
 // Models: the loaded model and where it runs, opening a local GGUF, recommended downloads with
 // progress, the embedding model for vector search (with its background embedding progress), and
-// the runtime settings (GPU layers, threads).
+// the runtime settings (GPU layers, threads, the encoding device).
 import { useEffect, useState } from 'react';
-import type { RecommendedModel } from '../../../electron/shared/types.js';
+import { isSoftwareRenderer } from '../../../electron/shared/devices.js';
+import type { ComputeDevice, RecommendedModel } from '../../../electron/shared/types.js';
 import { EncodingUnavailable } from '../components/EncodingUnavailable.js';
 import { Icon } from '../components/Icon.js';
 import { ProgressBar } from '../components/ProgressBar.js';
-import { formatBytes, formatDuration, formatRunsOn, percent } from '../format.js';
+import { formatBytes, formatDuration, formatEncodingDevice, formatRunsOn, percent } from '../format.js';
 import { useApp } from '../StoreContext.js';
 
 export function ModelsView() {
@@ -204,26 +205,41 @@ function modelCosts(model: RecommendedModel): string {
   return `${memory}; learns about ${Math.round(3600 / seconds).toLocaleString()} passages an hour on a 2-core laptop (${formatDuration(seconds)} each).`;
 }
 
+/** A device in the Encoding device list: "AMD Radeon 780M (Vulkan0)", saying which are software renderers. */
+function deviceLabel(device: ComputeDevice): string {
+  const label = formatEncodingDevice(device);
+  return isSoftwareRenderer(device.description) ? `${label}: a software renderer, slower than the CPU` : label;
+}
+
 function Runtime() {
   const settings = useApp((s) => s.settings);
   const update = useApp((s) => s.updateSettings);
   const notify = useApp((s) => s.notify);
+  const devices = useApp((s) => s.encodingDevices);
+  const loadDevices = useApp((s) => s.loadEncodingDevices);
+  const running = useApp((s) => s.queue?.device ?? null);
   const [gpuLayers, setGpuLayers] = useState('auto');
   const [threads, setThreads] = useState('0');
   const [encoderThreads, setEncoderThreads] = useState('0');
+  const [encoderDevice, setEncoderDevice] = useState('auto');
   useEffect(() => {
     if (!settings) return;
     setGpuLayers(String(settings.gpuLayers));
     setThreads(String(settings.threads));
     setEncoderThreads(String(settings.encoderThreads));
+    setEncoderDevice(settings.encoderDevice);
   }, [settings]);
+  useEffect(() => { void loadDevices(); }, [loadDevices]);
   if (!settings) return null;
 
   const layersValue = gpuLayers.trim() === 'auto' ? 'auto' : Number(gpuLayers);
   const count = (text: string) => text.trim() !== '' && Number.isInteger(Number(text)) && Number(text) >= 0;
   const valid = (layersValue === 'auto' || (Number.isInteger(layersValue) && layersValue >= 0)) && count(threads) && count(encoderThreads);
+  // The CPU has its own entry; a saved device that is not found now stays shown as such.
+  const others = (devices?.devices ?? []).filter((d) => d.type !== 'cpu');
+  const missing = encoderDevice !== 'auto' && encoderDevice !== 'cpu' && !others.some((d) => d.name === encoderDevice);
   const save = async () => {
-    if (await update({ gpuLayers: layersValue, threads: Number(threads), encoderThreads: Number(encoderThreads) })) {
+    if (await update({ gpuLayers: layersValue, threads: Number(threads), encoderThreads: Number(encoderThreads), encoderDevice })) {
       notify('Runtime settings saved; answers use them when a model is loaded, encoding from now on.', 'info');
     }
   };
@@ -245,6 +261,22 @@ function Runtime() {
         <div>
           <input id="encoder-threads" className="input input--narrow" type="number" min={0} value={encoderThreads} onChange={(e) => setEncoderThreads(e.target.value)} />
           <p className="hint">Threads of background encoding; 0 uses the Threads above. Fewer keep the computer responsive while it learns.</p>
+        </div>
+        <label htmlFor="encoder-device">Encoding device</label>
+        <div>
+          <select id="encoder-device" className="input" value={encoderDevice} onChange={(e) => setEncoderDevice(e.target.value)}>
+            <option value="auto">Automatic</option>
+            <option value="cpu">CPU</option>
+            {others.map((d) => <option key={d.name} value={d.name}>{deviceLabel(d)}</option>)}
+            {missing && <option value={encoderDevice}>{devices ? `${encoderDevice} (not found on this computer)` : encoderDevice}</option>}
+          </select>
+          <p className="hint">Where encoding trains. Automatic takes the first GPU with room for the model, else the CPU; a software renderer such as llvmpipe is never picked.</p>
+          {running && (
+            <p className="hint" role="status" aria-label="Encoding device now">
+              Encoding now runs on {formatEncodingDevice(running)}.{running.note && ` ${running.note}`}
+            </p>
+          )}
+          {devices && others.length === 0 && devices.failures.length > 0 && <p className="hint">No GPU to choose: {devices.failures.join(' ')}</p>}
         </div>
         <div />
         <div><button type="submit" className="button button--primary" disabled={!valid}>Save runtime settings</button></div>
