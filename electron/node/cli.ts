@@ -89,7 +89,7 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
 
 interface EncodingFlags {
   lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; device?: string; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType;
-  objective?: TrainingObjective; distillTopK?: number; distillWeight?: number;
+  objective?: TrainingObjective; distillTopK?: number; distillWeight?: number; loraLayers?: number;
 }
 
 /** --device: 'auto', 'cpu' or a device name, checked as the Encoding device setting is. */
@@ -111,6 +111,12 @@ function parseObjective(value: string): TrainingObjective {
   return value as TrainingObjective;
 }
 
+function parseShare(value: string): number {
+  const share = Number(value);
+  if (!(share > 0 && share <= 1)) throw new InvalidArgumentError('Use a number above 0 and at most 1 (1: every layer).');
+  return share;
+}
+
 function parseAdapterType(value: string): AdapterTensorType {
   if (!(ADAPTER_TENSOR_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${ADAPTER_TENSOR_TYPES.join(', ')}.`);
   return value as AdapterTensorType;
@@ -122,6 +128,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--lr <lr>', `learning rate of new adapters (default: settings, ${ADAPTER_DEFAULTS.learningRate})`, Number.parseFloat)
     .option('--epochs <n>', `training epochs (default: settings, ${ADAPTER_DEFAULTS.epochs})`, (v) => Number.parseInt(v, 10))
     .option('--rank <r>', `LoRA rank (default: settings, ${ADAPTER_DEFAULTS.rank})`, (v) => Number.parseInt(v, 10))
+    .option('--lora-layers <share>', `share of the model's layers, from the top, that get a LoRA, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.loraLayers}, every layer)`, parseShare)
     .option('--alpha <a>', `LoRA alpha (default: settings, ${ADAPTER_DEFAULTS.alpha})`, Number.parseFloat)
     .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: ${DEFAULT_ENCODING_CONFIG.outType})`, parseAdapterType)
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
@@ -139,6 +146,7 @@ function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
   if (flags.lr !== undefined) config.lr = flags.lr;
   if (flags.epochs !== undefined) config.epochs = flags.epochs;
   if (flags.rank !== undefined) config.rank = flags.rank;
+  if (flags.loraLayers !== undefined) config.loraLayers = flags.loraLayers;
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
   if (flags.adapterType !== undefined) config.outType = flags.adapterType;
   if (flags.objective !== undefined) config.objective = flags.objective;

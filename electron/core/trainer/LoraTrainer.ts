@@ -36,7 +36,8 @@ export interface TrainerCreateOptions {
   /**
    * Where to train: 'auto' (the first real GPU with room for the model, else the CPU), 'cpu',
    * or a device name that `LoraTrainer.devices()` lists ('CUDA0', 'Vulkan0'). GPUs come from
-   * node-llama-cpp's CUDA and Vulkan packages. Default 'auto'.
+   * node-llama-cpp's CUDA and Vulkan packages. Default 'auto', or 'cpu' when the environment
+   * has PARAMKB_GPU=0 (which keeps answering off the GPU too).
    */
   device?: TrainerDeviceRequest;
 }
@@ -179,7 +180,7 @@ export class LoraTrainer {
     const threads = options.threads ?? cpus().length;
     checkInt('threads', threads, 1, 1024);
     if (typeof modelPath !== 'string' || modelPath === '') throw new InvalidTrainingInputError('modelPath must be a file path.');
-    const request = options.device ?? 'auto';
+    const request = options.device ?? (process.env.PARAMKB_GPU === '0' ? 'cpu' : 'auto');
     if (typeof request !== 'string' || request === '') throw new InvalidTrainingInputError(`device must be 'auto', 'cpu' or a device name.`);
     try {
       const backwardWeights = options.backwardWeights ?? 'q8_0';
