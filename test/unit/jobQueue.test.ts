@@ -40,6 +40,16 @@ describe('job queue', () => {
     expect(jobs.status('model-a')).toMatchObject({ queued: 1, running: 2, done: 0, total: 3 });
   });
 
+  it('takes the latest import first, each import in its order, after what questions asked for', async () => {
+    jobs.enqueue([passages[0]!], 'model-a');
+    await new Promise((resolve) => setTimeout(resolve, 5));  // a later import
+    jobs.enqueue([passages[1]!, passages[2]!], 'model-a');
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[1]);
+    jobs.prioritize([passages[0]!], 'model-a');
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[0]);
+    expect(jobs.claim('model-a')?.passageId).toBe(passages[2]);
+  });
+
   it('puts jobs of a dead worker back in the queue, then fails them after their attempts', () => {
     jobs.enqueue([passages[0]!], 'model-a');
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {

@@ -31,6 +31,13 @@ export const MAX_ATTEMPTS = 3;
 /** The step of a running job that waits on remote workers (`paramkb encode --redis`). */
 export const REMOTE_STEP = 'remote';
 
+/**
+ * The order jobs are taken in, by need: passages that questions retrieved first (priority, see
+ * prioritize), then the latest import's (one enqueue call shares a created_at), each import in
+ * its own order, so the adapters a user is likely to ask about soon exist soonest.
+ */
+const BY_NEED = 'j.priority DESC, j.created_at DESC, j.id';
+
 export class JobQueue {
   constructor(private readonly db: Db) {}
 
@@ -63,8 +70,8 @@ export class JobQueue {
   /** Takes the next queued job for `baseModel` (among some passages only, if given) and marks it running. */
   claim(baseModel: string, among?: number[]): EncodeJob | null {
     return this.db.transaction(() => {
-      const row = this.db.prepare(`SELECT id, passage_id, base_model, attempts FROM jobs WHERE state = 'queued' AND base_model = ?
-        AND (? IS NULL OR passage_id IN (SELECT value FROM json_each(?))) ORDER BY priority DESC, id LIMIT 1`)
+      const row = this.db.prepare(`SELECT j.id, j.passage_id, j.base_model, j.attempts FROM jobs j WHERE j.state = 'queued' AND j.base_model = ?
+        AND (? IS NULL OR j.passage_id IN (SELECT value FROM json_each(?))) ORDER BY ${BY_NEED} LIMIT 1`)
         .get(baseModel, among ? 1 : null, JSON.stringify(among ?? [])) as { id: number; passage_id: number; base_model: string; attempts: number } | undefined;
       if (!row) return null;
       const now = nowIso();
@@ -80,9 +87,9 @@ export class JobQueue {
    */
   claimForRemote(baseModel: string, among?: number[]): EncodeJob[] {
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT id, passage_id, base_model, attempts, state FROM jobs WHERE base_model = ?
-        AND (state = 'queued' OR (state = 'running' AND step = ?))
-        AND (? IS NULL OR passage_id IN (SELECT value FROM json_each(?))) ORDER BY priority DESC, id`)
+      const rows = this.db.prepare(`SELECT j.id, j.passage_id, j.base_model, j.attempts, j.state FROM jobs j WHERE j.base_model = ?
+        AND (j.state = 'queued' OR (j.state = 'running' AND j.step = ?))
+        AND (? IS NULL OR j.passage_id IN (SELECT value FROM json_each(?))) ORDER BY ${BY_NEED}`)
         .all(baseModel, REMOTE_STEP, among ? 1 : null, JSON.stringify(among ?? [])) as { id: number; passage_id: number; base_model: string; attempts: number; state: string }[];
       const now = nowIso();
       const take = this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, progress = 0, step = ?, started_at = ?, updated_at = ? WHERE id = ?");
@@ -178,7 +185,7 @@ export class JobQueue {
       SELECT p.id, p.text FROM jobs j JOIN passages p ON p.id = j.passage_id
       WHERE j.base_model = ? AND p.augmentation IS NULL
         AND (j.id = ? OR (j.state = 'queued' AND (? IS NULL OR p.id IN (SELECT value FROM json_each(?)))))
-      ORDER BY j.id = ? DESC, j.priority DESC, j.id LIMIT ?`)
+      ORDER BY j.id = ? DESC, ${BY_NEED} LIMIT ?`)
       .all(baseModel, jobId, among ? 1 : null, JSON.stringify(among ?? []), jobId, limit) as { id: number; text: string }[];
   }
 
