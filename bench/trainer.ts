@@ -8,7 +8,7 @@
 // batch 1), the graph splits of a step and peak RSS. Prints JSON and a markdown table.
 //
 // Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
-//        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|CUDA0|Vulkan0]
+//        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|all|CUDA0|Vulkan0]
 //        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
@@ -30,15 +30,23 @@ function sequences(count: number, length: number, nVocab: number, seed: number):
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
 async function main(): Promise<void> {
+  const modelChoice = arg('model', '1b');
+  const modelPath = await benchModelPath(modelChoice);
+  const request = arg('device', 'cpu');
+  // --device all: every device the trainer finds, one after the other (peak RSS then covers
+  // the runs before too).
+  const devices = request === 'all' ? (await LoraTrainer.devices()).devices.map((d) => d.name) : [request];
+  for (const device of devices) await benchDevice(modelChoice, modelPath, device);
+}
+
+async function benchDevice(modelChoice: string, modelPath: string, deviceRequest: string): Promise<void> {
   const threads = numberArg('threads', 2);
   const tokens = numberArg('tokens', 200);
   const count = numberArg('sequences', 5);
-  const modelChoice = arg('model', '1b');
-  const modelPath = await benchModelPath(modelChoice);
 
   // Trainer first, so its peak RSS is measured before llama.cpp loads the model again.
   const started = performance.now();
-  const trainer = await LoraTrainer.create(modelPath, { threads, device: arg('device', 'cpu') });
+  const trainer = await LoraTrainer.create(modelPath, { threads, device: deviceRequest });
   const device = trainer.device;
   const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
