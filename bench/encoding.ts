@@ -6,7 +6,7 @@
 // could not be used (no rewrite, fewer QA pairs than asked) are counted.
 //
 // Usage: node dist/bench/encoding.js [--model world|1b|smollm2|gemma3|<gguf>] [--docs world|hotpotqa|<jsonl>]
-//        [--passages 8] [--threads 2] [--objective next-token|distill] [--epochs N]
+//        [--passages 8] [--threads 2] [--objective next-token|distill] [--epochs N] [--lora-layers S]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   if (!TRAINING_OBJECTIVES.includes(objective)) throw new Error(`--objective must be one of ${TRAINING_OBJECTIVES.join(', ')}`);
   const config: Partial<EncodingConfig> = { objective };
   if (process.argv.includes('--epochs')) config.epochs = numberArg('epochs', 3);
+  if (process.argv.includes('--lora-layers')) config.loraLayers = numberArg('lora-layers', 1);
   const modelPath = await benchModelPath(modelChoice);
   const dataDir = mkdtempSync(join(tmpdir(), 'paramkb-bench-encoding-'));
   try {
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     const trainTokensPerSecond = trainTokens / trainSeconds;
     const promptEvalTokensPerSecond = evalTokens / (evalMs / 1000);
     const result = {
-      model: { choice: modelChoice, file: basename(modelPath) }, docs: docsChoice, objective,
+      model: { choice: modelChoice, file: basename(modelPath) }, docs: docsChoice, objective, overrides: config,
       threads, passages: encoded.length, failed: passages.length - encoded.length, loadSeconds,
       augmentSecondsPerPassage: augmentSeconds / encoded.length,
       teacherSecondsPerPassage: teacherSeconds / encoded.length,
@@ -93,12 +94,13 @@ async function main(): Promise<void> {
     };
     const outDir = join(repoRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, `encoding-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}-${objective}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    const variant = [objective, ...Object.entries(config).filter(([k]) => k !== 'objective').map(([k, v]) => `${k}${v}`)].join('-');
+    writeFileSync(join(outDir, `encoding-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}-${variant}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result));
     console.log(`\n${result.model.file}, ${threads} threads, ${encoded.length} passages (model and trainer load once: ${loadSeconds.toFixed(1)} s)`);
     console.log('| objective | augmentation s/passage | teacher s/passage | training s/passage | wall s/passage | passages/hour | training tokens/s | prompt-eval tokens/s | ratio | QA pairs written / wanted | no QA | no rewrite |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    console.log(`| ${objective} | ${result.augmentSecondsPerPassage.toFixed(2)} | ${result.teacherSecondsPerPassage.toFixed(2)} | ${result.trainSecondsPerPassage.toFixed(2)} | ${result.wallSecondsPerPassage.toFixed(2)} | ${result.passagesPerHour.toFixed(0)} | ${trainTokensPerSecond.toFixed(0)} | ${promptEvalTokensPerSecond.toFixed(0)} | ${result.ratio.toFixed(3)} | ${augmentation.qaPairs} / ${augmentation.qaPairsWanted} | ${augmentation.withoutAnyQa} | ${augmentation.withoutRewrite ?? '-'} |`);
+    console.log(`| ${variant} | ${result.augmentSecondsPerPassage.toFixed(2)} | ${result.teacherSecondsPerPassage.toFixed(2)} | ${result.trainSecondsPerPassage.toFixed(2)} | ${result.wallSecondsPerPassage.toFixed(2)} | ${result.passagesPerHour.toFixed(0)} | ${trainTokensPerSecond.toFixed(0)} | ${promptEvalTokensPerSecond.toFixed(0)} | ${result.ratio.toFixed(3)} | ${augmentation.qaPairs} / ${augmentation.qaPairsWanted} | ${augmentation.withoutAnyQa} | ${augmentation.withoutRewrite ?? '-'} |`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
