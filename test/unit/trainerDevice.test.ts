@@ -33,4 +33,9 @@ describe('chooseTrainerDevice', () => {
     expect(() => chooseTrainerDevice([cpu, lavapipe], 'CUDA0', 1e6)).toThrow(InvalidTrainingInputError);
     expect(() => chooseTrainerDevice([cpu, lavapipe], 'CUDA0', 1e6)).toThrow(/CPU \(Intel.*Vulkan0 \(llvmpipe/);
   });
+
+  it("falls back to auto's choice, saying so, for a saved device that is gone", () => {
+    expect(chooseTrainerDevice([cpu, rtx('CUDA1', 10 * GiB)], 'CUDA0', model1B, true)).toEqual({ device: 'CUDA1', note: expect.stringMatching(/names CUDA0, which this computer does not have/) });
+    expect(chooseTrainerDevice([cpu, lavapipe], 'CUDA0', 1e6, true)).toEqual({ device: 'CPU', note: expect.stringMatching(/names CUDA0.*llvmpipe .* software renderer/) });
+  });
 });

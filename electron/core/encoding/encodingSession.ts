@@ -42,26 +42,10 @@ export interface EncoderModel {
   dispose(): Promise<void>;
 }
 
-/** The device a trainer trains on, with `note` (the session's) before the trainer's own. */
-export function encodingDeviceOf(trainer: LoraTrainer, note: string | null = null): EncodingDevice {
+/** The device a trainer trains on, as the encoder reports it. */
+function encodingDeviceOf(trainer: LoraTrainer): EncodingDevice {
   const { name, description, type } = trainer.device;
-  const notes = [note, trainer.deviceNote].filter((n): n is string => Boolean(n));
-  return { name, description, gpu: type === 'gpu' || type === 'igpu', note: notes.length > 0 ? notes.join(' ') : null };
-}
-
-/** The device to ask the trainer for, and why it is not the one requested (a missing device that falls back). */
-async function trainerDeviceRequest(request: string, fallsBack: boolean): Promise<{ device: string; note: string | null }> {
-  const lower = request.toLowerCase();
-  if (!fallsBack || lower === 'auto' || lower === 'cpu') return { device: request, note: null };
-  let devices;
-  try {
-    ({ devices } = await LoraTrainer.devices());
-  } catch {
-    return { device: request, note: null }; // the trainer says what is wrong when it loads
-  }
-  if (devices.some((d) => d.name === request)) return { device: request, note: null };
-  const found = devices.map((d) => `${d.name} (${d.description})`).join(', ');
-  return { device: 'auto', note: `The Encoding device setting names ${request}, which this computer does not have now (found: ${found}), so encoding uses the automatic choice.` };
+  return { name, description, gpu: type === 'gpu' || type === 'igpu', note: trainer.deviceNote };
 }
 
 export async function loadEncoderModel(options: EncoderModelOptions): Promise<EncoderModel> {
@@ -71,11 +55,10 @@ export async function loadEncoderModel(options: EncoderModelOptions): Promise<En
     sequences: 2 * Math.max(1, options.augmentBatch ?? 1), contextSize: 2048,
   });
   try {
-    const { device, note } = await trainerDeviceRequest(options.device ?? 'auto', options.missingDeviceFallsBack ?? false);
-    const trainer = await LoraTrainer.create(options.modelPath, { threads, device });
+    const trainer = await LoraTrainer.create(options.modelPath, { threads, device: options.device, missingDeviceFallsBack: options.missingDeviceFallsBack });
     return {
       runtime, trainer,
-      device: () => encodingDeviceOf(trainer, note),
+      device: () => encodingDeviceOf(trainer),
       dispose: async () => {
         trainer.dispose();
         await runtime.dispose();

@@ -40,6 +40,8 @@ export interface TrainerCreateOptions {
    * has PARAMKB_GPU=0 (which keeps answering off the GPU too).
    */
   device?: TrainerDeviceRequest;
+  /** A `device` name this computer lacks: train where 'auto' picks, with a note, instead of failing. Default false. */
+  missingDeviceFallsBack?: boolean;
 }
 
 export interface TokenSequence {
@@ -192,8 +194,8 @@ export class LoraTrainer {
         const { devices } = await native.devicesList(binsDir, gpuBackends);
         let modelBytes = 0;
         try { modelBytes = statSync(modelPath).size; } catch { /* the addon says what is wrong with the path */ }
-        choice = chooseTrainerDevice(devices, request, modelBytes);
-      } else if (request !== 'auto' && request.toLowerCase() !== 'cpu') {
+        choice = chooseTrainerDevice(devices, request, modelBytes, options.missingDeviceFallsBack);
+      } else if (request !== 'auto' && request.toLowerCase() !== 'cpu' && !options.missingDeviceFallsBack) {
         throw new InvalidTrainingInputError(`There is no compute device named '${request}': no GPU package of node-llama-cpp (CUDA, Vulkan) is installed for ${process.platform}-${process.arch}.`);
       }
       const cpuOptions: NativeCreateOptions = { threads, binsDir, backwardWeights, device: 'CPU' };
@@ -203,8 +205,9 @@ export class LoraTrainer {
         return new LoraTrainer(native, await native.trainerCreate(modelPath, gpuOptions), modelPath, cpuOptions, null);
       } catch (error) {
         const typed = toTrainerError(error);
-        // Chosen by 'auto': a GPU that cannot hold or run the model leaves the work to the CPU.
-        if (request !== 'auto' || !(typed instanceof TrainerDeviceError || typed instanceof TrainerOutOfMemoryError)) throw typed;
+        // Chosen by 'auto' (asked for, or instead of a missing device): a GPU that cannot hold or
+        // run the model leaves the work to the CPU.
+        if (choice.device === request || !(typed instanceof TrainerDeviceError || typed instanceof TrainerOutOfMemoryError)) throw typed;
         const note = `Encoding runs on the CPU: ${choice.device} could not load the model (${typed.message})`;
         return new LoraTrainer(native, await native.trainerCreate(modelPath, cpuOptions), modelPath, cpuOptions, note);
       }

@@ -24,11 +24,19 @@ export function trainerDeviceBytes(modelBytes: number): number {
   return Math.ceil(modelBytes * 3) + 512 * 2 ** 20;
 }
 
-export function chooseTrainerDevice(devices: NativeDevice[], request: TrainerDeviceRequest, modelBytes: number): TrainerDeviceChoice {
+/**
+ * @param missingFallsBack a named device that is not here: take 'auto''s choice and say so in
+ *   the note (a saved setting may name a GPU that is gone) instead of refusing.
+ */
+export function chooseTrainerDevice(devices: NativeDevice[], request: TrainerDeviceRequest, modelBytes: number, missingFallsBack = false): TrainerDeviceChoice {
   if (request === 'cpu' || request === 'CPU') return { device: 'CPU', note: null };
   if (request !== 'auto') {
     if (devices.some((d) => d.name === request)) return { device: request, note: null };
-    throw new InvalidTrainingInputError(`There is no compute device named '${request}' (found: ${devices.map((d) => `${d.name} (${d.description})`).join(', ') || 'none'}); use 'auto', 'cpu' or one of those names.`);
+    const found = devices.map((d) => `${d.name} (${d.description})`).join(', ') || 'none';
+    if (!missingFallsBack) throw new InvalidTrainingInputError(`There is no compute device named '${request}' (found: ${found}); use 'auto', 'cpu' or one of those names.`);
+    const auto = chooseTrainerDevice(devices, 'auto', modelBytes);
+    const missing = `The Encoding device setting names ${request}, which this computer does not have now (found: ${found}), so encoding uses the automatic choice.`;
+    return { device: auto.device, note: auto.note ? `${missing} ${auto.note}` : missing };
   }
   const gpus = devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
   const hardware = gpus.filter((d) => !isSoftwareRenderer(d.description));
