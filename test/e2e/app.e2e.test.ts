@@ -68,6 +68,8 @@ const shoot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${nam
 
 describe('ParamKB in a browser', () => {
   it('starts on an empty chat that says what to do', async () => {
+    // Wait for the first render: on a loaded machine the page can still be loading here.
+    await page.getByRole('heading', { name: 'Ask your documents' }).waitFor();
     await expect(page.getByRole('heading', { name: 'Ask your documents' }).isVisible()).resolves.toBe(true);
     await page.getByText('Import files or a folder').waitFor();
     await shoot('chat-empty');
