@@ -9,6 +9,7 @@
 //        [--ks 1,3,6,10] [--max-tokens 32] [--decode-tokens 64] [--decode-rounds 7]
 //        [--adapter-type f32|f16|q8_0|q4_k|q3_k (default q3_k)]
 //        [--no-merge] (apply an answer's adapters one by one instead of merged into one file)
+//        [--sequences 2] (KV caches: 2 as the app has, combine's two prompts each keep theirs; 1 clears at every switch)
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const decodeRounds = numberArg('decode-rounds', 7);
   const adapterType = arg('adapter-type', 'q3_k') as AdapterTensorType;
   const merge = !process.argv.includes('--no-merge');
+  const sequences = numberArg('sequences', 2);
   const modelPath = await benchModelPath(modelChoice);
 
   const dir = mkdtempSync(join(tmpdir(), 'paramkb-bench-online-'));
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
       requestEncoding: () => undefined,
     };
 
-    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31, mergeAdapterSets: merge });
+    const runtime = await LlmRuntime.load({ modelPath, threads, adapterCacheBytes: 2 ** 31, mergeAdapterSets: merge, sequences });
     const answerer = new Answerer(retriever, () => runtime, adapterSource);
     await answerer.answer({ question: questions[0]!.question, mode: 'context', k: 1, maxTokens: 4 }); // warm-up
 
@@ -169,7 +171,7 @@ async function main(): Promise<void> {
     const byMode = (k: number, mode: AnswerMode) => rows.find((r) => r.k === k && r.mode === mode && !r.skipped);
     const result = {
       model: { choice: modelChoice, file: basename(modelPath) },
-      threads, questions: questions.length, maxTokens, adapterType, merge,
+      threads, questions: questions.length, maxTokens, adapterType, merge, sequences,
       rows,
       // Total latency against context's at the same k (combine runs a context answer and a parametric one, then scores both).
       overContext: ks.map((k) => {
@@ -180,7 +182,7 @@ async function main(): Promise<void> {
     };
     const outDir = join(repoRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}${merge ? '' : '-unmerged'}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(outDir, `online-${modelChoice.replace(/[^a-z0-9]+/gi, '_')}${merge ? '' : '-unmerged'}${sequences === 2 ? '' : `-seq${sequences}`}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result));
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
     console.log(`\n${result.model.file}, ${threads} threads, ${questions.length} questions, at most ${maxTokens} new tokens, ${adapterType} adapters${merge ? ', merged per answer' : ', applied one by one'}`);

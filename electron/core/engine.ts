@@ -174,6 +174,8 @@ export class Engine implements ParamKbApi {
       gpuLayers: settings.gpuLayers,
       threads: this.options.threads ?? settings.threads,
       useGpu: this.options.useGpu,
+      // Combine keeps the passages' prompt and the adapters' prompt in the KV cache, one each.
+      sequences: 2,
     };
     const previous = this.runtime;
     try {

@@ -26,8 +26,10 @@ export interface LoadModelOptions {
   /** A prompt profile JSON file; default: the one beside the model, else the default profile. */
   profilePath?: string;
   /**
-   * Sequences generating in parallel in one batch (augmentation uses several). Adapters can
-   * only be applied with one sequence, as they are set on the whole context. Default 1.
+   * Sequences of the context, each with its own KV cache (its own `contextSize` of cells).
+   * Augmentation generates on several in one batch. Adapters are set on the whole context, so
+   * work with different adapter sets takes turns; each sequence keeps the KV cache of the set
+   * it was computed with, so combine's passages and adapters each keep their prompt. Default 1.
    */
   sequences?: number;
   /** Use the GPU when one exists. Default true (PARAMKB_GPU=0 turns it off). */
@@ -57,6 +59,8 @@ export interface GenerateOptions {
   onText?: (delta: string) => void;
   /** Sample instead of greedy decoding (e.g. a retry that must differ). Default: greedy. */
   sampling?: { temperature: number; seed: number };
+  /** Also return the written tokens' log-probability (`logProb`). Default false. */
+  withLogProb?: boolean;
 }
 
 export interface GenerationResult {
@@ -69,6 +73,17 @@ export interface GenerationResult {
   generatedTokens: number;
   stopReason: 'eos' | 'max-tokens' | 'cancelled';
   timings: { adapterMs: number; promptMs: number; generateMs: number };
+  /**
+   * With `withLogProb`: the sum of the natural-log probabilities of `tokens` (the end of
+   * generation included) under the model with the generation's adapters, as continuationLogProb
+   * gives it but read while decoding.
+   */
+  logProb?: number;
+}
+
+/** One key per adapter set, whatever the order of its adapters. */
+function adapterSetKey(adapters: AdapterApplication[]): string {
+  return adapters.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
 }
 
 /** A node-llama-cpp instance and the GPU backend found on the machine, with its devices (used or not). */
@@ -145,6 +160,12 @@ export function assertGgufFile(path: string): number {
 
 export class LlmRuntime {
   private currentAdapters: AdapterApplication[] = [];
+  /** The adapter set that work in progress uses (withAdapters), set before it is applied. */
+  private activeAdapterKey = '';
+  private adapterUsers = 0;
+  private readonly adapterWaiters: (() => void)[] = [];
+  /** The adapter set each sequence's KV cache was computed with. */
+  private readonly sequenceAdapterKey = new Map<LlamaContextSequence, string>();
   /** The temporary folder of merged sets and expanded compact adapters, made on first use. */
   private derivedDir: string | null = null;
   /** Loaded adapter files, least recently used first, with their size. */
@@ -158,7 +179,7 @@ export class LlmRuntime {
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
-    private readonly sequences: LlamaContextSequence[],
+    sequences: LlamaContextSequence[],
     readonly modelPath: string,
     readonly fingerprint: string,
     readonly profile: PromptProfile,
@@ -239,32 +260,71 @@ export class LlmRuntime {
     return this.model.tokenize(text, false);
   }
 
-  /** Runs `work` on a free sequence; calls beyond the number of sequences wait their turn. */
-  private async withSequence<T>(work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
-    const sequence = this.freeSequences.pop() ?? await new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve));
+  /**
+   * Runs `work` with `adapters` applied to the context, on a free sequence whose KV cache holds
+   * keys and values of that set (cleared first if it held another set's). Work with other sets
+   * waits until no work with this one runs; calls beyond the number of sequences wait their
+   * turn. Among free sequences it takes the one that shares the longest prefix with `tokens`.
+   */
+  private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>): Promise<T> {
+    return this.withAdapters(adapters, async (key, adapterMs) => {
+      const sequence = this.takeSequence(key, tokens) ?? await new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve));
+      try {
+        if ((this.sequenceAdapterKey.get(sequence) ?? '') !== key) {
+          // Cached keys and values were computed with another set.
+          await sequence.clearHistory();
+          this.sequenceAdapterKey.set(sequence, key);
+        }
+        return await work(sequence, adapterMs);
+      } finally {
+        const next = this.waiting.shift();
+        if (next) next(sequence);
+        else this.freeSequences.push(sequence);
+      }
+    });
+  }
+
+  /** Runs `work` with `adapters` set on the context; work with another set waits for its turn. */
+  private async withAdapters<T>(adapters: AdapterApplication[], work: (key: string, adapterMs: number) => Promise<T>): Promise<T> {
+    const key = adapterSetKey(adapters);
+    while (this.adapterUsers > 0 && key !== this.activeAdapterKey) await new Promise<void>((resolve) => this.adapterWaiters.push(resolve));
+    this.activeAdapterKey = key;
+    this.adapterUsers++;
     try {
-      return await work(sequence);
+      const started = performance.now();
+      await this.applyAdapters(adapters);
+      return await work(key, performance.now() - started);
     } finally {
-      const next = this.waiting.shift();
-      if (next) next(sequence);
-      else this.freeSequences.push(sequence);
+      this.adapterUsers--;
+      if (this.adapterUsers === 0) for (const resume of this.adapterWaiters.splice(0)) resume();
     }
+  }
+
+  /** The free sequence of set `key` sharing the longest prefix with `tokens`, else any free one. */
+  private takeSequence(key: string, tokens: Token[]): LlamaContextSequence | undefined {
+    let best = -1;
+    let bestShared = -1;
+    this.freeSequences.forEach((sequence, i) => {
+      let shared = 0;
+      if ((this.sequenceAdapterKey.get(sequence) ?? '') === key) {
+        const held = sequence.contextTokens;
+        while (shared < held.length && shared < tokens.length && held[shared] === tokens[shared]) shared++;
+      }
+      if (shared > bestShared) { best = i; bestShared = shared; }
+    });
+    return best < 0 ? undefined : this.freeSequences.splice(best, 1)[0];
   }
 
   generate(options: GenerateOptions): Promise<GenerationResult> {
-    return this.withSequence((sequence) => this.generateOn(sequence, options));
+    if (options.signal?.aborted) return Promise.reject(new CancelledError('The answer'));
+    if (options.tokens.length === 0) return Promise.reject(new ModelError('empty-prompt', 'The prompt is empty.'));
+    if (options.tokens.length >= this.context.contextSize) {
+      return Promise.reject(new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`));
+    }
+    return this.run(options.adapters ?? [], options.tokens, (sequence, adapterMs) => this.generateOn(sequence, options, adapterMs));
   }
 
-  private async generateOn(sequence: LlamaContextSequence, options: GenerateOptions): Promise<GenerationResult> {
-    if (options.signal?.aborted) throw new CancelledError('The answer');
-    if (options.tokens.length === 0) throw new ModelError('empty-prompt', 'The prompt is empty.');
-    if (options.tokens.length >= this.context.contextSize) {
-      throw new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`);
-    }
-    const started = performance.now();
-    await this.setAdapters(options.adapters ?? []);
-    const adapterMs = performance.now() - started;
-
+  private async generateOn(sequence: LlamaContextSequence, options: GenerateOptions, adapterMs: number): Promise<GenerationResult> {
     const toEvaluate = options.tokens.slice(await this.keepCommonPrefix(sequence, options.tokens, options.tokens.length - 1));
 
     const maxTokens = options.maxTokens ?? 256;
@@ -277,8 +337,15 @@ export class LlmRuntime {
     const sampling = options.sampling ? { temperature: options.sampling.temperature, seed: options.sampling.seed } : { temperature: 0 };
     // yieldEogToken: the loop must see the end-of-generation token to tell EOS from a cut-off.
     let eog: Token[] = [];
-    for await (const token of sequence.evaluate(toEvaluate, { ...sampling, yieldEogToken: true })) {
+    let logProb = 0;
+    const evaluateOptions = { ...sampling, yieldEogToken: true };
+    const evaluation: AsyncIterable<{ token: Token; confidence?: number }> = options.withLogProb
+      ? sequence.evaluateWithMetadata(toEvaluate, { confidence: true }, evaluateOptions)
+      : sequence.evaluateWithMetadata(toEvaluate, {}, evaluateOptions);
+    for await (const { token, confidence } of evaluation) {
       if (firstTokenAt === 0) firstTokenAt = performance.now();
+      // Greedy decoding's confidence is the token's softmax probability over the whole vocabulary.
+      if (options.withLogProb) logProb += Math.log(confidence ?? Number.NaN);
       if (this.model.isEogToken(token)) { stopReason = 'eos'; eog = [token]; break; }
       generated.push(token);
       const full = this.model.detokenize(generated);
@@ -301,6 +368,7 @@ export class LlmRuntime {
       generatedTokens: generated.length,
       stopReason,
       timings: { adapterMs, promptMs: (firstTokenAt || ended) - promptStarted, generateMs: ended - (firstTokenAt || ended) },
+      ...(options.withLogProb ? { logProb } : {}),
     };
   }
 
@@ -340,8 +408,7 @@ export class LlmRuntime {
     if (tokens.length > this.context.contextSize) {
       throw new ModelError('prompt-too-long', `The prompt and its continuation have ${tokens.length} tokens, more than the model's ${this.context.contextSize}-token context.`);
     }
-    return this.withSequence(async (sequence) => {
-      await this.setAdapters(adapters);
+    return this.run(adapters, tokens, async (sequence) => {
       const kept = await this.keepCommonPrefix(sequence, tokens, prompt.length - 1);
       // Item i of the evaluation is token kept + i; the logits after it predict token kept + i + 1.
       const firstScored = prompt.length - 1 - kept;
@@ -395,8 +462,7 @@ export class LlmRuntime {
     if (tokens.length > this.context.contextSize) {
       throw new ModelError('prompt-too-long', `The sequence has ${tokens.length} tokens, more than the model's ${this.context.contextSize}-token context.`);
     }
-    return this.withSequence(async (sequence) => {
-      await this.setAdapters([]);
+    return this.run([], tokens, async (sequence) => {
       await sequence.clearHistory();
       const output = await sequence.controlledEvaluate(tokens.slice(0, -1).map((t, i) => (
         i >= from - 1 ? [t, { generateNext: { logits: { filter: { tokens: [], includeTop: k } }, totalLogitWeight: true } }] : t)));
@@ -424,8 +490,7 @@ export class LlmRuntime {
    * empty KV state with `adapters` applied. Used by tests and to measure adapters' effect.
    */
   logitsAt(tokens: Token[], positions: number[], adapters: AdapterApplication[] = []): Promise<Float32Array[]> {
-    return this.withSequence(async (sequence) => {
-      await this.setAdapters(adapters);
+    return this.run(adapters, tokens, async (sequence) => {
       await sequence.clearHistory();
       const wanted = new Set(positions);
       const output = await sequence.controlledEvaluate(tokens.map((t, i) => (wanted.has(i) ? [t, { generateNext: { logits: true } }] : t)));
@@ -450,19 +515,20 @@ export class LlmRuntime {
   }
 
   /**
-   * Applies `adapters` if they differ from the current set, and clears the KV state then.
+   * Applies `adapters` (loading, merging or expanding their files) when no other set is in use.
    * `generate` does this itself; calling it ahead (e.g. while the user types) hides its cost.
    */
   async setAdapters(adapters: AdapterApplication[]): Promise<void> {
-    const key = (list: AdapterApplication[]) => list.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
-    if (key(adapters) === key(this.currentAdapters)) return;
-    if (this.sequences.length > 1) throw new ModelError('adapters-need-one-sequence', 'Adapters are set on the whole context; load the runtime with one sequence to apply them.');
+    await this.withAdapters(adapters, async () => undefined);
+  }
+
+  /** Sets `adapters` on the context if they differ from the current set (run holds the turn). */
+  private async applyAdapters(adapters: AdapterApplication[]): Promise<void> {
+    if (adapterSetKey(adapters) === adapterSetKey(this.currentAdapters)) return;
     const applied = await this.loadableSet(adapters);
     await setContextAdapters(this.context, applied);
     this.currentAdapters = adapters.slice();
     await this.evictAdapters(applied);
-    // Cached keys and values were computed with the old adapters.
-    await this.sequences[0]!.clearHistory();
   }
 
   /**
