@@ -280,6 +280,9 @@ protected:
         o.Set("losses", losses);
         o.Set("steps", result_.steps);
         o.Set("splits", result_.splits);
+        Napi::Array ops = Napi::Array::New(env, result_.graph_ops.size());
+        for (size_t i = 0; i < result_.graph_ops.size(); i++) ops.Set((uint32_t) i, result_.graph_ops[i]);
+        o.Set("graphOps", ops);
         return o;
     }
 private:

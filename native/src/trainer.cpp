@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "adapter_write.h"
@@ -145,8 +148,10 @@ std::vector<float> labels_fill(const token_sequence & seq, const std::vector<int
 
 // One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
 // gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
-// that the accumulated gradient is that of the step's mean per-token loss. Returns that loss.
-float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, const train_params & p) {
+// that the accumulated gradient is that of the step's mean per-token loss. Returns that loss;
+// adds the names of the graph's ops to graph_ops.
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, const train_params & p,
+                        std::set<std::string, std::less<>> & graph_ops) {
     const bool exact_backward = p.exact_backward;
     const bool portable = p.portable_backward || tr.gpu != nullptr;
     const base_model & model = *tr.model;
@@ -222,6 +227,10 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
     ggml_set_input(loss_grad);
     if (portable) gf = graph_out_prods_to_mul_mat(ctx.get(), gf, graph_size + extra);
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        const char * op = ggml_op_desc(ggml_graph_node(gf, i));
+        if (graph_ops.find(op) == graph_ops.end()) graph_ops.emplace(op);  // no string built per node
+    }
 
     graph_allocate(tr, gf, graph_size + extra);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
@@ -436,6 +445,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     };
 
     train_result result;
+    std::set<std::string, std::less<>> graph_ops;
     adamw_state opt;
     std::vector<size_t> order(sequences.size());
     for (uint32_t epoch = 0; epoch < p.epochs; epoch++) {
@@ -451,7 +461,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
             float step_loss = 0.0f;
             for (size_t i = begin; i < end; i++) {
                 if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
-                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p);
+                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p, graph_ops);
                 result.splits = std::max(result.splits, tr.last_splits);
             }
             if (!std::isfinite(step_loss)) throw trainer_error(TRAINER_ERR_INTERNAL, "The training loss is not finite (lr too high?).");
@@ -462,6 +472,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         }
     }
     if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
+    result.graph_ops.assign(graph_ops.begin(), graph_ops.end());
     adapter_place(tr, *adapter, true);
     adapter_write(model, *adapter, p.out_path, p.out_type);
     return result;

@@ -96,6 +96,7 @@ struct train_result {
     std::vector<float> losses;  // mean per-token NLL of each optimizer step, before its update
     int32_t            steps = 0;
     int32_t            splits = 0;  // most graph splits of a step's graph (1: all on one backend)
+    std::vector<std::string> graph_ops;  // the ops of the training graphs (ggml_op_desc names), sorted
 };
 
 // Called after each optimizer step from the worker thread.

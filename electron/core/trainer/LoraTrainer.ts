@@ -136,6 +136,8 @@ export interface TrainResult {
   steps: number;
   /** The most backend splits of one sequence's graph: 1 when it all ran on the trainer's device. */
   splits: number;
+  /** The ops of the training graphs (ggml's names, e.g. MUL_MAT, SOFT_MAX, SWIGLU), sorted: what a device must run. */
+  graphOps: string[];
   seconds: number;
   outPath: string;
 }
@@ -280,7 +282,7 @@ export class LoraTrainer {
         await this.moveToCpu(typed.message);
         result = await this.trainOn(this.liveHandle(), params, signal, progress);
       }
-      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
+      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, graphOps: result.graphOps, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
     });
   }
 

@@ -88,8 +88,11 @@ export interface NativeTrainerBinding {
   /** Releases the handle's model; a running job keeps it alive until it ends. */
   trainerFree(handle: NativeTrainerHandle): void;
   trainerInfo(handle: NativeTrainerHandle): NativeModelInfo;
-  /** splits: the most backend splits of one sequence's graph (1: it all ran on one device). */
-  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number }>;
+  /**
+   * splits: the most backend splits of one sequence's graph (1: it all ran on one device);
+   * graphOps: the ops of the training graphs (ggml_op_desc names: GLU and unary ops by their own name), sorted.
+   */
+  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
