@@ -25,6 +25,7 @@
         "src/adapter_merge.cpp",
         "src/adapter_read.cpp",
         "src/adapter_write.cpp",
+        "src/backward_portable.cpp",
         "src/backward_weights.cpp",
         "src/backend_cpu.cpp",
         "src/device.cpp",

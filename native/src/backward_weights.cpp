@@ -171,33 +171,3 @@ int32_t graph_backward_patch(ggml_cgraph * graph, const transposed_weights & tw)
     }
     return n_patched;
 }
-
-namespace {
-
-// tᵀ, contiguous; reuses the tensor under a transpose view instead of copying it back.
-ggml_tensor * transposed_contiguous(ggml_context * ctx, ggml_tensor * t) {
-    if (t->op == GGML_OP_TRANSPOSE && ggml_is_contiguous(t->src[0])) return t->src[0];
-    return ggml_cont(ctx, ggml_transpose(ctx, t));
-}
-
-}  // namespace
-
-ggml_cgraph * graph_out_prods_to_mul_mat(ggml_context * ctx, ggml_cgraph * graph, size_t size) {
-    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
-        ggml_tensor * node = ggml_graph_node(graph, i);
-        if (node->op != GGML_OP_OUT_PROD) continue;
-        // out_prod(a [n, k], b [m, k]) = [n, m] = mul_mat(aᵀ [k, n], bᵀ [k, m]); both broadcast a
-        // over b's dims 2 and 3.
-        ggml_tensor * a = transposed_contiguous(ctx, node->src[0]);
-        ggml_tensor * b = transposed_contiguous(ctx, node->src[1]);
-        node->op = GGML_OP_MUL_MAT;
-        memset(node->op_params, 0, sizeof(node->op_params));
-        node->src[0] = a;
-        node->src[1] = b;
-    }
-    // Expanding node by node in the old order keeps it, and puts each new transpose just
-    // before the node that reads it.
-    ggml_cgraph * out = ggml_new_graph_custom(ctx, size, false);
-    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) ggml_build_forward_expand(out, ggml_graph_node(graph, i));
-    return out;
-}

@@ -37,9 +37,3 @@ void                 transposed_weights_free(transposed_weights * tw);
 // Call after ggml_build_backward_expand and before allocating the graph. Returns the count.
 int32_t graph_backward_patch(ggml_cgraph * graph, const transposed_weights & tw);
 
-// Rewrites every remaining OUT_PROD of a backward graph (attention, LoRA factors, F32 weights)
-// as MUL_MAT over contiguous transposes of its operands: out_prod(a, b) = mul_mat(aᵀ, bᵀ). GPU
-// backends run OUT_PROD only on F32 contiguous inputs (Vulkan, CUDA) or not at all (Metal), so
-// autodiff's out_prods would each send the graph back to the CPU; mul_mat runs everywhere.
-// Returns a new graph (in ctx, of at most `size` nodes) with the inserted nodes in order.
-ggml_cgraph * graph_out_prods_to_mul_mat(ggml_context * ctx, ggml_cgraph * graph, size_t size);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "adapter_write.h"
+#include "backward_portable.h"
 #include "backward_weights.h"
 #include "backend_cpu.h"
 #include "device.h"
@@ -26,12 +27,11 @@ using ctx_ptr = std::unique_ptr<ggml_context, void (*)(ggml_context *)>;
 
 [[noreturn]] void throw_invalid(const std::string & message) { throw trainer_error(TRAINER_ERR_INVALID_INPUT, message); }
 
-// A no_alloc context for the tensor and graph headers of one forward(+backward) pass.
-// extra: room for that many more tensors and a second graph (without gradients) that holds them too.
-ctx_ptr compute_ctx_new(size_t graph_size, size_t extra = 0) {
+// A no_alloc context for the headers of n_tensors tensors and of one graph of graph_size nodes
+// (with gradients: grads).
+ctx_ptr compute_ctx_new(size_t n_tensors, size_t graph_size, bool grads) {
     ggml_init_params params = {
-        /*mem_size   =*/ (graph_size + extra) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true) +
-                         (extra > 0 ? ggml_graph_overhead_custom(graph_size + extra, false) : 0),
+        /*mem_size   =*/ n_tensors * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, grads),
         /*mem_buffer =*/ nullptr,
         /*no_alloc   =*/ true,
     };
@@ -98,7 +98,7 @@ std::vector<adapter_ref> adapter_refs(const std::vector<adapter_ptr> & adapters,
 // Forward pass for evaluation; returns logits row-major [n_tokens][n_vocab].
 std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tokens, const std::vector<adapter_ref> & refs) {
     const size_t graph_size = forward_graph_size(*tr.model, refs, false);
-    ctx_ptr ctx = compute_ctx_new(graph_size);
+    ctx_ptr ctx = compute_ctx_new(graph_size, graph_size, false);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, false);
     forward_inputs inputs;
     forward_params fparams;
@@ -166,11 +166,8 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     }
     const int64_t n_rows = (int64_t) rows.size();
     const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
-    const size_t graph_size = forward_graph_size(model, refs, true);
-    // The portable rewrite adds at most four tensors per out_prod (a transpose and a copy per
-    // operand), and out_prods are far fewer than a quarter of the nodes.
-    const size_t extra = portable ? graph_size : 0;
-    ctx_ptr ctx = compute_ctx_new(graph_size, extra);
+    size_t graph_size = forward_graph_size(model, refs, true);
+    ctx_ptr ctx = compute_ctx_new(graph_size, graph_size, true);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, true);
 
     forward_inputs inputs;
@@ -226,13 +223,20 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     }
     ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
     ggml_set_input(loss_grad);
-    if (portable) gf = graph_out_prods_to_mul_mat(ctx.get(), gf, graph_size + extra);
+    // The portable graph's new tensors, and the graph that orders them, live in a second context.
+    ctx_ptr portable_ctx(nullptr, ggml_free);
+    if (portable) {
+        const size_t extra = graph_portable_extra(gf);
+        portable_ctx = compute_ctx_new(extra, graph_size + extra, false);
+        graph_size += extra;
+        gf = graph_portable(portable_ctx.get(), gf, graph_size);
+    }
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
         const char * op = ggml_op_desc(ggml_graph_node(gf, i));
         if (graph_ops.find(op) == graph_ops.end()) graph_ops.emplace(op);  // no string built per node
     }
 
-    graph_allocate(tr, gf, graph_size + extra);
+    graph_allocate(tr, gf, graph_size);
     forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
     ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
     const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, p.distill_weight);

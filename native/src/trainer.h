@@ -86,9 +86,9 @@ struct train_params {
     // Back-propagate through quantized weights with ggml's out_prod instead of the transposed
     // Q8_0 copies: exact gradients, but far slower. For tests and diagnosis.
     bool        exact_backward = false;
-    // Build the backward graph from ops every GPU backend has (graph_out_prods_to_mul_mat in
-    // backward_weights.h). Always on when training on a GPU; on the CPU, for the tests that
-    // compare its gradients with the default graph's.
+    // Build the training graph from ops every GPU backend has (backward_portable.h). Always on
+    // when training on a GPU; on the CPU, for the tests that compare its gradients with the
+    // default graph's.
     bool        portable_backward = false;
 };
 
