@@ -88,6 +88,12 @@ export interface TrainOptions {
   lr?: number;
   /** AdamW decoupled weight decay (torch's default). Default 0.01. */
   weightDecay?: number;
+  /**
+   * AdamW's epsilon (torch's default). Default 1e-8. Its first steps move each weight by about
+   * lr · sign(gradient) wherever |gradient| ≫ eps; a larger eps makes them proportional to the
+   * gradient (the tests that compare two ways of computing the gradients use that).
+   */
+  eps?: number;
   /** Passes over the sequences. Default 1. */
   epochs?: number;
   /** Sequences per micro-batch. Default 1 (the paper's). */
@@ -252,7 +258,7 @@ export class LoraTrainer {
       lr: checkNumber('lr', options.lr ?? 3e-4, (v) => v > 0 && v <= 1, 'must be in (0, 1]'),
       beta1: 0.9,
       beta2: 0.999,
-      eps: 1e-8,
+      eps: checkNumber('eps', options.eps ?? 1e-8, (v) => v >= 0, 'must be >= 0'),
       weightDecay: checkNumber('weightDecay', options.weightDecay ?? 0.01, (v) => v >= 0 && v <= 1, 'must be in [0, 1]'),
       epochs: checkInt('epochs', options.epochs ?? 1, 1, 1_000_000),
       batchSize: checkInt('batchSize', options.batchSize ?? 1, 1, 1_000_000),
