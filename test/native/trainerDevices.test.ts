@@ -1,9 +1,9 @@
-// The trainer on GPUs. The portable backward graph (only ops that every GPU backend has) gives
-// the default graph's gradients on the CPU; on Vulkan, through Mesa's lavapipe (a Vulkan driver
-// that runs on the CPU: slow, but the same ggml-vulkan shaders a GPU runs), training and
-// evaluation match the CPU trainer, with the whole training step on the device.
+// The trainer on GPUs. The portable training graph (only ops that Metal, CUDA and Vulkan all
+// have) gives the default graph's losses and gradients on the CPU; on Vulkan, through Mesa's
+// lavapipe (a Vulkan driver that runs on the CPU: slow, but the same ggml-vulkan shaders a GPU
+// runs), training and evaluation match the CPU trainer, with the whole training step on the device.
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { getLlama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeAdapters } from '../../electron/core/trainer/adapterFiles.js';
@@ -12,6 +12,7 @@ import { gpuBackendFiles } from '../../electron/core/trainer/nativeTrainerBindin
 import { InvalidTrainingInputError } from '../../electron/core/trainer/trainerErrors.js';
 import { readLoraTensors } from '../support/loraFile.js';
 import { quantizedModelPath } from '../support/quantizedModel.js';
+import { repoRoot } from '../../scripts/llama-source.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
 import { outputDir, QUANT_SPECS, TEST_THREADS } from './fixtures.js';
 import { referenceLlama, referenceLogits } from './referenceLlama.js';
@@ -35,30 +36,70 @@ const models = [
   { name: 'llama Q8_0', logitTolerance: 3e-2, path: () => quantizedModelPath(QUANT_SPECS.llamaSpm256, 'q8_0') },
 ];
 
+/** The portable graph on the CPU: those, the qwen fixtures and the world model (F16, ../shared/world). */
+const portableModels = [
+  ...models,
+  { name: 'qwen2 F32', path: () => tinyModelPath(TINY_SPECS.qwen2) },
+  { name: 'qwen3 F32', path: () => tinyModelPath(TINY_SPECS.qwen3) },
+  { name: 'world F16', path: async () => resolve(repoRoot, '..', 'shared', 'world', 'model', 'world-20m-f16.gguf') },
+];
+
+/**
+ * The ops that Metal, CUDA and Vulkan all run, by ggml_op_desc's names (unary and GLU ops by
+ * their own): those of ggml's ops a training graph of these architectures could use that
+ * ggml_metal_device_supports_op (ggml/src/ggml-metal/ggml-metal-device.m),
+ * ggml_backend_cuda_device_supports_op (ggml/src/ggml-cuda/ggml-cuda.cu) and
+ * ggml_backend_vk_device_supports_op (ggml/src/ggml-vulkan/ggml-vulkan.cpp) all accept, in the
+ * llama.cpp that node-llama-cpp ships (.cache/llama.cpp). Their type and layout conditions (F32
+ * or F16, contiguous rows, same-shape sources for SILU_BACK) hold for the trainer's tensors.
+ * Metal lacks, of what autodiff writes: OUT_PROD, REPEAT_BACK, RMS_NORM_BACK, SOFT_MAX_BACK,
+ * GET_ROWS_BACK, CROSS_ENTROPY_LOSS(_BACK) and ADD1.
+ */
+const GPU_OPS = new Set([
+  'NONE', 'VIEW', 'RESHAPE', 'PERMUTE', 'TRANSPOSE', 'CONT', 'CPY', 'DUP', 'SET', 'CONCAT',
+  'ADD', 'SUB', 'MUL', 'DIV', 'ACC', 'SCALE', 'FILL', 'CLAMP', 'SQR', 'SQRT', 'LOG', 'SIN', 'COS',
+  'SUM', 'SUM_ROWS', 'MEAN', 'ARGMAX', 'REPEAT', 'GET_ROWS', 'SET_ROWS', 'MUL_MAT',
+  'NORM', 'RMS_NORM', 'ROPE', 'ROPE_BACK', 'SOFT_MAX', 'SILU_BACK',
+  'ABS', 'SGN', 'NEG', 'STEP', 'EXP', 'TANH', 'RELU', 'SIGMOID', 'SILU', 'GELU', 'GELU_ERF', 'GELU_QUICK',
+  'SWIGLU', 'GEGLU', 'GEGLU_ERF', 'GEGLU_QUICK', 'REGLU',
+]);
+
 /** Deterministic token ids that every fixture vocabulary has. */
 function sequences(): TokenSequence[] {
   return [14, 9, 11].map((n, s) => ({ tokens: Array.from({ length: n }, (_, i) => 3 + ((i * 37 + s * 101) % 900)) }));
 }
 
-/** The largest difference between two adapters' tensors, relative to the largest value. */
+/** sequences() with a teacher's top 3 for every target (soft labels: several entries > 0 per row). */
+function softSequences(): TokenSequence[] {
+  return sequences().map((seq) => {
+    const targets = seq.tokens.length - 1;
+    const ids = Int32Array.from({ length: targets * 3 }, (_, i) => 5 + ((i * 53) % 800));
+    const probs = Float32Array.from({ length: targets * 3 }, (_, i) => [0.5, 0.3, 0.1][i % 3]!);
+    return { ...seq, lossMask: seq.tokens.map(() => 1), teacher: { k: 3, ids, probs } };
+  });
+}
+
+/** The largest difference between two adapters' tensors, relative to the largest value of each tensor (B counts as much as A). */
 async function adapterDifference(a: string, b: string): Promise<number> {
   const ta = await readLoraTensors(a), tb = await readLoraTensors(b);
   expect([...ta.keys()].sort()).toEqual([...tb.keys()].sort());
-  let diff = 0, scale = 0;
+  let worst = 0;
   for (const [name, x] of ta) {
     const y = tb.get(name)!.data;
+    let diff = 0, scale = 0;
     for (let i = 0; i < x.data.length; i++) {
       diff = Math.max(diff, Math.abs(x.data[i]! - y[i]!));
       scale = Math.max(scale, Math.abs(x.data[i]!));
     }
+    worst = Math.max(worst, diff / scale);
   }
-  return diff / scale;
+  return worst;
 }
 
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b));
 const train = { lr: 1e-2, epochs: 2, batchSize: 3, seed: 5, targets: ['attn_q', 'attn_v', 'ffn_up', 'ffn_down'] as const };
 
-describe.each(models)('the portable backward graph on the CPU ($name)', ({ name, path }) => {
+describe.each(portableModels)('the portable training graph on the CPU ($name)', ({ name, path }) => {
   let trainer: LoraTrainer;
   let dir: string;
   beforeAll(async () => {
@@ -67,14 +108,36 @@ describe.each(models)('the portable backward graph on the CPU ($name)', ({ name,
   });
   afterAll(() => trainer?.dispose());
 
-  it('gives the default graph\'s losses and adapter', async () => {
-    const seqs = sequences();
-    const base = await trainer.train({ ...train, targets: [...train.targets], sequences: seqs, outPath: join(dir, 'default.gguf') });
-    const portable = await trainer.train({ ...train, targets: [...train.targets], sequences: seqs, outPath: join(dir, 'portable.gguf'), portableBackward: true });
+  /**
+   * Trains with the default graph, then with the portable one; checks that they agree. AdamW's
+   * eps is 1e-2 here: with the default 1e-8 its first steps move each weight by about
+   * lr · sign(gradient), so a gradient that is ~0 and comes out +1e-9 in one graph and -1e-9 in
+   * the other (mul_mat and out_prod, and the rewritten reductions, sum in different orders)
+   * moves that weight by ±lr; with a larger eps the steps follow the gradients, and the adapters
+   * differ as much as the gradients do.
+   */
+  async function compare(seqs: TokenSequence[], tag: string) {
+    const options = { ...train, targets: [...train.targets], sequences: seqs, eps: 1e-2 };
+    const base = await trainer.train({ ...options, outPath: join(dir, `${tag}-default.gguf`) });
+    const portable = await trainer.train({ ...options, outPath: join(dir, `${tag}-portable.gguf`), portableBackward: true });
     expect(portable.splits).toBe(1);
     for (let i = 0; i < base.losses.length; i++) expect(relative(portable.losses[i]!, base.losses[i]!)).toBeLessThan(1e-5);
-    // mul_mat and out_prod sum in different orders: last-bit differences, which AdamW's first steps amplify a little
+    // Up to 9e-5 here; a gradient 1% off in any one rewrite gives 1e-3 to 1e-1.
     expect(await adapterDifference(portable.outPath, base.outPath)).toBeLessThan(1e-3);
+    return { base, portable };
+  }
+
+  it('gives the default graph\'s losses and adapter, from ops that Metal, CUDA and Vulkan all have', async () => {
+    const { base, portable } = await compare(sequences(), 'next-token');
+    expect(portable.graphOps.filter((op) => !GPU_OPS.has(op))).toEqual([]);
+    // What the rewrite removes: autodiff's ops that Metal lacks.
+    for (const op of ['OUT_PROD', 'REPEAT_BACK', 'RMS_NORM_BACK', 'SOFT_MAX_BACK', 'GET_ROWS_BACK', 'CROSS_ENTROPY_LOSS', 'CROSS_ENTROPY_LOSS_BACK']) {
+      expect(base.graphOps).toContain(op);
+    }
+  });
+
+  it('with soft targets too (several labels > 0 per row)', async () => {
+    await compare(softSequences(), 'soft');
   });
 });
 
@@ -115,6 +178,7 @@ describe.skipIf(!(lavapipe && vulkanBackend) && !requireVulkan)('training on Vul
       const onCpu = await cpu.train({ ...train, targets: [...train.targets], sequences: seqs, outPath: join(dir, 'cpu.gguf') });
       const onGpu = await gpu.train({ ...train, targets: [...train.targets], sequences: seqs, outPath: join(dir, 'vulkan.gguf') });
       expect(onGpu.splits).toBe(1);
+      expect(onGpu.graphOps.filter((op) => !GPU_OPS.has(op))).toEqual([]);
       for (let i = 0; i < onCpu.losses.length; i++) expect(relative(onGpu.losses[i]!, onCpu.losses[i]!)).toBeLessThan(1e-3);
       // AdamW's first steps move each weight by about lr * sign(gradient), so weights whose
       // gradient is near 0 differ by last-bit changes; what must agree is what the adapter does.
