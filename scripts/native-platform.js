@@ -16,7 +16,7 @@ const PACKAGES = {
 
 // node-llama-cpp's GPU packages whose ggml backend library the trainer can load next to the CPU
 // one (they share libggml-base), best first: CUDA is faster than Vulkan on the same NVIDIA GPU.
-// macOS has none: Metal lacks ops of the backward graph (native/README.md).
+// macOS has none: loading Metal is not wired yet (native/README.md, GPUs).
 const GPU_PACKAGES = {
   linux: { x64: [['linux-x64-cuda', 'libggml-cuda.so'], ['linux-x64-vulkan', 'libggml-vulkan.so']], arm64: [] },
   win32: { x64: [['win-x64-cuda', 'ggml-cuda.dll'], ['win-x64-vulkan', 'ggml-vulkan.dll']], arm64: [] },
