@@ -122,7 +122,7 @@ describe.each(portableModels)('the portable training graph on the CPU ($name)', 
     const portable = await trainer.train({ ...options, outPath: join(dir, `${tag}-portable.gguf`), portableBackward: true });
     expect(portable.splits).toBe(1);
     for (let i = 0; i < base.losses.length; i++) expect(relative(portable.losses[i]!, base.losses[i]!)).toBeLessThan(1e-5);
-    // Up to 9e-5 here; a gradient 1% off in any one rewrite gives 1e-3 to 1e-1.
+    // Seen: up to 1.3e-4 (qwen2, soft labels); a gradient 1% off in one rewrite gave 1e-3 to 1e-1.
     expect(await adapterDifference(portable.outPath, base.outPath)).toBeLessThan(1e-3);
     return { base, portable };
   }
