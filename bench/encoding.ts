@@ -7,6 +7,7 @@
 //
 // Usage: node dist/bench/encoding.js [--model world|1b|smollm2|gemma3|<gguf>] [--docs world|hotpotqa|<jsonl>]
 //        [--passages 8] [--threads 2] [--objective next-token|distill] [--epochs N] [--lora-layers S]
+//        [--training-set paper|<steps such as P1,C1,P2,C2,C3>] [--augment-batch N]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -20,7 +21,8 @@ import { readEvalDocuments } from '../electron/core/eval/evaluate.js';
 import { Importer } from '../electron/core/ingest/importer.js';
 import { renderQaGenerationPrompt } from '../electron/core/llm/promptProfile.js';
 import { databasePath } from '../electron/core/paths.js';
-import { TRAINING_OBJECTIVES, type EncodingConfig, type TrainingObjective } from '../electron/core/encoding/passageEncoder.js';
+import { TRAINING_OBJECTIVES, writesRewrite, type EncodingConfig, type TrainingObjective } from '../electron/core/encoding/passageEncoder.js';
+import { isTrainingSet, type TrainingSet } from '../electron/core/encoding/trainingSequences.js';
 import { arg, benchDocsPath, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
 async function main(): Promise<void> {
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
   const config: Partial<EncodingConfig> = { objective };
   if (process.argv.includes('--epochs')) config.epochs = numberArg('epochs', 3);
   if (process.argv.includes('--lora-layers')) config.loraLayers = numberArg('lora-layers', 1);
+  if (process.argv.includes('--augment-batch')) config.augmentBatch = numberArg('augment-batch', 4);
+  const trainingSet: TrainingSet = arg('training-set', 'paper');
+  if (!isTrainingSet(trainingSet)) throw new Error('--training-set must be paper or steps such as P1,C1,P2,C2,C3');
+  config.trainingSet = trainingSet;
   const modelPath = await benchModelPath(modelChoice);
   const dataDir = mkdtempSync(join(tmpdir(), 'paramkb-bench-encoding-'));
   try {
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
     const qaWanted = 3;
     const augmentation = {
       passages: augmentations.length,
-      withoutRewrite: objective === 'distill' ? null : augmentations.filter((a) => a.rewrite === null).length,
+      withoutRewrite: !writesRewrite({ objective, trainingSet }) ? null : augmentations.filter((a) => a.rewrite === null).length,
       qaPairs: augmentations.reduce((n, a) => n + a.qa.length, 0),
       qaPairsWanted: qaWanted * augmentations.length,
       withoutAnyQa: augmentations.filter((a) => a.qa.length === 0).length,

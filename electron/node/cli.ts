@@ -26,6 +26,7 @@ import { REMOTE_STEP } from '../core/encoding/jobQueue.js';
 import { describeModel } from '../core/llm/modelIdentity.js';
 import { openEncodingSession } from '../core/encoding/encodingSession.js';
 import { JobQueue } from '../core/encoding/jobQueue.js';
+import { isTrainingSet, type TrainingSet } from '../core/encoding/trainingSequences.js';
 import { DEFAULT_ENCODING_CONFIG, TRAINING_OBJECTIVES, type EncodedPassage, type EncodeProgress, type EncodingConfig, type TrainingObjective } from '../core/encoding/passageEncoder.js';
 import { databasePath, resolveDataDir } from '../core/paths.js';
 import { SettingsStore } from '../core/settingsStore.js';
@@ -89,7 +90,7 @@ async function withEngine<T>(options: EngineOptions, needsModel: boolean, fn: (e
 
 interface EncodingFlags {
   lr?: number; epochs?: number; rank?: number; alpha?: number; threads?: number; device?: string; reencode?: boolean; warmup?: number; adapterType?: AdapterTensorType;
-  objective?: TrainingObjective; distillTopK?: number; distillWeight?: number; loraLayers?: number;
+  objective?: TrainingObjective; distillTopK?: number; distillWeight?: number; loraLayers?: number; trainingSet?: TrainingSet;
 }
 
 /** --device: 'auto', 'cpu' or a device name, checked as the Encoding device setting is. */
@@ -109,6 +110,11 @@ function deviceLines(device: EncodingDevice, indent = '  '): string {
 function parseObjective(value: string): TrainingObjective {
   if (!(TRAINING_OBJECTIVES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${TRAINING_OBJECTIVES.join(', ')}.`);
   return value as TrainingObjective;
+}
+
+function parseTrainingSet(value: string): TrainingSet {
+  if (!isTrainingSet(value)) throw new InvalidArgumentError('Use paper, or steps such as P1,C1,P2,C2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book).');
+  return value;
 }
 
 function parseShare(value: string): number {
@@ -132,6 +138,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--alpha <a>', `LoRA alpha (default: settings, ${ADAPTER_DEFAULTS.alpha})`, Number.parseFloat)
     .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: ${DEFAULT_ENCODING_CONFIG.outType})`, parseAdapterType)
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
+    .option('--training-set <set>', `next-token training steps per passage: paper, or steps such as P1,C1,P2,C2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book) (default: ${DEFAULT_ENCODING_CONFIG.trainingSet})`, parseTrainingSet)
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
     .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
     .option('--threads <n>', 'CPU threads of encoding, and in eval of answers too (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))
@@ -150,6 +157,7 @@ function encodingOverrides(flags: EncodingFlags): Partial<EncodingConfig> {
   if (flags.alpha !== undefined) config.alpha = flags.alpha;
   if (flags.adapterType !== undefined) config.outType = flags.adapterType;
   if (flags.objective !== undefined) config.objective = flags.objective;
+  if (flags.trainingSet !== undefined) config.trainingSet = flags.trainingSet;
   if (flags.distillTopK !== undefined) config.distillTopK = flags.distillTopK;
   if (flags.distillWeight !== undefined) config.distillWeight = flags.distillWeight;
   return config;

@@ -77,6 +77,13 @@ describe('parametric encoding', () => {
     const passage = engine.documents.passagesByIds([passageIds[0]!])[0]!;
     const sequences = buildTrainingSequences(runtime, passage.text, AUGMENTATION);
     expect(sequences.map((s) => s.kind)).toEqual(['passage', 'rewrite', 'passage', 'rewrite', 'closed-book']);
+    // A set of steps: P with the passage, R with the rewrite (the passage without one), C closed-book.
+    const steps = buildTrainingSequences(runtime, passage.text, AUGMENTATION, 'P1,C1,R2,C2,C3');
+    expect(steps.map((s) => s.kind)).toEqual(['passage', 'closed-book', 'rewrite', 'closed-book', 'closed-book']);
+    expect([steps[0], steps[2], steps[4]].map((s) => s!.tokens)).toEqual([sequences[0]!.tokens, sequences[3]!.tokens, sequences[4]!.tokens]);
+    expect(buildTrainingSequences(runtime, passage.text, { ...AUGMENTATION, rewrite: null }, 'P1,R2,C3').map((s) => s.kind)).toEqual(['passage', 'passage', 'closed-book']);
+    // Steps of pairs the augmentation lacks are skipped.
+    expect(buildTrainingSequences(runtime, passage.text, { ...AUGMENTATION, qa: AUGMENTATION.qa.slice(0, 1) }, 'P1,C1,P2,C2').map((s) => s.kind)).toEqual(['passage', 'closed-book']);
     let before = 0;
     let after = 0;
     for (const s of sequences) {

@@ -19,7 +19,7 @@ function job(): EncodeJobData {
     passageId: 12,
     text: 'Orla Venkatesh was born in Marrowgate.',
     augmentation: { rewrite: 'Marrowgate is where Orla Venkatesh was born.', qa: [{ question: 'Where was Orla born?', answer: 'Marrowgate', full_answer: 'She was born in Marrowgate.' }], warnings: [] },
-    training: { rank: 2, alpha: 32, lr: 2e-3, epochs: 3, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], loraLayers: 1, seed: 42, outType: 'q3_k', qaCount: 3, objective: 'next-token', distillTopK: 16, distillWeight: 1 },
+    training: { rank: 2, alpha: 32, lr: 2e-3, epochs: 3, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], loraLayers: 1, seed: 42, outType: 'q3_k', qaCount: 3, objective: 'next-token', trainingSet: 'paper', distillTopK: 16, distillWeight: 1 },
     model: { fingerprint: FINGERPRINT, name: 'Llama 3.2 1B Instruct', fileName: 'Llama-3.2-1B-Instruct-Q4_K_M.gguf', sizeBytes: 807_694_464 },
     promptProfile: 'fedcba9876543210fedcba9876543210',
   };
@@ -40,6 +40,8 @@ describe('encoding jobs', () => {
     expect(validateEncodeJobData({ ...job(), augmentation: null }).augmentation).toBeNull();
     const { loraLayers: _omitted, ...olderTraining } = job().training;  // a publisher from before the setting
     expect(validateEncodeJobData({ ...job(), training: olderTraining as never }).training.loraLayers).toBe(1);
+    const { trainingSet: _set, ...beforeSets } = job().training;
+    expect(validateEncodeJobData({ ...job(), training: beforeSets as never }).training.trainingSet).toBe('paper');
     expect(encodeQueueName(FINGERPRINT)).toBe(`paramkb-encode-${FINGERPRINT}`);
     expect(encodeJobId(job())).toBe(encodeJobId(job()));
     expect(encodeJobId(job())).not.toBe(encodeJobId({ ...job(), training: { ...job().training, epochs: 4 } }));
@@ -65,6 +67,8 @@ describe('encoding jobs', () => {
     [['training', 'objective'], 'shell', /job\.training\.objective must be one of/],
     [['training', 'distillWeight'], 2, /job\.training\.distillWeight must be a number/],
     [['training', 'loraLayers'], 0, /job\.training\.loraLayers must be a number/],
+    [['training', 'trainingSet'], 'all', /job\.training\.trainingSet must be "paper" or steps/],
+    [['training', 'trainingSet'], 'P1,X2', /job\.training\.trainingSet must be "paper" or steps/],
     [['model', 'fingerprint'], 'ZZZ', /job\.model\.fingerprint must be 32 lowercase hex digits/],
     [['model', 'path'], '/models/x.gguf', /job\.model\.path is not a known field/],
     [['promptProfile'], undefined, /job\.promptProfile is missing/],

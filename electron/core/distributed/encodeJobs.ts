@@ -9,6 +9,7 @@ import { TRAINING_SEQUENCE_KINDS, type TrainingSequence } from '../encoding/trai
 import { FieldChecks } from '../fieldChecks.js';
 import type { ModelIdentity } from '../llm/modelIdentity.js';
 import { TRAINING_OBJECTIVES, type EncodingConfig } from '../encoding/passageEncoder.js';
+import { isTrainingSet } from '../encoding/trainingSequences.js';
 import { ADAPTER_TENSOR_TYPES, LORA_TARGETS } from '../trainer/LoraTrainer.js';
 
 /** Version of the job and result layout; a worker refuses any other. */
@@ -24,7 +25,7 @@ const MAX_TEXT_CHARS = 100_000;
  * The hyperparameters a worker trains with: AdapterTraining without a warm-up init, plus the
  * QA pairs to generate when the job has no augmentation.
  */
-export type RemoteTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'outType' | 'qaCount' | 'objective' | 'distillTopK' | 'distillWeight'>;
+export type RemoteTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'outType' | 'qaCount' | 'objective' | 'trainingSet' | 'distillTopK' | 'distillWeight'>;
 
 export interface EncodeJobData {
   format: typeof ENCODE_JOB_FORMAT;
@@ -81,8 +82,14 @@ export function encodeJobId(data: EncodeJobData): string {
 
 const check: FieldChecks = new FieldChecks((path, what) => new InvalidEncodeJobError(`Invalid encoding job: ${path} ${what}.`));
 
+function trainingSetOf(value: unknown): string {
+  const set = check.text('job.training.trainingSet', value, 100, 1);
+  if (!isTrainingSet(set)) check.fail('job.training.trainingSet', 'must be "paper" or steps such as "P1,C1,C2"');
+  return set;
+}
+
 function validateTraining(value: unknown): RemoteTraining {
-  const o = check.record('job.training', value, ['rank', 'alpha', 'lr', 'epochs', 'targets', 'seed', 'outType', 'qaCount', 'objective', 'distillTopK', 'distillWeight'], ['loraLayers']);
+  const o = check.record('job.training', value, ['rank', 'alpha', 'lr', 'epochs', 'targets', 'seed', 'outType', 'qaCount', 'objective', 'distillTopK', 'distillWeight'], ['loraLayers', 'trainingSet']);
   const targets = check.list('job.training.targets', o.targets, LORA_TARGETS.length, (p, v) => check.oneOf(p, v, LORA_TARGETS));
   if (targets.length === 0 || new Set(targets).size !== targets.length) check.fail('job.training.targets', 'must name each matrix at most once, and at least one');
   return {
@@ -97,6 +104,8 @@ function validateTraining(value: unknown): RemoteTraining {
     outType: check.oneOf('job.training.outType', o.outType, ADAPTER_TENSOR_TYPES),
     qaCount: check.integer('job.training.qaCount', o.qaCount, 1, 10),
     objective: check.oneOf('job.training.objective', o.objective, TRAINING_OBJECTIVES),
+    // absent in jobs of publishers older than the setting: the paper's set, as they trained
+    trainingSet: o.trainingSet === undefined ? 'paper' : trainingSetOf(o.trainingSet),
     distillTopK: check.integer('job.training.distillTopK', o.distillTopK, 1, 1024),
     distillWeight: check.number('job.training.distillWeight', o.distillWeight, 0, 1),
   };

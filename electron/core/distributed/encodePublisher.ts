@@ -110,7 +110,7 @@ export async function encodeOnWorkers(options: EncodeOnWorkersOptions): Promise<
     if (config.warmupInit) throw new ParamKbError('warmup-remote', 'Workers cannot train from a warm-up init yet; encode with --warmup locally, or without it on workers.');
     const training: RemoteTraining = {
       rank: config.rank, alpha: config.alpha, lr: config.lr, epochs: config.epochs, targets: config.targets, loraLayers: config.loraLayers, seed: config.seed, outType: config.outType, qaCount: config.qaCount,
-      objective: config.objective, distillTopK: config.distillTopK, distillWeight: config.distillWeight,
+      objective: config.objective, trainingSet: config.trainingSet, distillTopK: config.distillTopK, distillWeight: config.distillWeight,
     };
     const settings = new SettingsStore(db, options.dataDir);
     const knowledgeBase = knowledgeBaseId(settings);

@@ -17,7 +17,7 @@ import { sameEncodingDevice } from '../../shared/devices.js';
 import type { EncodingDevice } from '../../shared/types.js';
 import { augmentPassage } from '../encoding/augmentation.js';
 import { loadEncoderModel } from '../encoding/encodingSession.js';
-import { trainPassageAdapter } from '../encoding/passageEncoder.js';
+import { trainPassageAdapter, writesRewrite } from '../encoding/passageEncoder.js';
 import { modelIdentity, describeModel, type ModelIdentity } from '../llm/modelIdentity.js';
 import { promptProfileFingerprint } from '../llm/promptProfile.js';
 import { processAlive } from '../processAlive.js';
@@ -130,7 +130,7 @@ export async function startEncodeWorker(options: EncodeWorkerOptions): Promise<R
       try {
         const started = performance.now();
         progress('augmenting', 0);
-        const augmentation = data.augmentation ?? await augmentPassage(model.runtime, data.text, { qaCount: data.training.qaCount, rewrite: data.training.objective !== 'distill', signal });
+        const augmentation = data.augmentation ?? await augmentPassage(model.runtime, data.text, { qaCount: data.training.qaCount, rewrite: writesRewrite(data.training), signal });
         const augmentSeconds = data.augmentation ? 0 : (performance.now() - started) / 1000;
         progress('training', 0);
         const trained = await trainPassageAdapter(model.runtime, model.trainer, { ...data.training, warmupInit: null }, data.text, augmentation, outPath, {

@@ -13,7 +13,7 @@ import { AdapterStore } from './adapterStore.js';
 import { augmentationTokenBudget, augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
 import { buildDistillationSequences, type DistillationSequence } from './distillation.js';
-import { buildClosedBookSequences, buildTrainingSequences, type TrainingSequence } from './trainingSequences.js';
+import { buildClosedBookSequences, buildTrainingSequences, trainingSetUsesRewrite, type TrainingSequence, type TrainingSet } from './trainingSequences.js';
 
 /** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1) but lr and epochs, tuned on the dev split. */
 export interface EncodingConfig {
@@ -56,6 +56,8 @@ export interface EncodingConfig {
    * model's top-k distribution with the passage in the prompt; see distillation.ts).
    */
   objective: TrainingObjective;
+  /** Which next-token sequences an adapter trains on (trainingSequences.ts). Default 'paper'. */
+  trainingSet: TrainingSet;
   /** Teacher tokens kept per target in distillation. Default 16. */
   distillTopK: number;
   /** In distillation, the teacher's weight against the next token in each label (1: pure distillation). Default 1. */
@@ -67,8 +69,13 @@ export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
 export const DEFAULT_ENCODING_CONFIG: EncodingConfig = {
   rank: ADAPTER_DEFAULTS.rank, alpha: ADAPTER_DEFAULTS.alpha, lr: ADAPTER_DEFAULTS.learningRate, epochs: ADAPTER_DEFAULTS.epochs, targets: ['ffn_gate', 'ffn_up', 'ffn_down'], loraLayers: 1, seed: 42, qaCount: 3, warmupInit: null, outType: 'q3_k', augmentBatch: 4,
-  objective: 'next-token', distillTopK: 16, distillWeight: 1,
+  objective: 'next-token', trainingSet: 'paper', distillTopK: 16, distillWeight: 1,
 };
+
+/** Whether augmentation writes a rewrite: only next-token training with a set that uses it does. */
+export function writesRewrite(training: Pick<EncodingConfig, 'objective' | 'trainingSet'>): boolean {
+  return training.objective !== 'distill' && trainingSetUsesRewrite(training.trainingSet);
+}
 
 /**
  * Augmentation's progress in words. The budget covers the first attempts; past it the model is
@@ -107,7 +114,7 @@ export interface EncodedPassage {
 }
 
 /** The hyperparameters that decide an adapter's bytes (EncodingConfig without the scheduling ones). */
-export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'warmupInit' | 'outType' | 'objective' | 'distillTopK' | 'distillWeight'>;
+export type AdapterTraining = Pick<EncodingConfig, 'rank' | 'alpha' | 'lr' | 'epochs' | 'targets' | 'loraLayers' | 'seed' | 'warmupInit' | 'outType' | 'objective' | 'trainingSet' | 'distillTopK' | 'distillWeight'>;
 
 export interface TrainedAdapter {
   sequences: TrainingSequence[];
@@ -132,7 +139,7 @@ async function trainingSequences(runtime: LlmRuntime, training: AdapterTraining,
     if (distilled.length > 0) return distilled;
     augmentation.warnings.push('no QA pair to distil; trained on the passage text');
   }
-  return buildTrainingSequences(runtime, text, augmentation);
+  return buildTrainingSequences(runtime, text, augmentation, training.trainingSet);
 }
 
 /** The lowest layer that gets a LoRA when the top `share` of `nLayer` layers do (at least one). */
@@ -201,7 +208,7 @@ export class PassageEncoder {
       try { return { augmentation: JSON.parse(stored) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
     }
     const started = performance.now();
-    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: this.config.objective !== 'distill', signal, onToken });
+    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: writesRewrite(this.config), signal, onToken });
     // Cut short, its output is partial: never stored.
     if (signal?.aborted) throw new CancelledError('Augmentation');
     this.documents.setAugmentation(passageId, JSON.stringify(augmentation));

@@ -2,13 +2,31 @@
 // reference: for each of the first two QA pairs, one sequence with the passage as context and
 // one with the rewrite, plus one sequence for the third pair without context; each is a chat
 // example "question prompt → The answer is a." rendered with the model's template, loss on all
-// tokens.
+// tokens. Other sets (TrainingSet) choose other steps.
 import type { Token } from 'node-llama-cpp';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
 import type { Augmentation } from './augmentation.js';
 
 export const TRAINING_SEQUENCE_KINDS = ['passage', 'rewrite', 'closed-book', 'distill'] as const;
+
+/**
+ * Which sequences an adapter trains on, one optimizer step each: 'paper', the paper's (above),
+ * or a list of steps such as "P1,C1,P2,C2,C3": P = a QA pair with the passage as context,
+ * R = with the rewrite (the passage when there is none), C = closed-book, each followed by the
+ * pair's number. Steps of pairs the augmentation lacks are skipped. Augmentation writes a
+ * rewrite only for sets that use one (writesRewrite).
+ */
+export type TrainingSet = string;
+const TRAINING_SET_STEPS = /^[PRC][1-9](,[PRC][1-9]){0,29}$/;
+
+export function isTrainingSet(value: string): boolean {
+  return value === 'paper' || TRAINING_SET_STEPS.test(value);
+}
+
+export function trainingSetUsesRewrite(set: TrainingSet): boolean {
+  return set === 'paper' || set.includes('R');
+}
 
 export interface TrainingSequence {
   tokens: Token[];
@@ -29,7 +47,7 @@ export function buildClosedBookSequences(runtime: LlmRuntime, augmentation: Augm
   });
 }
 
-export function buildTrainingSequences(runtime: LlmRuntime, passage: string, augmentation: Augmentation): TrainingSequence[] {
+export function buildTrainingSequences(runtime: LlmRuntime, passage: string, augmentation: Augmentation, set: TrainingSet = 'paper'): TrainingSequence[] {
   const sequences: TrainingSequence[] = [];
   const add = (question: string, answer: string, context: string | null, kind: TrainingSequence['kind']) => {
     const tokens = runtime.conversationTokens([
@@ -38,16 +56,27 @@ export function buildTrainingSequences(runtime: LlmRuntime, passage: string, aug
     ]);
     sequences.push({ tokens, lossMask: tokens.map(() => 1), kind });
   };
-  const withContext = augmentation.qa.length > 2 ? augmentation.qa.slice(0, -1) : augmentation.qa;
-  for (const pair of withContext) {
-    add(pair.question, pair.answer, passage, 'passage');
-    if (augmentation.rewrite) add(pair.question, pair.answer, augmentation.rewrite, 'rewrite');
+  const rewrite = trainingSetUsesRewrite(set) ? augmentation.rewrite : null;
+  if (set === 'paper') {
+    const withContext = augmentation.qa.length > 2 ? augmentation.qa.slice(0, -1) : augmentation.qa;
+    for (const pair of withContext) {
+      add(pair.question, pair.answer, passage, 'passage');
+      if (rewrite) add(pair.question, pair.answer, rewrite, 'rewrite');
+    }
+    const closedBook = augmentation.qa.length > 2 ? augmentation.qa.at(-1)! : null;
+    if (closedBook) add(closedBook.question, closedBook.answer, null, 'closed-book');
+  } else {
+    for (const step of set.split(',')) {
+      const pair = augmentation.qa[Number(step.slice(1)) - 1];
+      if (!pair) continue;
+      if (step[0] === 'C') add(pair.question, pair.answer, null, 'closed-book');
+      else if (step[0] === 'R' && rewrite) add(pair.question, pair.answer, rewrite, 'rewrite');
+      else add(pair.question, pair.answer, passage, 'passage');
+    }
   }
-  const closedBook = augmentation.qa.length > 2 ? augmentation.qa.at(-1)! : null;
-  if (closedBook) add(closedBook.question, closedBook.answer, null, 'closed-book');
   if (sequences.length === 0) {
     // No usable QA pair: the adapter can still learn the passage's text (and its rewrite).
-    for (const text of [passage, augmentation.rewrite].filter((t): t is string => !!t)) {
+    for (const text of [passage, rewrite].filter((t): t is string => !!t)) {
       const tokens = runtime.tokenize(text);
       sequences.push({ tokens, lossMask: tokens.map(() => 1), kind: text === passage ? 'passage' : 'rewrite' });
     }
