@@ -158,26 +158,23 @@ describe('LlmRuntime', () => {
 });
 
 describe('a runtime with two sequences', () => {
-  it('keeps each adapter set\'s KV cache on its own sequence, and reads a generation\'s log-probability while decoding', async () => {
+  it('keeps each adapter set\'s KV cache on its own sequence', async () => {
     const two = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, sequences: 2 });
     try {
       const adapters = [{ filePath: loraA, scale: 1 }];
       const plain = two.promptTokens([{ role: 'user', content: 'Tell me about Quillon, the harbour town.' }]);
       const adapted = two.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
-      const withAdapters = await two.generate({ tokens: adapted, maxTokens: 8, adapters, withLogProb: true });
+      const withAdapters = await two.generate({ tokens: adapted, maxTokens: 8, adapters });
       const base = await two.generate({ tokens: plain, maxTokens: 8 });
       // Back to the adapters: their prompt is still cached on the other sequence.
       const again = await two.generate({ tokens: adapted, maxTokens: 8, adapters });
       expect(again.text).toBe(withAdapters.text);
       expect(again.evaluatedPromptTokens).toBe(1);
       expect((await two.generate({ tokens: plain, maxTokens: 8 })).evaluatedPromptTokens).toBe(1);
-      // The same texts as a one-sequence runtime, which clears its cache at every switch.
+      // The same texts and scores as a one-sequence runtime, which clears its cache at every switch.
       expect((await runtime.generate({ tokens: adapted, maxTokens: 8, adapters })).text).toBe(withAdapters.text);
       expect((await runtime.generate({ tokens: plain, maxTokens: 8 })).text).toBe(base.text);
-      // The log-probability read while decoding is the one scored afterwards.
-      expect(withAdapters.logProb).toBeLessThan(0);
-      expect(Math.abs(withAdapters.logProb! - await runtime.continuationLogProb(adapted, withAdapters.tokens, adapters))).toBeLessThan(1e-3);
-      expect(base.logProb).toBeUndefined();
+      expect(await two.continuationLogProb(adapted, withAdapters.tokens, adapters)).toBeCloseTo(await runtime.continuationLogProb(adapted, withAdapters.tokens, adapters), 4);
       // Work with different sets at once takes turns and gives what it gives alone.
       const [a, b] = await Promise.all([two.generate({ tokens: adapted, maxTokens: 8, adapters }), two.generate({ tokens: adapted, maxTokens: 8 })]);
       expect(a.text).toBe(withAdapters.text);

@@ -46,11 +46,10 @@ function scriptedRuntime(script: Script) {
       // A prompt that already holds the start of the answer goes on from there.
       const written = options.tokens.filter((t) => t < 100).length;
       const tokens = answer.slice(written);
-      calls.push(`generate ${from} from ${written}${options.withLogProb ? ', scored' : ''}`);
+      calls.push(`generate ${from} from ${written}`);
       return {
         text: textOf(tokens), tokens, promptTokens: options.tokens.length, evaluatedPromptTokens: options.tokens.length,
         generatedTokens: tokens.filter((t) => t !== EOS).length, stopReason: 'eos', timings: { adapterMs: 0, promptMs: 0, generateMs: 0 },
-        ...(options.withLogProb ? { logProb: runtime.score(options.tokens, tokens, options.adapters ?? []) } : {}),
       };
     },
     async checkContinuation(prompt: Token[], continuation: Token[], adapters: unknown[]) {
@@ -84,7 +83,7 @@ async function combine(script: Script) {
 describe('combine', () => {
   it('when the passages\' check agrees with the adapters\' answer, keeps it without decoding or scoring again', async () => {
     const { result, calls } = await combine({ passages: 'Marrowgate by the sea', adapters: 'Marrowgate by the sea', logProbs: {} });
-    expect(calls).toEqual(['generate adapters from 0, scored', 'check under passages']);
+    expect(calls).toEqual(['generate adapters from 0', 'check under passages']);
     expect(result.candidates).toEqual({ passages: { answer: 'Marrowgate by the sea', logProb: null }, adapters: { answer: 'Marrowgate by the sea', logProb: null }, kept: 'passages' });
   });
 
@@ -95,8 +94,7 @@ describe('combine', () => {
       logProbs: { 'Marrowgate by the sea': [-1, -9], 'Marrowgate Tessaly': [-6, -2] },
     });
     // One token agreed, the second is the check's: the passages go on from two written tokens.
-    // The adapters' answer was scored under the adapters as they wrote it.
-    expect(calls).toEqual(['generate adapters from 0, scored', 'check under passages', 'generate passages from 2', 'score under passages', 'score under adapters']);
+    expect(calls).toEqual(['generate adapters from 0', 'check under passages', 'generate passages from 2', 'score under passages', 'score under adapters', 'score under adapters']);
     expect(result.candidates).toEqual({ passages: { answer: 'Marrowgate by the sea', logProb: -10 }, adapters: { answer: 'Marrowgate Tessaly', logProb: -8 }, kept: 'adapters' });
     expect(result.answer).toBe('Marrowgate Tessaly');
   });

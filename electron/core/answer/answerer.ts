@@ -171,10 +171,10 @@ export class Answerer {
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
     const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));
-    // The adapters' answer first, so that it can draft the passages' one. Its log-probability is
-    // read while it is decoded; the runtime keeps each prompt's KV cache on its own sequence
-    // (the passages' without adapters, the adapters' with them), so each prompt is evaluated once.
-    const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal, withLogProb: true });
+    // The adapters' answer first, so that it can draft the passages' one. The runtime keeps each
+    // prompt's KV cache on its own sequence (the passages' without adapters, the adapters' with
+    // them), so the scoring below evaluates no prompt again.
+    const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
     if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
     const fromPassages = await this.passagesAnswer(runtime, passagePrompt, fromAdapters, maxTokens, signal);
     const bothGenerations = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
@@ -195,11 +195,11 @@ export class Answerer {
       return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
     }
     const started = performance.now();
-    // The adapters' answer was scored under the passages while checking it, and under the
-    // adapters while they wrote it.
+    // The adapters' answer was scored under the passages while checking it.
     const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.generation.tokens, []);
     const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.generation.tokens, adapters);
-    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.adaptersLogProb + (fromAdapters.logProb ?? Number.NaN) };
+    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
+    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.adaptersLogProb + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
     const generation = bothGenerations(fromAdapters, fromPassages.generation, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages.generation);
