@@ -8,6 +8,8 @@
 //
 // Usage: node dist/bench/busyAnswers.js [--model world|1b|smollm2|<gguf>] [--docs world|hotpotqa]
 //        [--threads 2] [--questions 6] [--modes context,combine] [--settle 5]
+//        [--epochs N] (the knowledge base's setting: fewer make a large model's setup shorter;
+//        the answers' cost does not depend on what the adapters learnt)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
   const engine = await Engine.open({ dataDir, modelPath, threads });
   try {
     engine.settings.update({ threads, encoderThreads: threads });
+    if (process.argv.includes('--epochs')) engine.settings.update({ epochs: numberArg('epochs', 3) });
     engine.afterImport(engine.importer.importRecords(documents));
     const baseModel = engine.baseModel!;
 
