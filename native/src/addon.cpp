@@ -477,6 +477,17 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     return promise;
 }
 
+// trainerSetThreads(handle, n): the CPU threads of every graph computed from now on, those of a
+// running training included (read before each sequence's graph).
+Napi::Value trainer_set_threads_js(const Napi::CallbackInfo & info) {
+    trainer_handle * h = arg_handle(info[0]);
+    if (!info[1].IsNumber()) throw_invalid(info.Env(), "threads must be a number.");
+    const double n = info[1].As<Napi::Number>().DoubleValue();
+    if (!(n >= 1 && n <= 1024 && n == (double) (int32_t) n)) throw_invalid(info.Env(), "threads must be an integer from 1 to 1024.");
+    trainer_set_threads(*h->tr, (int32_t) n);
+    return info.Env().Undefined();
+}
+
 // trainerCancel(handle): the running training stops before its next sequence.
 Napi::Value trainer_cancel_js(const Napi::CallbackInfo & info) {
     if (info[0].IsExternal() && info[0].As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) {
@@ -545,6 +556,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerInfo", Napi::Function::New(env, trainer_info_js));
     exports.Set("trainerTrain", Napi::Function::New(env, trainer_train_js));
     exports.Set("trainerCancel", Napi::Function::New(env, trainer_cancel_js));
+    exports.Set("trainerSetThreads", Napi::Function::New(env, trainer_set_threads_js));
     exports.Set("trainerLogits", Napi::Function::New(env, trainer_logits_js));
     exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
     exports.Set("devicesList", Napi::Function::New(env, devices_list_js));

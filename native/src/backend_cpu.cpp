@@ -23,10 +23,13 @@ ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads)
     if (backend == nullptr) {
         throw trainer_error(TRAINER_ERR_INTERNAL, "The ggml CPU backend failed to initialize.");
     }
-    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
-    auto set_n_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-    if (set_n_threads != nullptr && n_threads > 0) {
-        set_n_threads(backend, n_threads);
-    }
+    backend_cpu_set_threads(backend, n_threads);
     return backend;
+}
+
+void backend_cpu_set_threads(ggml_backend_t backend, int32_t n_threads) {
+    if (n_threads <= 0) return;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend));
+    auto set_n_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+    if (set_n_threads != nullptr) set_n_threads(backend, n_threads);
 }

@@ -11,3 +11,7 @@
 // registered, e.g. by node-llama-cpp in the same process) and returns a new CPU backend with
 // n_threads threads. The caller owns the backend (ggml_backend_free). Throws trainer_error.
 ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads);
+
+// Sets the threads a CPU backend computes with (n_threads <= 0: unchanged). Cheap: ggml starts
+// its threads per graph, so a caller can give each graph its own count.
+void backend_cpu_set_threads(ggml_backend_t backend, int32_t n_threads);

@@ -63,6 +63,8 @@ void graph_allocate(trainer & tr, ggml_cgraph * graph, size_t graph_size) {
 }
 
 void graph_compute(trainer & tr, ggml_cgraph * graph) {
+    // Read at every graph, so that trainer_set_threads reaches a training already running.
+    backend_cpu_set_threads(tr.cpu, tr.n_threads.load());
     if (ggml_backend_sched_graph_compute(tr.sched, graph) != GGML_STATUS_SUCCESS) {
         if (tr.gpu != nullptr) throw trainer_error(TRAINER_ERR_DEVICE, std::string(ggml_backend_name(tr.gpu)) + " failed to compute the training graph (a driver error or its memory is full).");
         throw trainer_error(TRAINER_ERR_INTERNAL, "The ggml CPU backend failed to compute the graph.");
@@ -335,6 +337,11 @@ trainer * trainer_create(const std::string & model_path, const trainer_params & 
     }
     base_model_move(*tr->model, buft);
     return tr.release();
+}
+
+void trainer_set_threads(trainer & tr, int32_t n_threads) {
+    if (n_threads < 1 || n_threads > 1024) throw_invalid("threads must be from 1 to 1024.");
+    tr.n_threads.store(n_threads);
 }
 
 void trainer_free(trainer * tr) {

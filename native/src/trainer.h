@@ -32,7 +32,9 @@ struct trainer {
     size_t         sched_graph_size = 0;
     int32_t        last_splits = 0;  // graph splits of the last computed graph (1: one backend ran it all)
     transposed_weights * backward = nullptr;  // built at the first training (backward_weights.h)
-    int32_t        n_threads = 1;
+    // CPU threads of each graph computed from now on; trainer_set_threads changes it while a
+    // training runs (the encoder trains on fewer while the next passages' augmentation decodes).
+    std::atomic<int32_t> n_threads{1};
     ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
     std::mutex     busy;               // one operation at a time per trainer
 };
@@ -46,6 +48,10 @@ struct trainer_params {
     int32_t     n_threads = 0;  // 0: hardware concurrency
     ggml_type   backward_type = GGML_TYPE_Q8_0;  // GGML_TYPE_Q8_0 or GGML_TYPE_Q4_0, see backward_weights.h
 };
+
+// Sets the CPU threads of the graphs computed from now on, those of a running training
+// included (n_threads from 1 to 1024). Safe from any thread. Throws trainer_error.
+void trainer_set_threads(trainer & tr, int32_t n_threads);
 
 // Loads the model. The result is owned by the caller (trainer_free). Throws trainer_error.
 trainer * trainer_create(const std::string & model_path, const trainer_params & params);

@@ -62,6 +62,7 @@ describe('trainer errors', () => {
       await expect(trainer.train({ sequences: [seq], outPath, ...options })).rejects.toThrow(message);
     }
     await expect(trainer.train({ sequences: [seq], outPath: join(dir, 'no-such-folder', 'x.gguf') })).rejects.toMatchObject({ code: 'io-error' });
+    for (const threads of [0, 1.5, 2000]) expect(() => trainer.setThreads(threads)).toThrow(/threads/);
   });
 
   it('checks the native layer too, without the TypeScript checks', async () => {
@@ -71,6 +72,7 @@ describe('trainer errors', () => {
     const base = { sequences: [{ tokens: Int32Array.from(seq.tokens) }], targets: ['ffn_up'], rank: 2, alpha: 32, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, epochs: 1, batchSize: 1, gradAccumulation: 1, seed: 0, shuffle: true, outPath: join(dir, 'n.gguf'), outType: 'f32', exactBackward: false };
     await expect(native.native.trainerTrain(native.handle, { ...base, rank: 0 })).rejects.toMatchObject({ code: 'invalid-input' });
     await expect(native.native.trainerTrain(native.handle, { ...base, targets: ['nope'] })).rejects.toMatchObject({ code: 'invalid-input' });
+    expect(() => (native.native as unknown as { trainerSetThreads: (...a: unknown[]) => void }).trainerSetThreads(native.handle, 5000)).toThrow(expect.objectContaining({ code: 'invalid-input' }));
     await expect(native.native.trainerTrain(native.handle, { ...base, sequences: [{ tokens: Int32Array.from([1, 99999999]) }] })).rejects.toMatchObject({ code: 'invalid-input' });
     expect(() => native.native.trainerTrain(native.handle, { ...base, sequences: 'x' })).toThrow(expect.objectContaining({ code: 'invalid-input' }));
     expect(() => native.native.trainerLogits(native.handle, Int32Array.from([1, 2]), [{ path: 42 }])).toThrow(expect.objectContaining({ code: 'invalid-input' }));

@@ -224,6 +224,16 @@ export class LoraTrainer {
     }
   }
 
+  /**
+   * Sets the CPU threads of everything computed from now on, a training already running
+   * included (from its next sequence): the encoder trains on fewer while the next passages'
+   * augmentation decodes beside it, and gives them back when it ends.
+   */
+  setThreads(threads: number): void {
+    checkInt('threads', threads, 1, 1024);
+    this.native.trainerSetThreads(this.liveHandle(), threads);
+  }
+
   /** The base model's shape. */
   get info(): ModelInfo {
     return this.info_;

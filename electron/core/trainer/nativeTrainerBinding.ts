@@ -92,6 +92,8 @@ export interface NativeTrainerBinding {
    * splits: the most backend splits of one sequence's graph (1: it all ran on one device);
    * graphOps: the ops of the training graphs (ggml_op_desc names: GLU and unary ops by their own name), sorted.
    */
+  /** CPU threads of the graphs computed from now on, a running training's included. */
+  trainerSetThreads(handle: NativeTrainerHandle, threads: number): void;
   trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
