@@ -1,6 +1,7 @@
 // What a user sees of encoding from its first second (the stage of the passage being encoded,
 // then a rate and the time left), and the encoding policy: all, on demand, paused.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,41 @@ describe('encoding progress', () => {
       await session.close();
       await engine.close();
     }
+  });
+});
+
+describe('augmentation beside training', () => {
+  // Job by job: which jobs showed an augmenting step, and the adapters' bytes.
+  async function encodeAll(name: string, threads: number): Promise<{ augmentingJobs: number; adapters: string[]; seconds: (number | null)[] }> {
+    const dataDir = join(dir, name);
+    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
+    engine.afterImport(engine.importer.importRecords(RECORDS));
+    await engine.updateSettings({ epochs: 1 });
+    await engine.close();
+    const augmenting = new Set<number>();
+    const session = await openEncodingSession({
+      dataDir, modelPath, threads, useGpu: false, config: { augmentBatch: 1 },
+      onProgress: (p) => { if (p.step === 'augmenting') augmenting.add(p.job.id); },
+    });
+    try {
+      const paths: string[] = [];
+      expect(await session.encoder.runQueue({ onEncoded: (e) => paths.push(e.path) })).toBe(3);
+      const seconds = session.db.prepare('SELECT seconds FROM jobs ORDER BY id').pluck().all() as (number | null)[];
+      return { augmentingJobs: augmenting.size, adapters: paths.map((p) => createHash('sha256').update(readFileSync(p)).digest('hex')), seconds };
+    } finally {
+      await session.close();
+    }
+  }
+
+  it('with two threads the next passage is augmented while one trains, and the adapters are the same', async () => {
+    const together = await encodeAll('ahead', 2);
+    const inTurn = await encodeAll('in-turn', 1);
+    // One thread: each job augments its own passage first. Two: only the first job does; the
+    // others find their augmentation written while the previous passage trained.
+    expect(inTurn.augmentingJobs).toBe(3);
+    expect(together.augmentingJobs).toBe(1);
+    expect(together.adapters).toEqual(inTurn.adapters);
+    for (const s of [...together.seconds, ...inTurn.seconds]) expect(s).toBeGreaterThan(0);
   });
 });
 

@@ -13,7 +13,7 @@ import { encoderThreadsOf, SettingsStore } from '../settingsStore.js';
 import { LoraTrainer } from '../trainer/LoraTrainer.js';
 import { acquireEncoderLock } from './encoderLock.js';
 import { JobQueue } from './jobQueue.js';
-import { DEFAULT_ENCODING_CONFIG, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
+import { DEFAULT_ENCODING_CONFIG, encoderThreadsFor, PassageEncoder, type EncodeProgress, type EncodingConfig } from './passageEncoder.js';
 
 export interface EncoderModelOptions {
   modelPath: string;
@@ -23,6 +23,8 @@ export interface EncoderModelOptions {
   useGpu?: boolean;
   /** Passages augmented together in one batch (the runtime gets two sequences per passage). Default 1. */
   augmentBatch?: number;
+  /** Threads of the runtime, which augments (the trainer has `threads`). Default `threads`. */
+  augmentThreads?: number;
   /** Where the trainer trains: 'auto', 'cpu' or a device name (LoraTrainer.create). Default 'auto'. */
   device?: string;
   /**
@@ -51,8 +53,8 @@ function encodingDeviceOf(trainer: LoraTrainer): EncodingDevice {
 export async function loadEncoderModel(options: EncoderModelOptions): Promise<EncoderModel> {
   const threads = options.threads ?? availableParallelism();
   const runtime = await LlmRuntime.load({
-    modelPath: options.modelPath, profilePath: options.profilePath, threads, useGpu: options.useGpu,
-    sequences: 2 * Math.max(1, options.augmentBatch ?? 1), contextSize: 2048,
+    modelPath: options.modelPath, profilePath: options.profilePath, threads: options.augmentThreads ?? threads, useGpu: options.useGpu,
+    sequences: 2 * Math.max(1, options.augmentBatch ?? 1), contextSize: 2048, flashAttention: 'gpu',
   });
   try {
     const trainer = await LoraTrainer.create(options.modelPath, { threads, device: options.device, missingDeviceFallsBack: options.missingDeviceFallsBack });
@@ -86,6 +88,11 @@ export interface EncodingSessionOptions {
   profilePath?: string;
   /** Default: the knowledge base's Encoder threads setting, else its Threads, else all cores. */
   threads?: number;
+  /**
+   * Of `threads`, those that augment the next passages while one trains (EncoderThreads).
+   * Default encoderThreadsFor's half; equal to `threads`, augmentation and training take turns.
+   */
+  augmentThreads?: number;
   /**
    * Where to train: 'auto', 'cpu' or a device name; one this computer lacks fails. Default: the
    * knowledge base's Encoding device setting, which falls back to 'auto', with a note, when it
@@ -126,13 +133,14 @@ export async function openEncodingSession(options: EncodingSessionOptions): Prom
     const config = encodingConfigOf(db, options.dataDir, options.config);
     const settingsStore = new SettingsStore(db, options.dataDir);
     const settings = settingsStore.get();
-    const threads = options.threads ?? encoderThreadsOf(settings) ?? availableParallelism();
+    const total = options.threads ?? encoderThreadsOf(settings) ?? availableParallelism();
+    const threads = options.augmentThreads === undefined ? encoderThreadsFor(total) : { total, augmentation: Math.min(total, options.augmentThreads) };
     model = await loadEncoderModel({
-      ...options, threads, augmentBatch: config.augmentBatch,
+      ...options, threads: threads.total, augmentThreads: threads.augmentation, augmentBatch: config.augmentBatch,
       device: options.device ?? settings.encoderDevice, missingDeviceFallsBack: options.device === undefined || options.deviceIsSetting === true,
     });
     const jobs = new JobQueue(db);
-    const encoder = new PassageEncoder(db, jobs, model.runtime, model.trainer, options.dataDir, config, options.onProgress);
+    const encoder = new PassageEncoder(db, jobs, model.runtime, model.trainer, options.dataDir, config, threads, options.onProgress);
     const opened = db;
     const loaded = model;
     let reported: EncodingDevice | null = null;

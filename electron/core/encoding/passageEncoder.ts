@@ -88,6 +88,24 @@ export function augmentingDetail(tokens: number, budget: number, together = ''):
     : `${tokens} tokens written${together}, trying again: the model's first output could not be used`;
 }
 
+/**
+ * How the encoder shares its CPU threads between augmentation and training. Decoding moves a
+ * few tokens per step, so its threads mostly wait on each other (on two cores one thread
+ * decodes the world model's augmentation faster than two), while training's large batches
+ * scale with threads. So the next passages are augmented on `augmentation` threads while the
+ * current one trains on the others; once they are written, the training takes all `total`
+ * from its next sequence.
+ */
+export interface EncoderThreads {
+  total: number;
+  augmentation: number;
+}
+
+/** Half the threads (at least one) decode; with one thread, augmentation and training take turns. */
+export function encoderThreadsFor(total: number): EncoderThreads {
+  return { total, augmentation: Math.max(1, Math.floor(total / 2)) };
+}
+
 export interface EncodeProgress {
   job: EncodeJob;
   step: 'augmenting' | 'training' | 'saving' | 'done' | 'failed';
@@ -181,6 +199,8 @@ export class PassageEncoder {
   readonly adapters: AdapterStore;
   /** Augmentation seconds spent ahead of training (batched), by passage, until it is encoded. */
   private readonly prefetchSeconds = new Map<number, number>();
+  /** The augmentation of the next passages started while one trains (never rejects); runQueue waits for it. */
+  private ahead: Promise<void> | null = null;
 
   private readonly documents: DocumentStore;
 
@@ -191,6 +211,7 @@ export class PassageEncoder {
     private readonly trainer: LoraTrainer,
     dataDir: string,
     private readonly config: EncodingConfig,
+    private readonly threads: EncoderThreads,
     private readonly onProgress: (p: EncodeProgress) => void = () => undefined,
   ) {
     this.adapters = new AdapterStore(db, dataDir, () => runtime.fingerprint, jobs);
@@ -244,7 +265,8 @@ export class PassageEncoder {
    */
   private async prefetchAugmentations(job: EncodeJob, signal?: AbortSignal, among?: number[]): Promise<void> {
     const rows = this.jobs.toAugmentWith(job.id, this.baseModel, among, this.config.augmentBatch);
-    if (rows.length < 2) return;
+    // The job's own passage comes first when it lacks one; otherwise it was augmented ahead.
+    if (rows.length < 2 || rows[0]!.id !== job.passageId) return;
     this.report(job, 'augmenting', 0.05, `${rows.length} passages together`);
     const onToken = this.augmentProgress(job, rows);
     const started = performance.now();
@@ -252,6 +274,28 @@ export class PassageEncoder {
     // The batch ran as one: each passage is charged its share of the wall time.
     const share = (performance.now() - started) / 1000 / rows.length;
     for (const r of rows) this.prefetchSeconds.set(r.id, share);
+  }
+
+  /**
+   * Starts augmenting the next queued passages without an augmentation (one batch), to run
+   * while `job` trains: decoding a few sequences keeps few threads busy, so it takes the
+   * encoder's augmentation threads and training the rest. Null when there is nothing to augment
+   * or no thread to spare. Never rejects: a passage whose augmentation failed here is augmented
+   * again, with its progress shown, when its job is claimed.
+   */
+  private augmentAhead(job: EncodeJob, signal?: AbortSignal, among?: number[]): Promise<void> | null {
+    if (this.threads.augmentation >= this.threads.total) return null;
+    const rows = this.jobs.toAugmentWith(job.id, this.baseModel, among, this.config.augmentBatch);
+    if (rows.length === 0) return null;
+    const started = performance.now();
+    this.trainer.setThreads(this.threads.total - this.threads.augmentation);
+    return Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal))).then(() => {
+      const share = (performance.now() - started) / 1000 / rows.length;
+      for (const r of rows) this.prefetchSeconds.set(r.id, share);
+    }, () => undefined).finally(() => {
+      // The training still running takes every thread from its next sequence.
+      try { this.trainer.setThreads(this.threads.total); } catch { /* disposed: nothing left to run */ }
+    });
   }
 
   /**
@@ -280,8 +324,14 @@ export class PassageEncoder {
     return path;
   }
 
-  /** Encodes one claimed job. Throws on failure; the caller records it. */
-  async encode(job: EncodeJob, signal?: AbortSignal): Promise<EncodedPassage | null> {
+  /**
+   * Encodes one claimed job. Throws on failure; the caller records it. `options.augmentAhead`:
+   * start augmenting the next queued passages (of `among` only, when given) while this one
+   * trains, in `this.ahead`; `options.since`: when the encoder's time for this passage began
+   * (performance.now(); default now), recorded as the job's seconds.
+   */
+  async encode(job: EncodeJob, signal?: AbortSignal, options: { augmentAhead?: { among?: number[] }; since?: number } = {}): Promise<EncodedPassage | null> {
+    const since = options.since ?? performance.now();
     const text = this.documents.passageText(job.passageId);
     if (text === null) return null; // deleted meanwhile: its job went with it
     const passage = { text };
@@ -294,6 +344,7 @@ export class PassageEncoder {
     this.prefetchSeconds.delete(job.passageId);
     report('training', 0.5, `${this.config.objective}, ${this.config.epochs} epochs`);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
+    this.ahead = options.augmentAhead ? this.augmentAhead(job, signal, options.augmentAhead.among) : null;
     // The trainer's progress arrives through a thread-safe callback: a last step can land after
     // train() resolved, and must not move the job back from 'saving'.
     let trainingOver = false;
@@ -309,7 +360,7 @@ export class PassageEncoder {
     this.jobs.complete(job.id, () => this.adapters.record({
       passageId: job.passageId, baseModel: job.baseModel, path, rank: this.config.rank, alpha: this.config.alpha, trainLoss: trained.meanLoss,
       config: adapterConfigRecord(this.config, trained.sequences, augmentation),
-    }), augmentSeconds + trained.teacherSeconds + trained.seconds);
+    }), (performance.now() - since) / 1000);
     report('done', 1, undefined, trained.meanLoss ?? undefined);
     return {
       passageId: job.passageId, augmentSeconds, trainSeconds: trained.seconds, teacherSeconds: trained.teacherSeconds, trainTokens: trained.trainTokens,
@@ -326,24 +377,35 @@ export class PassageEncoder {
     this.jobs.recoverInterrupted();
     this.adapters.sweepOrphans(this.baseModel);
     let encoded = 0;
-    while (!options.signal?.aborted && !this.jobs.isPaused()) {
-      // Claimed first, so that the queue shows the job (and its augmentation's progress) from its start.
-      const job = this.jobs.claim(this.baseModel, options.among);
-      if (!job) break;
-      try {
-        // A failed batch is not fatal: the job augments (and reports) its own passage again.
-        await this.prefetchAugmentations(job, options.signal, options.among).catch(() => undefined);
-        const result = await this.encode(job, options.signal);
-        if (result) { encoded++; options.onEncoded?.(result); }
-      } catch (error) {
-        if (options.signal?.aborted) {
-          this.jobs.release(job.id);
-          break;
+    // A job's seconds are the encoder's wall time since the previous job ended: with
+    // augmentation overlapping training, the sum of a passage's parts overstates its cost.
+    let since = performance.now();
+    try {
+      while (!options.signal?.aborted && !this.jobs.isPaused()) {
+        // Claimed first, so that the queue shows the job (and its augmentation's progress) from its start.
+        const job = this.jobs.claim(this.baseModel, options.among);
+        if (!job) break;
+        try {
+          // Its passage may be in the batch augmented ahead.
+          await this.ahead;
+          // A failed batch is not fatal: the job augments (and reports) its own passage again.
+          await this.prefetchAugmentations(job, options.signal, options.among).catch(() => undefined);
+          const result = await this.encode(job, options.signal, { augmentAhead: { among: options.among }, since });
+          if (result) { encoded++; options.onEncoded?.(result); }
+        } catch (error) {
+          if (options.signal?.aborted) {
+            this.jobs.release(job.id);
+            break;
+          }
+          const e = error as Error & { expected?: boolean };
+          this.jobs.fail(job.id, e.message, e.expected !== true);
+          this.onProgress({ job, step: 'failed', progress: 0 });
         }
-        const e = error as Error & { expected?: boolean };
-        this.jobs.fail(job.id, e.message, e.expected !== true);
-        this.onProgress({ job, step: 'failed', progress: 0 });
+        since = performance.now();
       }
+    } finally {
+      // Nothing of this run may still be writing when it returns.
+      await this.ahead;
     }
     return encoded;
   }
