@@ -37,8 +37,8 @@ export interface LoadModelOptions {
   /**
    * Flash attention: on, off, or 'gpu' (on only where the model runs on a GPU). Default:
    * node-llama-cpp's (on where supported). ggml's CPU flash-attention kernel is slower than
-   * plain attention when several short sequences decode together, as in augmentation (world
-   * model, one thread: 2.3 s a passage with it, 1.8 s without; the 1B shape: the same).
+   * plain attention when several short sequences decode together, as in augmentation, so the
+   * encoder asks for 'gpu' (measured in bench/README.md, 2026-12-03 (later)).
    */
   flashAttention?: boolean | 'gpu';
   /** Memory for loaded adapters; the least recently used beyond it are unloaded. Default 256 MiB. */
