@@ -42,6 +42,11 @@ import { trainerAvailability } from './trainer/nativeTrainerBinding.js';
 export interface EncoderControl {
   /** Called when jobs were queued or the model changed, so an idle encoder looks again. */
   notify(): void;
+  /**
+   * An answer started (true, for each one) or the last one running ended (false): the encoder
+   * pauses between its steps meanwhile, so that answers keep their idle speed.
+   */
+  answering(active: boolean): void;
   close(): Promise<void>;
 }
 
@@ -105,6 +110,8 @@ export class Engine implements ParamKbApi {
   private modelLoading: Promise<void> | null = null;
   private readonly answerer: Answerer;
   private readonly answersInFlight = new Map<string, AbortController>();
+  /** Answers running now (chats' and answerOnce's): background work steps aside for them. */
+  private answersRunning = 0;
   private readonly downloads: ModelDownloads;
   private encoder: EncoderControl | null = null;
   /** Why the encoder cannot run now (another process encodes this knowledge base), else null. */
@@ -122,7 +129,7 @@ export class Engine implements ParamKbApi {
     this.bm25 = new Bm25Retriever(db);
     this.vectors = new VectorStore(db);
     this.retriever = new Retriever(this.bm25, this.vectors, this.documents, () => this.embedding);
-    this.embeddings = new EmbeddingQueue(this.vectors, () => this.answersInFlight.size > 0, () => this.emitEmbedding());
+    this.embeddings = new EmbeddingQueue(this.vectors, () => this.answersRunning > 0, () => this.emitEmbedding());
     this.chats = new ChatStore(db);
     this.settings = new SettingsStore(db, options.dataDir);
     this.jobs = new JobQueue(db);
@@ -429,7 +436,7 @@ export class Engine implements ParamKbApi {
     const controller = new AbortController();
     this.answersInFlight.set(requestId, controller);
     let streamed = '';
-    void this.answerer.answer({
+    void this.answerFirst({
       question: request.question, mode: request.mode, k: request.k, signal: controller.signal,
       onText: (text) => { streamed += text; this.emit('answerToken', { requestId, chatId: request.chatId, text }); },
     }).then((result: AnswerResult) => {
@@ -455,7 +462,18 @@ export class Engine implements ParamKbApi {
 
   /** Runs one question to the end without a chat (CLI ask and eval). */
   async answerOnce(options: Parameters<Answerer['answer']>[0]): Promise<AnswerResult> {
-    return this.answerer.answer(options);
+    return this.answerFirst(options);
+  }
+
+  /** Answers with the encoder paused between its steps, until the last answer running ends. */
+  private async answerFirst(options: Parameters<Answerer['answer']>[0]): Promise<AnswerResult> {
+    this.answersRunning++;
+    this.encoder?.answering(true);
+    try {
+      return await this.answerer.answer(options);
+    } finally {
+      if (--this.answersRunning === 0) this.encoder?.answering(false);
+    }
   }
 
   async cancelAnswer(requestId: string): Promise<void> {

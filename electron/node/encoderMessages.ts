@@ -20,7 +20,12 @@ export interface EncoderWorkerArgs {
   background?: boolean;
 }
 
-export type ToEncoder = { type: 'start'; args: EncoderWorkerArgs } | { type: 'notify' } | { type: 'stop' };
+export type ToEncoder =
+  | { type: 'start'; args: EncoderWorkerArgs }
+  | { type: 'notify' }
+  /** An answer started (true; sent for each one) or the last one running ended (false). */
+  | { type: 'answering'; active: boolean }
+  | { type: 'stop' };
 
 export type FromEncoder =
   | { type: 'ready' }

@@ -108,6 +108,7 @@ export function startEncoderProcess(
         start();
       } else child?.send({ type: 'notify' });
     },
+    answering: (active) => child?.send({ type: 'answering', active }),
     close: async () => {
       stopping = true;
       if (restartTimer) clearTimeout(restartTimer);

@@ -45,6 +45,8 @@ let session: EncodingSession | null = null;
 let running: Promise<void> | null = null;
 let again = false;
 const stopController = new AbortController();
+/** The engine's last 'answering' message, applied to the encoder once it is loaded. */
+let answering = false;
 
 /** Saves the trainer's device as the last one used, and tells the engine when it changed. */
 function reportDevice(): void {
@@ -96,6 +98,7 @@ channel.onMessage((message) => {
         },
       }).then((s) => {
         session = s;
+        if (answering) s.encoder.pauseForAnswers(true);
         channel.send({ type: 'ready' });
         // The session saved it once loaded: report that one.
         channel.send({ type: 'device', device: s.device() });
@@ -111,6 +114,10 @@ channel.onMessage((message) => {
       });
       break;
     case 'notify': runQueue(); break;
+    case 'answering':
+      answering = message.active;
+      session?.encoder.pauseForAnswers(message.active);
+      break;
     case 'stop': void stop(); break;
   }
 });

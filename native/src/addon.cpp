@@ -392,10 +392,13 @@ Napi::Value trainer_create_js(const Napi::CallbackInfo & info) {
     return promise;
 }
 
-// trainerFree(handle): releases the model once no job runs on it.
+// trainerFree(handle): releases the model once no job runs on it (a paused job is resumed, so
+// that it can finish).
 Napi::Value trainer_free_js(const Napi::CallbackInfo & info) {
     if (info[0].IsExternal() && info[0].As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) {
-        info[0].As<Napi::External<trainer_handle>>().Data()->tr.reset();
+        std::shared_ptr<trainer> & tr = info[0].As<Napi::External<trainer_handle>>().Data()->tr;
+        if (tr) trainer_set_paused(*tr, false);
+        tr.reset();
     }
     return info.Env().Undefined();
 }
@@ -488,6 +491,15 @@ Napi::Value trainer_set_threads_js(const Napi::CallbackInfo & info) {
     return info.Env().Undefined();
 }
 
+// trainerSetPaused(handle, paused): a running training waits before its next sequence while
+// paused, and goes on when resumed.
+Napi::Value trainer_set_paused_js(const Napi::CallbackInfo & info) {
+    trainer_handle * h = arg_handle(info[0]);
+    if (!info[1].IsBoolean()) throw_invalid(info.Env(), "paused must be a boolean.");
+    trainer_set_paused(*h->tr, info[1].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+}
+
 // trainerCancel(handle): the running training stops before its next sequence.
 Napi::Value trainer_cancel_js(const Napi::CallbackInfo & info) {
     if (info[0].IsExternal() && info[0].As<Napi::External<trainer_handle>>().CheckTypeTag(&TRAINER_HANDLE_TAG)) {
@@ -557,6 +569,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerTrain", Napi::Function::New(env, trainer_train_js));
     exports.Set("trainerCancel", Napi::Function::New(env, trainer_cancel_js));
     exports.Set("trainerSetThreads", Napi::Function::New(env, trainer_set_threads_js));
+    exports.Set("trainerSetPaused", Napi::Function::New(env, trainer_set_paused_js));
     exports.Set("trainerLogits", Napi::Function::New(env, trainer_logits_js));
     exports.Set("trainerLoss", Napi::Function::New(env, trainer_loss_js));
     exports.Set("devicesList", Napi::Function::New(env, devices_list_js));

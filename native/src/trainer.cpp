@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -344,6 +345,21 @@ void trainer_set_threads(trainer & tr, int32_t n_threads) {
     tr.n_threads.store(n_threads);
 }
 
+void trainer_set_paused(trainer & tr, bool paused) {
+    {
+        std::lock_guard<std::mutex> lock(tr.pause_mutex);
+        tr.paused = paused;
+    }
+    tr.pause_changed.notify_all();
+}
+
+// Blocks while the trainer is paused. The cancel flag is an atomic set without the mutex, so the
+// wait wakes up now and then to look at it.
+static void wait_while_paused(trainer & tr, const std::atomic<bool> & cancel) {
+    std::unique_lock<std::mutex> lock(tr.pause_mutex);
+    while (tr.paused && !cancel.load()) tr.pause_changed.wait_for(lock, std::chrono::milliseconds(50));
+}
+
 void trainer_free(trainer * tr) {
     if (tr == nullptr) return;
     if (tr->sched) ggml_backend_sched_free(tr->sched);
@@ -471,6 +487,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
             grads_clear(*adapter);
             float step_loss = 0.0f;
             for (size_t i = begin; i < end; i++) {
+                wait_while_paused(tr, cancel);
                 if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
                 step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p, graph_ops);
                 result.splits = std::max(result.splits, tr.last_splits);

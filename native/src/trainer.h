@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -35,6 +36,11 @@ struct trainer {
     // CPU threads of each graph computed from now on; trainer_set_threads changes it while a
     // training runs (the encoder trains on fewer while the next passages' augmentation decodes).
     std::atomic<int32_t> n_threads{1};
+    // While set, a running training waits before its next sequence (trainer_set_paused): the
+    // encoder gives the CPU to an answer. Its own mutex, since `busy` is held by the training.
+    bool           paused = false;
+    std::mutex     pause_mutex;
+    std::condition_variable pause_changed;
     ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
     std::mutex     busy;               // one operation at a time per trainer
 };
@@ -52,6 +58,11 @@ struct trainer_params {
 // Sets the CPU threads of the graphs computed from now on, those of a running training
 // included (n_threads from 1 to 1024). Safe from any thread. Throws trainer_error.
 void trainer_set_threads(trainer & tr, int32_t n_threads);
+
+// Pauses (true) or resumes (false) a running training before its next sequence, and any
+// training started while paused before its first. Cancelling still ends a paused training.
+// Safe from any thread.
+void trainer_set_paused(trainer & tr, bool paused);
 
 // Loads the model. The result is owned by the caller (trainer_free). Throws trainer_error.
 trainer * trainer_create(const std::string & model_path, const trainer_params & params);

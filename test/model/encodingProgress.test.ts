@@ -99,13 +99,64 @@ describe('augmentation beside training', () => {
   });
 });
 
+describe('pausing for answers', () => {
+  it('stops augmentation before its next token and training before its next sequence, goes on after, and a stop ends a pause', async () => {
+    const dataDir = join(dir, 'pause');
+    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
+    engine.afterImport(engine.importer.importRecords(RECORDS.slice(0, 1)));
+    await engine.updateSettings({ epochs: 2 });
+    await engine.close();
+    const events: EncodeProgress[] = [];
+    let pauseAtTraining = true;
+    const session = await openEncodingSession({
+      dataDir, modelPath, threads: 1, useGpu: false,
+      onProgress: (p) => {
+        events.push(p);
+        // Reported just before the trainer starts: the training starts paused.
+        if (p.step === 'training' && !p.detail?.startsWith('step') && pauseAtTraining) session.encoder.pauseForAnswers(true);
+      },
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      // A stop while paused puts the job back at once.
+      session.encoder.pauseForAnswers(true);
+      const stop = new AbortController();
+      const stopped = session.encoder.runQueue({ signal: stop.signal });
+      await sleep(300);
+      stop.abort();
+      expect(await stopped).toBe(0);
+      expect(session.jobs.status(session.encoder.baseModel)).toMatchObject({ queued: 1, running: 0, done: 0 });
+
+      // Paused before the first token: the job shows as augmenting, and nothing is written.
+      events.length = 0;
+      session.encoder.pauseForAnswers(true);
+      const running = session.encoder.runQueue();
+      await sleep(600);
+      expect(events.map((e) => [e.step, e.progress])).toEqual([['augmenting', 0.05]]);
+      session.encoder.pauseForAnswers(false);
+      while (!events.some((e) => e.step === 'training')) await sleep(20);
+      // Paused as training starts: no step for as long as the pause lasts.
+      await sleep(600);
+      expect(events.filter((e) => e.step === 'training').map((e) => e.detail)).toEqual(['next-token, 2 epochs']);
+      pauseAtTraining = false;
+      session.encoder.pauseForAnswers(false);
+      expect(await running).toBe(1);
+      expect(events.filter((e) => e.detail?.startsWith('step')).length).toBeGreaterThan(1);
+      expect(events.at(-1)!.step).toBe('done');
+    } finally {
+      await session.close();
+    }
+  });
+});
+
 describe('encoding policy', () => {
   it('encodes all passages, only those that questions retrieve, or none for now', async () => {
     let notified = 0;
+    const answering: boolean[] = [];
     let answered: () => void = () => undefined;
     const engine = await Engine.open({
       dataDir: join(dir, 'policy'), modelPath, useGpu: false,
-      createEncoder: () => ({ notify: () => { notified++; }, close: async () => undefined }),
+      createEncoder: () => ({ notify: () => { notified++; }, answering: (active) => void answering.push(active), close: async () => undefined }),
       events: (event) => { if (event === 'answerDone' || event === 'answerError') answered(); },
     });
     try {
@@ -126,6 +177,8 @@ describe('encoding policy', () => {
       await done;
       expect(queued()).toEqual([ids[1]]);
       expect(notified).toBeGreaterThan(before);
+      // The encoder was paused for the answer, and resumed after.
+      expect(answering).toEqual([true, false]);
       await engine.updateSettings({ encodingPolicy: 'all' });
       expect(queued()).toEqual(ids);
       await engine.updateSettings({ encodingPolicy: 'on-demand' });

@@ -42,7 +42,7 @@ describe('without a native trainer', () => {
     const engine = await Engine.open({
       dataDir: join(dir, 'kb'), modelPath, useGpu: false,
       events: (event, payload) => { if (event === 'encodingQueueChanged') queueEvents.push(payload as EncodingQueueStatus); },
-      createEncoder: () => { encodersStarted++; return { notify: () => undefined, close: async () => undefined }; },
+      createEncoder: () => { encodersStarted++; return { notify: () => undefined, answering: () => undefined, close: async () => undefined }; },
     });
     try {
       expect(encodersStarted).toBe(0);

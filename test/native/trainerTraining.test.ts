@@ -173,6 +173,28 @@ describe('training options (llama F32)', () => {
     await expect(trainer.train({ sequences, outPath, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(TrainingCancelledError);
   });
 
+  it('waits while paused, goes on when resumed, and an abort ends a paused training', async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const seen: number[] = [];
+    trainer.setPaused(true);
+    const outPath = join(dir, 'paused.gguf');
+    const training = trainer.train({ sequences, epochs: 2, outPath, onProgress: (p) => void seen.push(p.step) });
+    await sleep(400);
+    expect(seen).toEqual([]);
+    trainer.setPaused(false);
+    expect((await training).steps).toBe(6);
+    expect(existsSync(outPath)).toBe(true);
+
+    trainer.setPaused(true);
+    const controller = new AbortController();
+    const aborted = trainer.train({ sequences, outPath: join(dir, 'paused-aborted.gguf'), signal: controller.signal });
+    await sleep(100);
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(TrainingCancelledError);
+    trainer.setPaused(false);
+    expect(() => trainer.setPaused(1 as unknown as boolean)).toThrow(/paused must be true or false/);
+  });
+
   it('agrees with llama.cpp on the loss of adapters trained on attention matrices', async () => {
     const outPath = join(dir, 'attn.gguf');
     await trainer.train({ sequences, lr: 1e-2, epochs: 2, targets: ['attn_q', 'attn_k', 'attn_v', 'attn_output'], rank: 3, alpha: 6, outPath });

@@ -55,6 +55,8 @@ describe('encoder host', () => {
     control.notify();
     expect(workers).toHaveLength(1);
     expect(workers[0]!.sent.at(-1)).toEqual({ type: 'notify' });
+    control.answering(true);
+    expect(workers[0]!.sent.at(-1)).toEqual({ type: 'answering', active: true });
     settings.encoderThreads = 1;
     control.notify();
     expect(workers[0]!.sent.at(-1)).toEqual({ type: 'stop' });

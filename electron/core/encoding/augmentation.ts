@@ -33,6 +33,8 @@ export interface AugmentOptions {
   signal?: AbortSignal;
   /** Called for each piece of text generated (about one per token), to report progress. */
   onToken?: () => void;
+  /** Awaited before each prompt and token (GenerateOptions.waitTurn). */
+  waitTurn?: () => Promise<void> | undefined;
 }
 
 /** The tokens the first attempts at a rewrite and at the QA list may write, as augmentPassage budgets them. */
@@ -138,6 +140,7 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     for (let attempt = 0; attempt < attempts; attempt++) {
       const result = await runtime.generate({
         tokens: prompt, maxTokens: options.rewriteMaxTokens ?? Math.max(64, passageTokens * 2), signal: options.signal, sampling: samplingFor(attempt), onText: options.onToken,
+        waitTurn: options.waitTurn,
       });
       if (usableRewrite(result.text, passage, result.stopReason)) return result.text.trim();
     }
@@ -148,7 +151,7 @@ export async function augmentPassage(runtime: LlmRuntime, passage: string, optio
     const prompt = runtime.promptTokens([{ role: 'user', content: renderQaGenerationPrompt(runtime.profile, passage) }]);
     let qa: QaPair[] = [];
     for (let attempt = 0; attempt < attempts && qa.length < qaCount; attempt++) {
-      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 256, signal: options.signal, sampling: samplingFor(attempt), onText: options.onToken });
+      const result = await runtime.generate({ tokens: prompt, maxTokens: options.qaMaxTokens ?? 256, signal: options.signal, sampling: samplingFor(attempt), onText: options.onToken, waitTurn: options.waitTurn });
       // Keep the pairs found so far, topped up with new questions from later attempts.
       const known = new Set(qa.map((p) => p.question.toLowerCase()));
       qa = [...qa, ...parseQaPairs(result.text).filter((p) => !known.has(p.question.toLowerCase()))].slice(0, qaCount);

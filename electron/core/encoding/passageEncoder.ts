@@ -23,7 +23,7 @@ export interface EncodingConfig {
   alpha: number;
   /** Default ADAPTER_DEFAULTS.learningRate: the paper's 3e-4 x 1 epoch leaves a small model's answers unchanged. */
   lr: number;
-  /** Default 3. */
+  /** Default ADAPTER_DEFAULTS.epochs. */
   epochs: number;
   /** Default ffn_gate, ffn_up, ffn_down. */
   targets: LoraTarget[];
@@ -117,6 +117,11 @@ export interface EncodeProgress {
 
 /** Augmentation reports its tokens at most this often (each report is a database write and a message). */
 const AUGMENT_REPORT_MS = 500;
+/**
+ * The longest a pause for answers lasts (each answer that starts pauses again): a long answer of
+ * a 1B model takes under a minute on two cores.
+ */
+const ANSWER_PAUSE_MAX_MS = 120_000;
 
 export interface EncodedPassage {
   passageId: number;
@@ -201,6 +206,10 @@ export class PassageEncoder {
   private readonly prefetchSeconds = new Map<number, number>();
   /** The augmentation of the next passages started while one trains (never rejects); runQueue waits for it. */
   private ahead: Promise<void> | null = null;
+  /** Set while answers run (pauseForAnswers); `end` resolves the promise that decoding awaits. */
+  private answerPause: { ended: Promise<void>; end: () => void } | null = null;
+  /** What augmentation awaits before each token: the end of the pause, if any. */
+  private readonly waitTurn = (): Promise<void> | undefined => this.answerPause?.ended;
 
   private readonly documents: DocumentStore;
 
@@ -222,6 +231,28 @@ export class PassageEncoder {
     return this.runtime.fingerprint;
   }
 
+  /**
+   * Pauses the encoder while answers run (true) and resumes it (false): augmentation stops before
+   * its next token and training before its next sequence, so an answer has the CPU to itself
+   * but for the step in flight. A pause ends by itself after ANSWER_PAUSE_MAX_MS, so that an
+   * engine that never says its answers ended cannot stop encoding for good, and when runQueue's
+   * signal aborts.
+   */
+  pauseForAnswers(paused: boolean): void {
+    if (paused === (this.answerPause !== null)) return;
+    if (paused) {
+      let resolve!: () => void;
+      const ended = new Promise<void>((r) => { resolve = r; });
+      const timer = setTimeout(() => this.pauseForAnswers(false), ANSWER_PAUSE_MAX_MS);
+      timer.unref?.();
+      this.answerPause = { ended, end: () => { clearTimeout(timer); resolve(); } };
+    } else {
+      this.answerPause!.end();
+      this.answerPause = null;
+    }
+    try { this.trainer.setPaused(paused); } catch { /* disposed: nothing left to pause */ }
+  }
+
   /** The stored augmentation of a passage, or a new one (stored before training starts). */
   async augmentation(passageId: number, text: string, signal?: AbortSignal, onToken?: () => void): Promise<{ augmentation: Augmentation; seconds: number }> {
     const stored = this.documents.augmentationOf(passageId);
@@ -229,7 +260,7 @@ export class PassageEncoder {
       try { return { augmentation: JSON.parse(stored) as Augmentation, seconds: 0 }; } catch { /* regenerate a damaged one */ }
     }
     const started = performance.now();
-    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: writesRewrite(this.config), signal, onToken });
+    const augmentation = await augmentPassage(this.runtime, text, { qaCount: this.config.qaCount, rewrite: writesRewrite(this.config), signal, onToken, waitTurn: this.waitTurn });
     // Cut short, its output is partial: never stored.
     if (signal?.aborted) throw new CancelledError('Augmentation');
     this.documents.setAugmentation(passageId, JSON.stringify(augmentation));
@@ -380,6 +411,9 @@ export class PassageEncoder {
     // A job's seconds are the encoder's wall time since the previous job ended: with
     // augmentation overlapping training, the sum of a passage's parts overstates its cost.
     let since = performance.now();
+    // Stopping ends a pause for answers: the running job is put back either way.
+    const endPause = () => this.pauseForAnswers(false);
+    options.signal?.addEventListener('abort', endPause, { once: true });
     try {
       while (!options.signal?.aborted && !this.jobs.isPaused()) {
         // Claimed first, so that the queue shows the job (and its augmentation's progress) from its start.
@@ -404,6 +438,7 @@ export class PassageEncoder {
         since = performance.now();
       }
     } finally {
+      options.signal?.removeEventListener('abort', endPause);
       // Nothing of this run may still be writing when it returns.
       await this.ahead;
     }

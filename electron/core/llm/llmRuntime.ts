@@ -66,6 +66,11 @@ export interface GenerateOptions {
   onText?: (delta: string) => void;
   /** Sample instead of greedy decoding (e.g. a retry that must differ). Default: greedy. */
   sampling?: { temperature: number; seed: number };
+  /**
+   * Awaited before the prompt is evaluated and before each next token: generation waits while
+   * the promise it returns is pending (the encoder's augmentation waits here while an answer runs).
+   */
+  waitTurn?: () => Promise<void> | undefined;
 }
 
 export interface GenerationResult {
@@ -338,6 +343,7 @@ export class LlmRuntime {
     const sampling = options.sampling ? { temperature: options.sampling.temperature, seed: options.sampling.seed } : { temperature: 0 };
     // yieldEogToken: the loop must see the end-of-generation token to tell EOS from a cut-off.
     let eog: Token[] = [];
+    await options.waitTurn?.();
     for await (const token of sequence.evaluate(toEvaluate, { ...sampling, yieldEogToken: true })) {
       if (firstTokenAt === 0) firstTokenAt = performance.now();
       if (this.model.isEogToken(token)) { stopReason = 'eos'; eog = [token]; break; }
@@ -351,6 +357,8 @@ export class LlmRuntime {
       }
       if (options.signal?.aborted) { stopReason = 'cancelled'; break; }
       if (generated.length >= Math.min(maxTokens, roomLeft)) break;
+      // The generator evaluates the next token only when asked for it, i.e. after this wait.
+      await options.waitTurn?.();
     }
     const ended = performance.now();
     text = this.model.detokenize(generated);

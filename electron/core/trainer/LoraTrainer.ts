@@ -167,6 +167,8 @@ export class LoraTrainer {
   private queue: Promise<unknown> = Promise.resolve();
   private info_: ModelInfo;
   private deviceNote_: string | null;
+  /** The last setPaused, applied again to the trainer that takes over on the CPU. */
+  private paused = false;
 
   private constructor(private readonly native: NativeTrainerBinding, handle: NativeTrainerHandle, readonly modelPath: string,
     private readonly createOptions: NativeCreateOptions, deviceNote: string | null) {
@@ -232,6 +234,17 @@ export class LoraTrainer {
   setThreads(threads: number): void {
     checkInt('threads', threads, 1, 1024);
     this.native.trainerSetThreads(this.liveHandle(), threads);
+  }
+
+  /**
+   * Pauses a training that runs, or the next one, before its next sequence (its current sequence
+   * finishes), until `setPaused(false)`: the encoder leaves the CPU to an answer meanwhile. An
+   * abort still ends a paused training; dispose resumes it.
+   */
+  setPaused(paused: boolean): void {
+    if (typeof paused !== 'boolean') throw new InvalidTrainingInputError('paused must be true or false.');
+    this.native.trainerSetPaused(this.liveHandle(), paused);
+    this.paused = paused;
   }
 
   /** The base model's shape. */
@@ -318,6 +331,7 @@ export class LoraTrainer {
     const handle = await this.native.trainerCreate(this.modelPath, this.createOptions);
     if (this.handle) this.native.trainerFree(this.handle);
     this.handle = handle;
+    if (this.paused) this.native.trainerSetPaused(handle, true);
     this.info_ = this.native.trainerInfo(handle);
     this.deviceNote_ = `Encoding moved to the CPU after ${from} failed: ${why}`;
   }

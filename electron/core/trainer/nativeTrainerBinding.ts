@@ -94,6 +94,8 @@ export interface NativeTrainerBinding {
    */
   /** CPU threads of the graphs computed from now on, a running training's included. */
   trainerSetThreads(handle: NativeTrainerHandle, threads: number): void;
+  /** A running training waits before its next sequence while paused (trainerCancel still ends it). */
+  trainerSetPaused(handle: NativeTrainerHandle, paused: boolean): void;
   trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
