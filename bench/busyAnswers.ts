@@ -1,6 +1,7 @@
 // Answers while the encoder works (issue #16): the latency of the same questions on an idle
-// machine, then while the encoder process encodes other passages at normal priority, then at
-// the background priority the app gives it (electron/node/processPriority.ts). Answers and
+// machine, then while the encoder process encodes other passages: at normal priority, at the
+// background priority (electron/node/processPriority.ts), and as the app runs it, at background
+// priority and pausing between its steps while an answer runs (pauseForAnswers). Answers and
 // encoder use the same thread count, every core by default, as a user's app does. The passages
 // the questions retrieve are encoded first, so that combine applies their adapters; the encoder
 // then works through the rest of the corpus during the busy phases. Also counts the passages the
@@ -15,19 +16,39 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openEncodingSession } from '../electron/core/encoding/encodingSession.js';
-import { Engine } from '../electron/core/engine.js';
+import { Engine, type EncoderControl } from '../electron/core/engine.js';
 import { readEvalDocuments, readEvalQuestions } from '../electron/core/eval/evaluate.js';
 import { forkEncoderWorker, startEncoderProcess } from '../electron/node/encoderProcess.js';
 import type { AnswerMode } from '../electron/shared/types.js';
 import { arg, benchDocsPath, benchModelPath, mean, numberArg } from './benchModel.js';
 
-type Phase = 'idle' | 'encoding, normal priority' | 'encoding, background priority';
+/**
+ * A measured setting: the encoder's state (none, normal or background priority) and whether the
+ * engine tells it when answers run. Settings of one phase share one encoder process and take
+ * turns question by question, so that they meet the same encoder work.
+ */
+interface Setting { name: string; pauseForAnswers: boolean }
+interface Phase { encoder: 'none' | 'normal' | 'background'; settings: Setting[] }
 
-interface PhaseResult {
-  phase: Phase;
-  /** Mean answer milliseconds per mode. */
+const PHASES: Phase[] = [
+  { encoder: 'none', settings: [{ name: 'idle', pauseForAnswers: false }] },
+  { encoder: 'normal', settings: [{ name: 'encoding, normal priority', pauseForAnswers: false }] },
+  {
+    encoder: 'background',
+    settings: [
+      { name: 'encoding, background priority', pauseForAnswers: false },
+      { name: 'encoding, background priority, paused for answers (the app)', pauseForAnswers: true },
+    ],
+  },
+  // Again at the end: the machine's drift over the run shows as the difference of the two.
+  { encoder: 'none', settings: [{ name: 'idle, again', pauseForAnswers: false }] },
+];
+
+interface SettingResult {
+  setting: string;
+  /** Mean answer milliseconds per mode (and `<mode> median`). */
   ms: Record<string, number>;
-  /** Passages the encoder finished during the phase, and the phase's seconds. */
+  /** Passages the encoder finished during the setting's phase, and the phase's seconds. */
   encoded: number | null;
   seconds: number;
 }
@@ -46,7 +67,13 @@ async function main(): Promise<void> {
   const documents = readEvalDocuments(docsPath);
   const questions = readEvalQuestions(join(dirname(docsPath), 'questions.jsonl')).slice(0, numberArg('questions', 6));
   const dataDir = mkdtempSync(join(tmpdir(), 'paramkb-busy-'));
-  const engine = await Engine.open({ dataDir, modelPath, threads });
+  // The engine tells the phase's encoder when its answers start and end, in the settings that pause it.
+  let encoder: EncoderControl | null = null;
+  let pauseForAnswers = false;
+  const engine = await Engine.open({
+    dataDir, modelPath, threads,
+    createEncoder: () => ({ notify: () => encoder?.notify(), answering: (active) => { if (pauseForAnswers) encoder?.answering(active); }, close: async () => undefined }),
+  });
   try {
     engine.settings.update({ threads, encoderThreads: threads });
     if (process.argv.includes('--epochs')) engine.settings.update({ epochs: numberArg('epochs', 3) });
@@ -66,58 +93,65 @@ async function main(): Promise<void> {
       await session.close();
     }
 
-    const answerAll = async (): Promise<Record<string, number>> => {
-      const ms: Record<string, number> = {};
+    // Each question in each mode once per setting: one pass over the questions per setting, the
+    // settings taking turns question by question (never the same question twice in a row, whose
+    // prompt would come from the KV cache).
+    const answerAll = async (settings: Setting[]): Promise<Record<string, number>[]> => {
+      const times = settings.map(() => Object.fromEntries(modes.map((m) => [m, [] as number[]])));
       for (const mode of modes) {
-        const times: number[] = [];
-        for (const q of questions) {
-          const started = performance.now();
-          await engine.answerOnce({ question: q.question, mode, k: 3, maxTokens: 32 });
-          times.push(performance.now() - started);
+        for (let pass = 0; pass < settings.length; pass++) {
+          for (const [i, q] of questions.entries()) {
+            const j = (i + pass) % settings.length;
+            pauseForAnswers = settings[j]!.pauseForAnswers;
+            const started = performance.now();
+            await engine.answerOnce({ question: q.question, mode, k: 3, maxTokens: 32 });
+            times[j]![mode]!.push(performance.now() - started);
+          }
         }
-        ms[mode] = mean(times);
-        ms[`${mode} median`] = median(times);
       }
-      return ms;
+      return times.map((byMode) => Object.fromEntries(modes.flatMap((m) => [[m, mean(byMode[m]!)], [`${m} median`, median(byMode[m]!)]])));
     };
     const done = () => engine.jobs.status(baseModel).done;
 
     // A first round warms the model, the adapter cache and the page cache up.
-    await answerAll();
-    const results: PhaseResult[] = [];
-    let started = performance.now();
-    results.push({ phase: 'idle', ms: await answerAll(), encoded: null, seconds: (performance.now() - started) / 1000 });
-
-    for (const background of [false, true]) {
-      const encoder = startEncoderProcess(engine, (message) => console.error(`bench: ${message}`), forkEncoderWorker, { background });
-      try {
+    await answerAll(PHASES[0]!.settings);
+    const results: SettingResult[] = [];
+    for (const phase of PHASES) {
+      if (phase.encoder !== 'none') {
+        encoder = startEncoderProcess(engine, (message) => console.error(`bench: ${message}`), forkEncoderWorker, { background: phase.encoder === 'background' });
         // Measured once the encoder is past loading and into its passages.
         while (engine.jobs.status(baseModel).running === 0) await new Promise((r) => setTimeout(r, 200));
         await new Promise((r) => setTimeout(r, settleSeconds * 1000));
+      }
+      try {
         const encodedBefore = done();
-        started = performance.now();
-        const ms = await answerAll();
+        const started = performance.now();
+        const ms = await answerAll(phase.settings);
         const seconds = (performance.now() - started) / 1000;
-        results.push({ phase: background ? 'encoding, background priority' : 'encoding, normal priority', ms, encoded: done() - encodedBefore, seconds });
+        const encoded = encoder ? done() - encodedBefore : null;
+        phase.settings.forEach((setting, j) => results.push({ setting: setting.name, ms: ms[j]!, encoded, seconds }));
       } finally {
-        await encoder.close();
+        await encoder?.close();
+        encoder = null;
       }
     }
 
-    const idle = results[0]!.ms;
+    // The baseline: the mean of the idle settings, before and after.
+    const idleResults = results.filter((r) => r.encoded === null);
+    const idle = Object.fromEntries(modes.map((m) => [m, mean(idleResults.map((r) => r.ms[m]!))]));
     const report = {
       model: modelPath, threads, questions: questions.length, modes,
-      phases: results.map((r) => ({
+      settings: results.map((r) => ({
         ...r,
         ratio: Object.fromEntries(modes.map((m) => [m, r.ms[m]! / idle[m]!])),
         passagesPerHour: r.encoded === null ? null : (3600 * r.encoded) / r.seconds,
       })),
     };
     console.log(JSON.stringify(report, null, 2));
-    console.log(`\n| phase | ${modes.map((m) => `${m} ms (x idle)`).join(' | ')} | passages encoded meanwhile |`);
+    console.log(`\n| setting | ${modes.map((m) => `${m} ms (x idle)`).join(' | ')} | passages encoded meanwhile |`);
     console.log(`| --- | ${modes.map(() => '---').join(' | ')} | --- |`);
-    for (const r of report.phases) {
-      console.log(`| ${r.phase} | ${modes.map((m) => `${r.ms[m]!.toFixed(0)} (${r.ratio[m]!.toFixed(2)})`).join(' | ')} | ${r.encoded === null ? '—' : `${r.encoded} in ${r.seconds.toFixed(0)} s`} |`);
+    for (const r of report.settings) {
+      console.log(`| ${r.setting} | ${modes.map((m) => `${r.ms[m]!.toFixed(0)} (${r.ratio[m]!.toFixed(2)})`).join(' | ')} | ${r.encoded === null ? '—' : `${r.encoded} in ${r.seconds.toFixed(0)} s`} |`);
     }
   } finally {
     await engine.close();
