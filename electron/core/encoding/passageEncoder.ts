@@ -204,7 +204,10 @@ export class PassageEncoder {
   readonly adapters: AdapterStore;
   /** Augmentation seconds spent ahead of training (batched), by passage, until it is encoded. */
   private readonly prefetchSeconds = new Map<number, number>();
-  /** The augmentation of the next passages started while one trains (never rejects); runQueue waits for it. */
+  /**
+   * The batch of next passages being augmented while passages train (never rejects; null once
+   * it ended); one at a time. A job whose passage is not augmented yet waits for it.
+   */
   private ahead: Promise<void> | null = null;
   /** Set while answers run (pauseForAnswers); `end` resolves the promise that decoding awaits. */
   private answerPause: { ended: Promise<void>; end: () => void } | null = null;
@@ -309,10 +312,11 @@ export class PassageEncoder {
 
   /**
    * Starts augmenting the next queued passages without an augmentation (one batch), to run
-   * while `job` trains: decoding a few sequences keeps few threads busy, so it takes the
-   * encoder's augmentation threads and training the rest. Null when there is nothing to augment
-   * or no thread to spare. Never rejects: a passage whose augmentation failed here is augmented
-   * again, with its progress shown, when its job is claimed.
+   * while passages train, from `job` on, until the batch is written: decoding a few sequences
+   * keeps few threads busy, so it takes the encoder's augmentation threads and training the
+   * rest. Null when there is nothing to augment or no thread to spare. Never rejects: a passage
+   * whose augmentation failed here is augmented again, with its progress shown, when its job is
+   * claimed.
    */
   private augmentAhead(job: EncodeJob, signal?: AbortSignal, among?: number[]): Promise<void> | null {
     if (this.threads.augmentation >= this.threads.total) return null;
@@ -320,13 +324,15 @@ export class PassageEncoder {
     if (rows.length === 0) return null;
     const started = performance.now();
     this.trainer.setThreads(this.threads.total - this.threads.augmentation);
-    return Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal))).then(() => {
+    const ahead: Promise<void> = Promise.all(rows.map((r) => this.augmentation(r.id, r.text, signal))).then(() => {
       const share = (performance.now() - started) / 1000 / rows.length;
       for (const r of rows) this.prefetchSeconds.set(r.id, share);
     }, () => undefined).finally(() => {
+      if (this.ahead === ahead) this.ahead = null;
       // The training still running takes every thread from its next sequence.
       try { this.trainer.setThreads(this.threads.total); } catch { /* disposed: nothing left to run */ }
     });
+    return ahead;
   }
 
   /**
@@ -357,8 +363,8 @@ export class PassageEncoder {
 
   /**
    * Encodes one claimed job. Throws on failure; the caller records it. `options.augmentAhead`:
-   * start augmenting the next queued passages (of `among` only, when given) while this one
-   * trains, in `this.ahead`; `options.since`: when the encoder's time for this passage began
+   * unless a batch is being augmented already, start augmenting the next queued passages (of
+   * `among` only, when given) as this one trains, in `this.ahead`; `options.since`: when the encoder's time for this passage began
    * (performance.now(); default now), recorded as the job's seconds.
    */
   async encode(job: EncodeJob, signal?: AbortSignal, options: { augmentAhead?: { among?: number[] }; since?: number } = {}): Promise<EncodedPassage | null> {
@@ -375,7 +381,9 @@ export class PassageEncoder {
     this.prefetchSeconds.delete(job.passageId);
     report('training', 0.5, `${this.config.objective}, ${this.config.epochs} epochs`);
     const path = this.adapters.pathFor(job.passageId, job.baseModel);
-    this.ahead = options.augmentAhead ? this.augmentAhead(job, signal, options.augmentAhead.among) : null;
+    // Passages train one after another while a batch is augmented; the next batch starts with
+    // the first passage that trains after it was written.
+    if (options.augmentAhead && !this.ahead) this.ahead = this.augmentAhead(job, signal, options.augmentAhead.among);
     // The trainer's progress arrives through a thread-safe callback: a last step can land after
     // train() resolved, and must not move the job back from 'saving'.
     let trainingOver = false;
@@ -420,8 +428,8 @@ export class PassageEncoder {
         const job = this.jobs.claim(this.baseModel, options.among);
         if (!job) break;
         try {
-          // Its passage may be in the batch augmented ahead.
-          await this.ahead;
+          // Its passage may be in the batch being augmented; one augmented already trains at once.
+          if (this.documents.augmentationOf(job.passageId) === null) await this.ahead;
           // A failed batch is not fatal: the job augments (and reports) its own passage again.
           await this.prefetchAugmentations(job, options.signal, options.among).catch(() => undefined);
           const result = await this.encode(job, options.signal, { augmentAhead: { among: options.among }, since });
