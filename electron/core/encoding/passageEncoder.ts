@@ -364,8 +364,9 @@ export class PassageEncoder {
   /**
    * Encodes one claimed job. Throws on failure; the caller records it. `options.augmentAhead`:
    * unless a batch is being augmented already, start augmenting the next queued passages (of
-   * `among` only, when given) as this one trains, in `this.ahead`; `options.since`: when the encoder's time for this passage began
-   * (performance.now(); default now), recorded as the job's seconds.
+   * `among` only, when given) as this one trains, in `this.ahead`; `options.since`: when the
+   * encoder's time for this passage began (performance.now(); default now), recorded as the
+   * job's seconds.
    */
   async encode(job: EncodeJob, signal?: AbortSignal, options: { augmentAhead?: { among?: number[] }; since?: number } = {}): Promise<EncodedPassage | null> {
     const since = options.since ?? performance.now();
