@@ -301,6 +301,13 @@ void grads_clear(lora_adapter & adapter) {
     }
 }
 
+// Blocks while the trainer is paused. The cancel flag is an atomic set without the mutex, so the
+// wait wakes up now and then to look at it.
+void wait_while_paused(trainer & tr, const std::atomic<bool> & cancel) {
+    std::unique_lock<std::mutex> lock(tr.pause_mutex);
+    while (tr.paused && !cancel.load()) tr.pause_changed.wait_for(lock, std::chrono::milliseconds(50));
+}
+
 }  // namespace
 
 trainer * trainer_create(const std::string & model_path, const trainer_params & params) {
@@ -351,13 +358,6 @@ void trainer_set_paused(trainer & tr, bool paused) {
         tr.paused = paused;
     }
     tr.pause_changed.notify_all();
-}
-
-// Blocks while the trainer is paused. The cancel flag is an atomic set without the mutex, so the
-// wait wakes up now and then to look at it.
-static void wait_while_paused(trainer & tr, const std::atomic<bool> & cancel) {
-    std::unique_lock<std::mutex> lock(tr.pause_mutex);
-    while (tr.paused && !cancel.load()) tr.pause_changed.wait_for(lock, std::chrono::milliseconds(50));
 }
 
 void trainer_free(trainer * tr) {
