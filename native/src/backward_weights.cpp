@@ -151,13 +151,13 @@ void transposed_weights_free(transposed_weights * tw) {
     delete tw;
 }
 
-int32_t graph_backward_patch(ggml_cgraph * graph, const transposed_weights & tw) {
+int32_t graph_backward_patch(ggml_cgraph * graph, const std::unordered_map<const ggml_tensor *, ggml_tensor *> & transposed) {
     int32_t n_patched = 0;
     for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
         ggml_tensor * node = ggml_graph_node(graph, i);
         if (node->op != GGML_OP_OUT_PROD || node->src[1] == nullptr || node->src[1]->op != GGML_OP_TRANSPOSE) continue;
-        auto it = tw.by_weight.find(node->src[0]);
-        if (it == tw.by_weight.end()) continue;
+        auto it = transposed.find(node->src[0]);
+        if (it == transposed.end()) continue;
         ggml_tensor * wt = it->second;
         ggml_tensor * dy = node->src[1]->src[0];
         // out_prod(W [n_in, n_out], dy^T [T, n_out]) and mul_mat(Wt [n_out, n_in], dy [n_out, T])

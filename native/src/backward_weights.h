@@ -33,7 +33,8 @@ struct transposed_weights {
 transposed_weights * transposed_weights_build(const base_model & model, ggml_type type, ggml_backend_t backend, int32_t n_threads);
 void                 transposed_weights_free(transposed_weights * tw);
 
-// Rewrites out_prod(W, transpose(dy)) nodes of a backward graph into mul_mat(Wt, dy).
+// Rewrites out_prod(W, transpose(dy)) nodes of a backward graph into mul_mat(Wt, dy), for each
+// W -> Wt in `transposed` (transposed_weights::by_weight, or train_rewrites::transposed).
 // Call after ggml_build_backward_expand and before allocating the graph. Returns the count.
-int32_t graph_backward_patch(ggml_cgraph * graph, const transposed_weights & tw);
+int32_t graph_backward_patch(ggml_cgraph * graph, const std::unordered_map<const ggml_tensor *, ggml_tensor *> & transposed);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backward_weights.h"
 #include "ggml-backend.h"
 
 namespace {
@@ -22,7 +23,7 @@ struct graph_builder {
     const std::vector<adapter_ref> & adapters;
     bool                             train_form;
     bool                             use_repacked;
-    std::vector<exact_value> *       exact_values;
+    train_rewrites *                 rewrites;
 
     // build_norm(LLM_NORM_RMS): rms_norm then multiply by the weight.
     ggml_tensor * norm_rms(ggml_tensor * cur, ggml_tensor * weight) const {
@@ -44,25 +45,24 @@ struct graph_builder {
         return res;
     }
 
-    // B (A x) for training. mul_mat contracts over its first dimension, and ggml's autodiff
-    // turns a mul_mat with a contraction over r (B's side) into out_prods whose inner loops
-    // are r long with strided reads: on a 1B model those took a fifth of the training time.
-    // Here (A x)^T = mul_mat(x, A) contracts over `in`, and B (A x) = sum_j B[:, j] (A x)[j, :]
-    // is r broadcast products, whose backward ops stream over `out` x tokens.
+    // B (A x) for training. Its natural form, mul_mat(B, mul_mat(A, x)), contracts over the
+    // rank in the second product, and ggml's autodiff turns that product into out_prods whose
+    // inner loops are rank long with strided reads, beside a forward pass of rank-long dot
+    // products. So autodiff differentiates the natural form, and then (train_rewrites_apply) its
+    // value comes from out_prod(B^T, (A x)^T), which streams over `out`, and the backward
+    // product with B from mul_mat(B^T, dy), which contracts over `out`: B^T [out, r] and
+    // (A x)^T [T, r] are small copies. B's own gradient is the one rank-long product left.
     ggml_tensor * lora_ab_train(const lora_weight & lw, ggml_tensor * cur) const {
-        const int64_t rank = lw.a->ne[1], n_out = lw.b->ne[1], n_tokens = cur->ne[1];
-        if (rank > 16 || cur->ne[2] != 1) return ggml_mul_mat(ctx, lw.b, ggml_mul_mat(ctx, lw.a, cur));
-        ggml_tensor * ax_t = ggml_mul_mat(ctx, cur, lw.a);  // [T, r]
-        ggml_tensor * sum = nullptr;
-        for (int64_t j = 0; j < rank; j++) {
-            // column j of B: elements j, j + r, ... of b [r, out]
-            ggml_tensor * b_col = ggml_cont(ctx, ggml_view_2d(ctx, lw.b, 1, n_out, lw.b->nb[1], (size_t) j * lw.b->nb[0]));
-            b_col = ggml_reshape_2d(ctx, b_col, n_out, 1);
-            ggml_tensor * ax_row = ggml_view_2d(ctx, ax_t, 1, n_tokens, ax_t->nb[0], (size_t) j * ax_t->nb[1]);  // [1, T]
-            ggml_tensor * term = ggml_mul(ctx, ggml_repeat_4d(ctx, b_col, n_out, n_tokens, 1, 1), ax_row);
-            sum = sum == nullptr ? term : ggml_add(ctx, sum, term);
-        }
-        return sum;
+        ggml_tensor * ax = ggml_mul_mat(ctx, lw.a, cur);  // [r, T]
+        ggml_tensor * bax = ggml_mul_mat(ctx, lw.b, ax);  // [out, T]
+        if (rewrites == nullptr || cur->ne[2] != 1) return bax;
+        ggml_tensor * b_t = ggml_cont(ctx, ggml_transpose(ctx, lw.b));
+        ggml_tensor * ax_t = ggml_cont(ctx, ggml_transpose(ctx, ax));
+        rewrites->operands.push_back(b_t);
+        rewrites->operands.push_back(ax_t);
+        rewrites->values.push_back({bax, ggml_out_prod(ctx, b_t, ax_t)});
+        rewrites->transposed[lw.b] = b_t;
+        return bax;
     }
 
     // RoPE with the layer's base and scale (sliding-window layers have their own).
@@ -78,9 +78,9 @@ struct graph_builder {
     ggml_tensor * ffn_act(ggml_tensor * gate, ggml_tensor * up) const {
         if (model.arch != MODEL_ARCH_GEMMA3) return ggml_swiglu_split(ctx, gate, up);
         ggml_tensor * exact = ggml_geglu_split(ctx, gate, up);
-        if (exact_values == nullptr) return exact;
+        if (rewrites == nullptr) return exact;
         ggml_tensor * node = ggml_mul(ctx, gelu_differentiable(gate), up);
-        exact_values->push_back({node, exact});
+        rewrites->values.push_back({node, exact});
         return node;
     }
 
@@ -98,26 +98,20 @@ struct graph_builder {
 
 size_t forward_graph_size(const base_model & model, const std::vector<adapter_ref> & adapters, bool backward) {
     // Forward nodes per layer: ~100 for the block itself, and for each adapter the LoRA terms of
-    // at most 7 matrices (about 4 nodes each, 7 per rank unit in the training form). The
-    // backward pass adds at most about three times as many. Generous, because an undersized
-    // graph is a GGML_ASSERT.
-    size_t per_layer = 100;
-    for (const adapter_ref & ref : adapters) {
-        int64_t rank = 0;
-        for (const lora_weight & w : ref.adapter->weights) rank = std::max(rank, w.b->ne[0]);
-        per_layer += 7 * (size_t) (8 + 8 * std::min<int64_t>(rank, 16));
-    }
+    // at most 7 matrices (about 4 nodes each, 11 in the training form). The backward pass adds
+    // at most about three times as many. Generous, because an undersized graph is a GGML_ASSERT.
+    const size_t per_layer = 100 + adapters.size() * 7 * 16;
     const size_t forward = 4096 + (size_t) model.hp.n_layer * per_layer;
     return backward ? 4 * forward : forward;
 }
 
 ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, const std::vector<adapter_ref> & adapters,
-                                  const forward_params & params, forward_inputs & inputs, std::vector<exact_value> * exact_values) {
+                                  const forward_params & params, forward_inputs & inputs, train_rewrites * rewrites) {
     const model_hparams & hp = model.hp;
     const int64_t n_tokens = params.n_tokens;
     const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_tokens;
     const int64_t n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_embd_head = hp.n_embd_head;
-    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked, exact_values};
+    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked, rewrites};
 
     inputs.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
     ggml_set_input(inputs.tokens);
@@ -216,13 +210,14 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
     return ggml_mul_mat(ctx, model.matmul_weight(model.output, params.use_repacked), cur);
 }
 
-void exact_values_apply(const std::vector<exact_value> & values) {
-    for (const exact_value & ev : values) {
+void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites) {
+    for (const exact_value & ev : rewrites.values) {
         ggml_tensor * node = ev.node;
         node->op = ev.exact->op;
         memcpy(node->op_params, ev.exact->op_params, sizeof(node->op_params));
         for (int i = 0; i < GGML_MAX_SRC; i++) node->src[i] = ev.exact->src[i];
     }
+    graph_backward_patch(graph, rewrites.transposed);
 }
 
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens) {

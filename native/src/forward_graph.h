@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "ggml.h"
@@ -25,15 +26,28 @@ struct forward_inputs {
     ggml_tensor * out_rows = nullptr;  // I32 [n_outputs], the positions to compute logits for (set by the caller)
 };
 
-// A node whose value the training graph takes from llama.cpp's op while its gradient comes from
-// a differentiable stand-in: ggml has no backward pass for GEGLU, so the training graph builds
-// gelu(gate) * up from ops that have one and, once the backward graph is built,
-// exact_values_apply rewrites that node into `exact` (ggml_geglu_split, llama.cpp's op). The
-// forward values, and so the loss, are then llama.cpp's; the gradient is that of the same
-// function computed in F32 instead of through GELU's F16 lookup table.
+// A node whose value the training graph takes from another op than the one ggml's autodiff
+// differentiated: once the backward graph is built, train_rewrites_apply rewrites `node` into
+// `exact`, which computes the same function. Two uses:
+// - GEGLU, which has no backward pass in ggml: the graph builds gelu(gate) * up from ops that
+//   have one, and the node becomes ggml_geglu_split (llama.cpp's op), so the forward values and
+//   the loss are llama.cpp's while the gradient is that of the same function in F32 instead of
+//   through GELU's F16 lookup table;
+// - the LoRA product B (A x), whose natural mul_mat contracts over the rank (see lora_ab_train).
 struct exact_value {
     ggml_tensor * node  = nullptr;
     ggml_tensor * exact = nullptr;
+};
+
+// What a training graph rewrites after ggml_build_backward_expand (train_rewrites_apply).
+struct train_rewrites {
+    // Operands of the rewritten ops that the loss does not depend on: the caller expands them
+    // into the graph before the loss, so that they are computed before their users.
+    std::vector<ggml_tensor *> operands;
+    std::vector<exact_value> values;
+    // Matrix -> its contiguous transpose, both nodes of the graph: each backward
+    // out_prod(M, dy^T) becomes mul_mat(M^T, dy) (graph_backward_patch).
+    std::unordered_map<const ggml_tensor *, ggml_tensor *> transposed;
 };
 
 struct forward_params {
@@ -46,7 +60,7 @@ struct forward_params {
     // take the same kernels (and sum in the same order) as node-llama-cpp's. Used for
     // evaluation; training keeps K and V F32 and unpadded.
     bool    kv_cache_layout = false;
-    // Compute the LoRA term in a form whose backward pass is fast (see lora_mm_train in
+    // Compute the LoRA term in a form whose backward pass is fast (see lora_ab_train in
     // forward_graph.cpp); same values up to float rounding. Used for training.
     bool    lora_train_form = false;
     // Multiply with the repacked copies of the weights (model.repacked) where there are any.
@@ -56,14 +70,15 @@ struct forward_params {
 
 // Returns the logits tensor [n_vocab, n_tokens] (or [n_vocab, n_outputs]); fills inputs with the tensors to set before
 // computing (forward_inputs_set). All tensors are created in ctx (no_alloc). A graph that will
-// be differentiated (lora_train_form) must pass exact_values and apply them after
-// ggml_build_backward_expand.
+// be differentiated (lora_train_form) must pass rewrites and apply them after
+// ggml_build_backward_expand (train_rewrites_apply).
 ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, const std::vector<adapter_ref> & adapters,
                                   const forward_params & params, forward_inputs & inputs,
-                                  std::vector<exact_value> * exact_values = nullptr);
+                                  train_rewrites * rewrites = nullptr);
 
-// Rewrites each node into its exact op (see exact_value). Call after ggml_build_backward_expand.
-void exact_values_apply(const std::vector<exact_value> & values);
+// Rewrites each node into its exact op (see exact_value), then the backward out_prods of the
+// transposed matrices into mul_mats. Call after ggml_build_backward_expand.
+void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites);
 
 // Writes the token ids, positions and masks into the allocated input tensors.
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens);

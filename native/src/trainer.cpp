@@ -180,8 +180,8 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     fparams.kv_cache_layout = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
-    std::vector<exact_value> exact_values;
-    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &exact_values);
+    train_rewrites rewrites;
+    ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &rewrites);
 
     // Row r of labels is the target distribution of row r's next token (labels_fill).
     // cross_entropy_loss averages over the n_rows rows, so scale by n_rows / step_tokens to get
@@ -192,6 +192,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     loss = ggml_scale(ctx.get(), loss, (float) n_rows / (float) step_tokens);
     ggml_set_loss(loss);
     ggml_set_output(loss);
+    for (ggml_tensor * operand : rewrites.operands) ggml_build_forward_expand(gf, operand);
     ggml_build_forward_expand(gf, loss);
 
     // Route the gradients of A and B into the persistent accumulators (indexed by node).
@@ -204,8 +205,8 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
         }
     }
     ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
-    exact_values_apply(exact_values);
-    if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, *tr.backward);
+    train_rewrites_apply(gf, rewrites);
+    if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, tr.backward->by_weight);
     // A repacked weight left under an out_prod would be read in the wrong layout: refuse.
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
         const ggml_tensor * node = ggml_graph_node(gf, i);
