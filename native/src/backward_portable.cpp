@@ -117,9 +117,9 @@ struct rewriter {
     }
 
     // repeat_back(d) to node's shape: the sum over each dimension that the repeat spread from 1
-    // (autodiff's gradient of a broadcast: a mul_mat's over grouped-query attention's heads). sum_rows
-    // sums dimension 0; another dimension is swapped to 0 first. Tiled repeats (a dimension > 1
-    // repeated) do not occur in the trainer's graphs and are not handled.
+    // (autodiff's gradient of a broadcast: a mul_mat's over grouped-query attention's heads).
+    // sum_rows sums dimension 0; another dimension is swapped to 0 first. Tiled repeats (a
+    // dimension > 1 repeated) do not occur in the trainer's graphs and are not handled.
     ggml_tensor * repeat_back(ggml_tensor * node) {
         ggml_tensor * x = node->src[0];
         bool summed_last = false;  // x is a sum_rows of node's shape: node can take its place

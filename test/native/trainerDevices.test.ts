@@ -52,8 +52,8 @@ const portableModels = [
  * ggml_backend_vk_device_supports_op (ggml/src/ggml-vulkan/ggml-vulkan.cpp) all accept, in the
  * llama.cpp that node-llama-cpp ships (.cache/llama.cpp). Their type and layout conditions (F32
  * or F16, contiguous rows, same-shape sources for SILU_BACK) hold for the trainer's tensors.
- * Metal lacks, of what autodiff writes: OUT_PROD, REPEAT_BACK (grouped-query attention), RMS_NORM_BACK, SOFT_MAX_BACK,
- * GET_ROWS_BACK, CROSS_ENTROPY_LOSS(_BACK) and ADD1.
+ * Metal lacks, of what autodiff writes: OUT_PROD, REPEAT_BACK (grouped-query attention's heads),
+ * RMS_NORM_BACK, SOFT_MAX_BACK, GET_ROWS_BACK, CROSS_ENTROPY_LOSS(_BACK) and ADD1.
  */
 const GPU_OPS = new Set([
   'NONE', 'VIEW', 'RESHAPE', 'PERMUTE', 'TRANSPOSE', 'CONT', 'CPY', 'DUP', 'SET', 'CONCAT',
