@@ -25,12 +25,18 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A knowledge base in its own folder holding `records`, encoded with `epochs` epochs; the engine stays open. */
+async function knowledgeBase(name: string, records: typeof RECORDS, epochs: number): Promise<{ dataDir: string; engine: Engine }> {
+  const dataDir = join(dir, name);
+  const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
+  engine.afterImport(engine.importer.importRecords(records));
+  await engine.updateSettings({ epochs });
+  return { dataDir, engine };
+}
+
 describe('encoding progress', () => {
   it('shows the running job and its augmentation from the start, then training steps, then a rate and the time left', async () => {
-    const dataDir = join(dir, 'progress');
-    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
-    engine.afterImport(engine.importer.importRecords(RECORDS.slice(0, 2)));
-    await engine.updateSettings({ epochs: 1 });
+    const { dataDir, engine } = await knowledgeBase('progress', RECORDS.slice(0, 2), 1);
     const events: EncodeProgress[] = [];
     const seenWhileAugmenting: string[] = [];
     const session = await openEncodingSession({
@@ -67,10 +73,7 @@ describe('encoding progress', () => {
 describe('augmentation beside training', () => {
   // Job by job: which jobs showed an augmenting step, and the adapters' bytes.
   async function encodeAll(name: string, threads: number): Promise<{ augmentingJobs: number; adapters: string[]; seconds: (number | null)[] }> {
-    const dataDir = join(dir, name);
-    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
-    engine.afterImport(engine.importer.importRecords(RECORDS));
-    await engine.updateSettings({ epochs: 1 });
+    const { dataDir, engine } = await knowledgeBase(name, RECORDS, 1);
     await engine.close();
     const augmenting = new Set<number>();
     const session = await openEncodingSession({
@@ -101,10 +104,7 @@ describe('augmentation beside training', () => {
 
 describe('pausing for answers', () => {
   it('stops augmentation before its next token and training before its next sequence, goes on after, and a stop ends a pause', async () => {
-    const dataDir = join(dir, 'pause');
-    const engine = await Engine.open({ dataDir, modelPath, useGpu: false });
-    engine.afterImport(engine.importer.importRecords(RECORDS.slice(0, 1)));
-    await engine.updateSettings({ epochs: 2 });
+    const { dataDir, engine } = await knowledgeBase('pause', RECORDS.slice(0, 1), 2);
     await engine.close();
     const events: EncodeProgress[] = [];
     let pauseAtTraining = true;
