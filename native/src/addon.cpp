@@ -64,14 +64,19 @@ protected:
             SetError(e.what());
         }
     }
-    void OnOK() override { deferred_.Resolve(result(Env())); }
-    void OnError(const Napi::Error & e) override {
-        Napi::Error error = error_make(Env(), code_, e.Message());
-        deferred_.Reject(error.Value());
+    void OnOK() override { settle(result(Env()), true); }
+    void OnError(const Napi::Error & e) override { settle(error_make(Env(), code_, e.Message()).Value(), false); }
+
+    // Resolves (or rejects) the promise with `value`, now. A worker that reports progress
+    // through a thread-safe function overrides this to settle behind the reports it queued.
+    virtual void settle(Napi::Value value, bool resolve) {
+        if (resolve) deferred_.Resolve(value);
+        else deferred_.Reject(value);
     }
 
-private:
     Napi::Promise::Deferred deferred_;
+
+private:
     std::string code_ = TRAINER_ERR_INTERNAL;
 };
 
@@ -238,6 +243,7 @@ private:
 };
 
 struct progress_data { int32_t step; int32_t total; float loss; };
+struct settle_data { Napi::Promise::Deferred deferred; Napi::ObjectReference value; bool resolve; };
 
 class train_worker : public promise_worker {
 public:
@@ -253,6 +259,26 @@ public:
         if (has_tsfn_) tsfn_.Release();
     }
 protected:
+    // The step reports travel through tsfn_ and the result through the worker's completion,
+    // two queues whose relative order node does not promise (a loaded CI run once saw none of a
+    // training's reports before its result, which the encoder then dropped). Settling through
+    // tsfn_ too, whose calls run in order, puts the result after every report already queued.
+    void settle(Napi::Value value, bool resolve) override {
+        if (!has_tsfn_ || !value.IsObject()) return promise_worker::settle(value, resolve);
+        auto * data = new settle_data{deferred_, Napi::Persistent(value.As<Napi::Object>()), resolve};
+        const napi_status queued = tsfn_.NonBlockingCall(data, [](Napi::Env env, Napi::Function, settle_data * d) {
+            if (env != nullptr) {  // null: node is shutting down and nothing waits for the promise
+                if (d->resolve) d->deferred.Resolve(d->value.Value());
+                else d->deferred.Reject(d->value.Value());
+            }
+            delete d;
+        });
+        if (queued != napi_ok) {
+            delete data;
+            promise_worker::settle(value, resolve);
+        }
+    }
+
     void run() override {
         train_progress_fn progress;
         if (has_tsfn_) {

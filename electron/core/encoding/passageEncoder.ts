@@ -385,12 +385,10 @@ export class PassageEncoder {
     // Passages train one after another while a batch is augmented; the next batch starts with
     // the first passage that trains after it was written.
     if (options.augmentAhead && !this.ahead) this.ahead = this.augmentAhead(job, signal, options.augmentAhead.among);
-    // The trainer's progress arrives through a thread-safe callback: a last step can land after
-    // train() resolved, and must not move the job back from 'saving'.
-    let trainingOver = false;
+    // Every step report arrives before train() settles (the addon settles behind them).
     const trained = await trainPassageAdapter(this.runtime, this.trainer, this.config, passage.text, augmentation, path, {
-      signal, onProgress: (p) => { if (!trainingOver) report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), `step ${p.step} of ${p.totalSteps}`, p.loss); },
-    }).finally(() => { trainingOver = true; });
+      signal, onProgress: (p) => report('training', 0.5 + 0.45 * (p.step / Math.max(1, p.totalSteps)), `step ${p.step} of ${p.totalSteps}`, p.loss),
+    });
     report('saving', 0.97);
     // The job may have been cancelled or its passage deleted while training ran.
     if (!this.jobs.isStillRunning(job.id)) {
