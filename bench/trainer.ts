@@ -10,6 +10,7 @@
 // Usage: node dist/bench/trainer.js [--threads 2] [--tokens 200] [--sequences 5]
 //        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|all|CUDA0|Vulkan0]
 //        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
+//        [--backward-weights q8_0|q4_0] (the type of the transposed backward weights)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -46,7 +47,8 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
 
   // Trainer first, so its peak RSS is measured before llama.cpp loads the model again.
   const started = performance.now();
-  const trainer = await LoraTrainer.create(modelPath, { threads, device: deviceRequest });
+  const backwardWeights = arg('backward-weights', 'q8_0') as 'q8_0' | 'q4_0';
+  const trainer = await LoraTrainer.create(modelPath, { threads, device: deviceRequest, backwardWeights });
   const device = trainer.device;
   const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
@@ -94,6 +96,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     device: { name: device.name, description: device.description, type: device.type, note: trainer.deviceNote },
     threads,
     recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', loraLayers, firstLayer, lr: 3e-4, epochs: 1, batchSize: 1 },
+    backwardWeights,
     trainerLoadSeconds: loadSeconds,
     passageSecondsFirst: first.seconds,
     passageSeconds,

@@ -1,13 +1,16 @@
 // The inference runtime on a tiny random-weight llama model with the real Llama-2 tokenizer.
+import type { Token } from 'node-llama-cpp';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadedAdapterPaths, unloadAdapter } from '../../electron/core/llm/loraBinding.js';
+import { loadedAdapterPaths, unloadAdapter, type AdapterApplication } from '../../electron/core/llm/loraBinding.js';
 import { LlmRuntime } from '../../electron/core/llm/llmRuntime.js';
+import { renderQuestion } from '../../electron/core/llm/promptProfile.js';
 import { convertAdapter } from '../../electron/core/trainer/adapterFiles.js';
 import { writeRandomLora } from '../support/loraFile.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
+import { referenceLogits } from '../native/referenceLlama.js';
 
 let dir: string;
 let runtime: LlmRuntime;
@@ -139,9 +142,38 @@ describe('LlmRuntime', () => {
     expect(greedyFirst).toBeGreaterThanOrEqual(other);
   });
 
+  it('reads a question prompt\'s fixed head without the adapters, and keeps it for the next set', async () => {
+    const prompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, 'Where was Orla born?', []) }]);
+    const head = runtime.promptHeadLength(prompt);
+    expect(head).toBeGreaterThan(3);
+    expect(head).toBeLessThan(prompt.length - 3);
+    // Every question of the kind shares it; a prompt without the instruction has none.
+    expect(runtime.promptHeadLength(runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, '1984?', []) }]))).toBe(head);
+    expect(runtime.promptHeadLength(runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]))).toBe(0);
+
+    const continuation = runtime.tokenize(' Marrowgate, by the sea.');
+    const score = await runtime.continuationLogProb(prompt, continuation, [{ filePath: loraA, scale: 1 }]);
+    // llama.cpp evaluating the head before the adapter is set (this runtime's attention settings).
+    const all = prompt.concat(continuation);
+    const logits = await referenceLogits(runtime.model, all, { adapters: [{ path: loraA }], plainHead: head, threads: 2, flashAttention: true });
+    const n = logits.length / all.length;
+    const reference = continuation.reduce((sum, token, i) => {
+      const row = logits.subarray((prompt.length - 1 + i) * n, (prompt.length + i) * n);
+      const max = Math.max(...row);
+      return sum + row[token]! - max - Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+    }, 0);
+    expect(Math.abs(score - reference)).toBeLessThan(1e-4);
+
+    // Another adapter set evaluates the question only: the head is the same for every set.
+    const other = await runtime.generate({ tokens: prompt, maxTokens: 2, adapters: [{ filePath: loraB, scale: 1 }] });
+    expect(other.evaluatedPromptTokens).toBe(prompt.length - head);
+  });
+
   it('checks a continuation in one pass: its greedy tokens are what greedy decoding writes', async () => {
-    const prompt = runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]);
-    for (const adapters of [[], [{ filePath: loraA, scale: 1 }]]) {
+    // A plain prompt, and a question prompt whose head the adapters do not read.
+    const prompts = [runtime.promptTokens([{ role: 'user', content: 'Where was Orla born?' }]), runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, 'Where was Orla born?', []) }])];
+    const cases: [Token[], AdapterApplication[]][] = prompts.flatMap((p) => [[p, []], [p, [{ filePath: loraA, scale: 1 }]]]);
+    for (const [prompt, adapters] of cases) {
       const generated = await runtime.generate({ tokens: prompt, maxTokens: 8, adapters });
       const itself = await runtime.checkContinuation(prompt, generated.tokens, adapters);
       expect(itself.greedy).toEqual(generated.tokens);

@@ -171,12 +171,14 @@ export class Answerer {
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
     const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));
-    // The adapters' answer first, so that it can draft the passages' one. The runtime keeps each
-    // prompt's KV cache on its own sequence (the passages' without adapters, the adapters' with
-    // them), so the scoring below evaluates no prompt again.
-    const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
-    if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
-    const fromPassages = await this.passagesAnswer(runtime, passagePrompt, fromAdapters, maxTokens, signal);
+    // The passages' answer first, as context mode writes it; it then drafts the adapters' one,
+    // whose prompt is the short one: checking the draft under the adapters costs little more
+    // than their prompt. The runtime keeps each prompt's KV cache on its own sequence (the
+    // passages' without adapters, the adapters' with them), so the scoring below evaluates no
+    // prompt again.
+    const fromPassages = await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal });
+    if (fromPassages.stopReason === 'cancelled') return { generation: fromPassages };
+    const fromAdapters = await this.draftedAnswer(runtime, adapterPrompt, adapters, fromPassages, maxTokens, signal);
     const bothGenerations = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
       ...kept,
       promptTokens: a.promptTokens + b.promptTokens,
@@ -184,68 +186,72 @@ export class Answerer {
       generatedTokens: a.generatedTokens + b.generatedTokens,
       timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
     });
-    if (fromPassages.agreed || fromPassages.generation.stopReason === 'cancelled') {
-      return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, fromPassages.generation), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, 'passages') };
+    if (fromAdapters.agreed || fromAdapters.generation.stopReason === 'cancelled') {
+      return { generation: bothGenerations(fromAdapters.generation, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, null, 'passages') };
     }
     // An empty answer says nothing, yet a lone end of text is likely and a sum of log-probabilities
     // favours it: a source that gives no answer leaves the answer to the other, unscored.
-    const passagesSaid = this.answerOf(runtime, fromPassages.generation) !== '';
-    if (passagesSaid !== (this.answerOf(runtime, fromAdapters) !== '')) {
+    const passagesSaid = this.answerOf(runtime, fromPassages) !== '';
+    if (passagesSaid !== (this.answerOf(runtime, fromAdapters.generation) !== '')) {
       const kept = passagesSaid ? 'passages' : 'adapters';
-      return { generation: bothGenerations(fromAdapters, fromPassages.generation, 0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
+      return { generation: bothGenerations(fromAdapters.generation, fromPassages, 0, kept === 'passages' ? fromPassages : fromAdapters.generation), candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, null, kept) };
     }
     const started = performance.now();
-    // The adapters' answer was scored under the passages while checking it.
-    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.generation.tokens, []);
-    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.generation.tokens, adapters);
-    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
-    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.adaptersLogProb + adaptersOnAdapters };
+    // The passages' answer was scored under the adapters while checking it. The adapters' set
+    // is still applied: its scoring goes first.
+    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.generation.tokens, adapters);
+    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.tokens, []);
+    const adaptersOnPassages = await runtime.continuationLogProb(passagePrompt, fromAdapters.generation.tokens, []);
+    const scores = { passages: passagesOnPassages + fromAdapters.draftLogProb, adapters: adaptersOnPassages + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
-    const generation = bothGenerations(fromAdapters, fromPassages.generation, performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages.generation);
-    return { generation, candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, scores, kept) };
+    const generation = bothGenerations(fromAdapters.generation, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters.generation : fromPassages);
+    return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, scores, kept) };
   }
 
   /**
-   * The passages' greedy answer, drafted by the adapters' answer: one batched pass over the
-   * passage prompt and the adapters' answer gives the passages' own likeliest token at each
-   * position, so the passages only decode token by token from the first token where they
-   * disagree (speculative decoding's check, exact for greedy decoding). When the two sources
-   * agree, as they mostly do, combine costs context's prompt evaluation and the adapters' short
-   * answer instead of two answers decoded one token at a time. Also returns the adapters'
-   * answer's log-probability under the passages, which the check computed.
+   * The greedy answer to `prompt` with `adapters`, drafted by another source's answer: one
+   * batched pass over the prompt and the draft gives this source's own likeliest token at each
+   * position, so it decodes token by token only from the first token where the two disagree
+   * (speculative decoding's check, exact for greedy decoding). When the sources agree, as they
+   * mostly do, combine costs context's answer and the adapters' short prompt instead of two
+   * answers decoded one token at a time. Also returns the draft's log-probability under this
+   * source, which the check computed.
    */
-  private async passagesAnswer(runtime: LlmRuntime, passagePrompt: Token[], fromAdapters: GenerationResult, maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; agreed: boolean; adaptersLogProb: number }> {
-    // The longest the passages can write in their context (generate stops there too); a prompt
+  private async draftedAnswer(runtime: LlmRuntime, prompt: Token[], adapters: AdapterApplication[], drafted: GenerationResult, maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; agreed: boolean; draftLogProb: number }> {
+    // The longest this source can write in its context (generate stops there too); a prompt
     // that fills the context fails in generate with its own error.
-    const limit = Math.min(maxTokens, runtime.contextSize - passagePrompt.length);
-    if (limit <= 0) return { generation: await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal }), agreed: false, adaptersLogProb: 0 };
+    const limit = Math.min(maxTokens, runtime.contextSize - prompt.length);
+    if (limit <= 0) return { generation: await runtime.generate({ tokens: prompt, adapters, maxTokens, signal }), agreed: false, draftLogProb: 0 };
+    const applying = performance.now();
+    await runtime.setAdapters(adapters);
+    const adapterMs = performance.now() - applying;
     const started = performance.now();
-    const draft = fromAdapters.tokens;
-    const check = await runtime.checkContinuation(passagePrompt, draft.slice(0, runtime.contextSize - passagePrompt.length), []);
+    const draft = drafted.tokens;
+    const check = await runtime.checkContinuation(prompt, draft.slice(0, runtime.contextSize - prompt.length), adapters);
     const checkedMs = performance.now() - started;
     let same = 0;
     while (same < check.greedy.length && check.greedy[same] === draft[same]) same++;
-    const timings = { adapterMs: 0, promptMs: checkedMs, generateMs: 0 };
+    const timings = { adapterMs, promptMs: checkedMs, generateMs: 0 };
     const result = (tokens: Token[], stopReason: GenerationResult['stopReason']): GenerationResult => {
       const generated = tokens.filter((t) => !runtime.isEndOfGeneration(t)).length;
-      return { text: runtime.detokenize(tokens), tokens, promptTokens: passagePrompt.length, evaluatedPromptTokens: passagePrompt.length, generatedTokens: generated, stopReason, timings };
+      return { text: runtime.detokenize(tokens), tokens, promptTokens: prompt.length, evaluatedPromptTokens: prompt.length, generatedTokens: generated, stopReason, timings };
     };
     const written = draft.filter((t) => !runtime.isEndOfGeneration(t)).length;
     if (same === draft.length && written <= limit) {
-      // The passages' greedy decoding writes the adapters' answer, to its end or its cut-off.
-      return { generation: result(draft, fromAdapters.stopReason), agreed: true, adaptersLogProb: check.logProb };
+      // This source's greedy decoding writes the draft, to its end or its cut-off.
+      return { generation: result(draft, drafted.stopReason), agreed: true, draftLogProb: check.logProb };
     }
-    // The first token where the passages disagree is theirs; they go on from there.
+    // The first token where this source disagrees is its own; it goes on from there.
     const start = draft.slice(0, Math.min(same, limit));
     if (same < check.greedy.length && start.length < limit) start.push(check.greedy[same]!);
     const last = start[start.length - 1];
-    if (last !== undefined && runtime.isEndOfGeneration(last)) return { generation: result(start, 'eos'), agreed: false, adaptersLogProb: check.logProb };
-    if (start.length >= limit) return { generation: result(start, 'max-tokens'), agreed: false, adaptersLogProb: check.logProb };
-    const rest = await runtime.generate({ tokens: passagePrompt.concat(start), adapters: [], maxTokens: maxTokens - start.length, signal });
+    if (last !== undefined && runtime.isEndOfGeneration(last)) return { generation: result(start, 'eos'), agreed: false, draftLogProb: check.logProb };
+    if (start.length >= limit) return { generation: result(start, 'max-tokens'), agreed: false, draftLogProb: check.logProb };
+    const rest = await runtime.generate({ tokens: prompt.concat(start), adapters, maxTokens: maxTokens - start.length, signal });
     const generation = result(start.concat(rest.tokens), rest.stopReason);
-    generation.timings = { adapterMs: rest.timings.adapterMs, promptMs: checkedMs + rest.timings.promptMs, generateMs: rest.timings.generateMs };
-    return { generation, agreed: false, adaptersLogProb: check.logProb };
+    generation.timings = { adapterMs: adapterMs + rest.timings.adapterMs, promptMs: checkedMs + rest.timings.promptMs, generateMs: rest.timings.generateMs };
+    return { generation, agreed: false, draftLogProb: check.logProb };
   }
 
   /** The short answer of a generation, as the user is shown it. */

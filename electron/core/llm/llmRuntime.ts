@@ -13,7 +13,7 @@ import { adapterLayout, mergeAdapters } from '../trainer/adapterFiles.js';
 import { hardwareGpus } from '../../shared/devices.js';
 import { describeCompute } from './computeDevice.js';
 import { setContextAdapters, unloadAdapter, type AdapterApplication } from './loraBinding.js';
-import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
+import { ChatTemplate, FALLBACK_CHAT_TEMPLATE, renderQuestion, resolvePromptProfile, type ChatTurn, type PromptProfile } from './promptProfile.js';
 
 export interface LoadModelOptions {
   modelPath: string;
@@ -60,7 +60,10 @@ export interface GenerateOptions {
   tokens: Token[];
   /** Default 256. */
   maxTokens?: number;
-  /** Adapters applied for this generation; [] for the base model. Default []. */
+  /**
+   * Adapters applied for this generation; [] for the base model. Default []. A question
+   * prompt's fixed head is read without them (see promptHeadLength).
+   */
   adapters?: AdapterApplication[];
   signal?: AbortSignal;
   onText?: (delta: string) => void;
@@ -88,6 +91,24 @@ export interface GenerationResult {
 /** One key per adapter set, whatever the order of its adapters. */
 function adapterSetKey(adapters: AdapterApplication[]): string {
   return adapters.map((a) => `${a.filePath}\u0000${a.scale}`).sort().join('\u0001');
+}
+
+/** How a sequence's KV cache was computed: its first `plainLength` tokens without adapters, the rest with set `key`. */
+interface SequenceCache {
+  key: string;
+  plainLength: number;
+}
+
+function sameCache(cache: SequenceCache | undefined, key: string, plainHead: number): boolean {
+  const { key: cacheKey, plainLength } = cache ?? { key: '', plainLength: Infinity };
+  return cacheKey === key && (key === '' || plainLength === plainHead);
+}
+
+/** The number of leading tokens `a` and `b` share, at most `limit`. */
+function sharedPrefix(a: readonly Token[], b: readonly Token[], limit: number): number {
+  let n = 0;
+  while (n < limit && n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
 }
 
 /** A node-llama-cpp instance and the GPU backend found on the machine, with its devices (used or not). */
@@ -168,8 +189,10 @@ export class LlmRuntime {
   private activeAdapterKey = '';
   private adapterUsers = 0;
   private readonly adapterWaiters: (() => void)[] = [];
-  /** The adapter set each sequence's KV cache was computed with. */
-  private readonly sequenceAdapterKey = new Map<LlamaContextSequence, string>();
+  /** How each sequence's KV cache was computed (absent: empty, or all without adapters). */
+  private readonly sequenceCache = new Map<LlamaContextSequence, SequenceCache>();
+  /** The fixed heads of question prompts (see promptHeadLength), made on first use. */
+  private promptHeads: Token[][] | null = null;
   /** The temporary folder of merged sets and expanded compact adapters, made on first use. */
   private derivedDir: string | null = null;
   /** Loaded adapter files, least recently used first, with their size. */
@@ -267,27 +290,121 @@ export class LlmRuntime {
   }
 
   /**
-   * Runs `work` with `adapters` applied to the context, on a free sequence whose KV cache holds
-   * keys and values of that set (cleared first if it held another set's). Work with other sets
-   * waits until no work with this one runs; calls beyond the number of sequences wait their
-   * turn. Among free sequences it takes the one that shares the longest prefix with `tokens`.
+   * The number of leading tokens of `tokens` that are a question prompt's fixed head: the chat
+   * template and the instruction up to where the question or the passages begin (the same for
+   * every question of a kind), or 0. Answers read the head without adapters (see run).
    */
-  private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>): Promise<T> {
-    return this.withAdapters(adapters, async (key, adapterMs) => {
-      const sequence = this.takeSequence(key, tokens) ?? await new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve));
-      try {
-        if ((this.sequenceAdapterKey.get(sequence) ?? '') !== key) {
-          // Cached keys and values were computed with another set.
-          await sequence.clearHistory();
-          this.sequenceAdapterKey.set(sequence, key);
+  promptHeadLength(tokens: Token[]): number {
+    if (!this.promptHeads) {
+      // The common start of prompts that differ from their first character of content on.
+      const render = (question: string, passages: string[]) => this.promptTokens([{ role: 'user', content: renderQuestion(this.profile, question, passages) }]);
+      const commonStart = (prompts: Token[][]) => prompts[0]!.slice(0, Math.min(...prompts.map((p) => sharedPrefix(p, prompts[0]!, p.length))));
+      this.promptHeads = [
+        commonStart([render('Where was Ann born?', []), render('1984?', []), render('"Who" is it?', [])]),
+        commonStart([render('Where?', ['Ann was born in May.']), render('1984?', ['"Quoted" text']), render('x', ['7 is a number'])]),
+      ].filter((head) => head.length > 0);
+    }
+    let longest = 0;
+    for (const head of this.promptHeads) {
+      if (head.length > longest && sharedPrefix(tokens, head, head.length) === head.length) longest = head.length;
+    }
+    return longest;
+  }
+
+  /**
+   * Runs `work` with `adapters` applied to the context, on a free sequence whose KV cache holds
+   * keys and values computed as these tokens need them (anything else is erased first). Work
+   * with other sets waits until no work with this one runs; calls beyond the number of
+   * sequences wait their turn. Among free sequences it takes the one whose cache covers the
+   * longest prefix of `tokens`.
+   *
+   * `plainHead` leading tokens are read without the adapters (answers pass promptHeadLength):
+   * the head's keys and values are then the same for every adapter set, so a sequence keeps
+   * them from one question to the next, and an answer with adapters evaluates only its question.
+   * The head is evaluated first, in a turn without adapters, when no free sequence holds it.
+   */
+  private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>, plainHead = 0): Promise<T> {
+    const key = adapterSetKey(adapters);
+    const head = key === '' ? 0 : plainHead;
+    for (;;) {
+      if (head > 0) await this.ensurePlainHead(tokens.slice(0, head));
+      const done = await this.withAdapters(adapters, async (_, adapterMs) => {
+        const sequence = await this.acquireSequence(key, tokens, head);
+        try {
+          const reusable = this.reusablePrefix(sequence, key, tokens, head);
+          // Another request took the head's sequence in between: evaluate the head again.
+          if (reusable < head) return { retry: true as const };
+          if (!sameCache(this.sequenceCache.get(sequence), key, head)) {
+            if (reusable < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: reusable, end: sequence.nextTokenIndex }]);
+            this.sequenceCache.set(sequence, { key, plainLength: key === '' ? Infinity : head });
+          }
+          return { retry: false as const, value: await work(sequence, adapterMs) };
+        } finally {
+          this.releaseSequence(sequence);
         }
-        return await work(sequence, adapterMs);
+      });
+      if (!done.retry) return done.value;
+    }
+  }
+
+  /** Makes a free sequence hold `head` computed without adapters. */
+  private async ensurePlainHead(head: Token[]): Promise<void> {
+    // Usually one does already: no turn without adapters then, which would wait for work with others.
+    if (this.freeSequences.some((sequence) => this.reusablePrefix(sequence, '', head, 0) >= head.length)) return;
+    await this.withAdapters([], async () => {
+      const sequence = await this.acquireSequence('', head, 0);
+      try {
+        const reusable = this.reusablePrefix(sequence, '', head, 0);
+        if (reusable >= head.length) return;
+        if (reusable < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: reusable, end: sequence.nextTokenIndex }]);
+        // What it keeps was read without adapters, and so is the rest of the head.
+        this.sequenceCache.delete(sequence);
+        await sequence.evaluateWithoutGeneratingNewTokens(head.slice(reusable));
       } finally {
-        const next = this.waiting.shift();
-        if (next) next(sequence);
-        else this.freeSequences.push(sequence);
+        this.releaseSequence(sequence);
       }
     });
+  }
+
+  /**
+   * How many leading tokens of `tokens` the sequence's cache holds as a request with set `key`
+   * needs them: all it shares when it was computed the same way; otherwise only the part both
+   * read without adapters (all of a plain request, `plainHead` of one with adapters).
+   */
+  private reusablePrefix(sequence: LlamaContextSequence, key: string, tokens: Token[], plainHead: number): number {
+    const cache = this.sequenceCache.get(sequence) ?? { key: '', plainLength: Infinity };
+    const shared = sharedPrefix(sequence.contextTokens, tokens, tokens.length);
+    if (sameCache(cache, key, plainHead)) return shared;
+    return Math.min(shared, cache.plainLength, key === '' ? Infinity : plainHead);
+  }
+
+  /**
+   * The free sequence whose cache serves `tokens` best, waiting for one when none is free. One
+   * that holds the plain head comes first (run made sure of one); then the most tokens it saves
+   * evaluating, less 1/16 of a token for each cached token it would erase. Without that charge a
+   * few shared template tokens would win a sequence whose long prompt is still wanted (combine
+   * scores both answers under the passages' prompt after its check with the adapters) over an
+   * empty one.
+   */
+  private async acquireSequence(key: string, tokens: Token[], plainHead: number): Promise<LlamaContextSequence> {
+    const needed = key === '' ? 0 : plainHead;
+    let best = -1;
+    let bestHolds = false;
+    let bestScore = -Infinity;
+    this.freeSequences.forEach((sequence, i) => {
+      const reusable = this.reusablePrefix(sequence, key, tokens, plainHead);
+      const holds = reusable >= needed;
+      const score = reusable - (sequence.contextTokens.length - reusable) / 16;
+      if ((holds && !bestHolds) || (holds === bestHolds && score > bestScore)) { best = i; bestHolds = holds; bestScore = score; }
+    });
+    if (best >= 0) return this.freeSequences.splice(best, 1)[0]!;
+    return new Promise<LlamaContextSequence>((resolve) => this.waiting.push(resolve));
+  }
+
+  private releaseSequence(sequence: LlamaContextSequence): void {
+    const next = this.waiting.shift();
+    if (next) next(sequence);
+    else this.freeSequences.push(sequence);
   }
 
   /** Runs `work` with `adapters` set on the context; work with another set waits for its turn. */
@@ -306,28 +423,13 @@ export class LlmRuntime {
     }
   }
 
-  /** The free sequence of set `key` sharing the longest prefix with `tokens`, else any free one. */
-  private takeSequence(key: string, tokens: Token[]): LlamaContextSequence | undefined {
-    let best = -1;
-    let bestShared = -1;
-    this.freeSequences.forEach((sequence, i) => {
-      let shared = 0;
-      if ((this.sequenceAdapterKey.get(sequence) ?? '') === key) {
-        const held = sequence.contextTokens;
-        while (shared < held.length && shared < tokens.length && held[shared] === tokens[shared]) shared++;
-      }
-      if (shared > bestShared) { best = i; bestShared = shared; }
-    });
-    return best < 0 ? undefined : this.freeSequences.splice(best, 1)[0];
-  }
-
   generate(options: GenerateOptions): Promise<GenerationResult> {
     if (options.signal?.aborted) return Promise.reject(new CancelledError('The answer'));
     if (options.tokens.length === 0) return Promise.reject(new ModelError('empty-prompt', 'The prompt is empty.'));
     if (options.tokens.length >= this.context.contextSize) {
       return Promise.reject(new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`));
     }
-    return this.run(options.adapters ?? [], options.tokens, (sequence, adapterMs) => this.generateOn(sequence, options, adapterMs));
+    return this.run(options.adapters ?? [], options.tokens, (sequence, adapterMs) => this.generateOn(sequence, options, adapterMs), Math.min(this.promptHeadLength(options.tokens), options.tokens.length - 1));
   }
 
   private async generateOn(sequence: LlamaContextSequence, options: GenerateOptions, adapterMs: number): Promise<GenerationResult> {
@@ -436,7 +538,7 @@ export class LlmRuntime {
         greedy.push(top!);
       }
       return { logProb, greedy };
-    });
+    }, Math.min(this.promptHeadLength(prompt), prompt.length - 1));
   }
 
   /** Tokens the context holds: a prompt and its answer together. */
