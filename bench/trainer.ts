@@ -11,8 +11,6 @@
 //        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|all|CUDA0|Vulkan0]
 //        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
 //        [--backward-weights q8_0|q4_0] (the type of the transposed backward weights)
-//        [--plain-head 0] (each sequence starts with the same N tokens, read without the adapter
-//        as the app reads a prompt's fixed head; 29 of 140 is the 1B shape's prompts on HotpotQA)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -20,21 +18,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getLlama } from 'node-llama-cpp';
 import { firstAdaptedLayer } from '../electron/core/encoding/passageEncoder.js';
-import { LoraTrainer, type TokenSequence } from '../electron/core/trainer/LoraTrainer.js';
+import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
 import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
-/**
- * Deterministic pseudo-random token ids (weights are random, so text would add nothing); with
- * a plain head, the first `head` tokens are the same in every sequence and are no targets.
- */
-function sequences(count: number, length: number, nVocab: number, seed: number, head: number): TokenSequence[] {
+/** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
+function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
   let s = seed >>> 0;
   const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
-  const shared = Array.from({ length: head }, () => next() % Math.min(nVocab, 128000));
-  return Array.from({ length: count }, () => {
-    const tokens = shared.concat(Array.from({ length: length - head }, () => next() % Math.min(nVocab, 128000)));
-    return head > 0 ? { tokens, lossMask: tokens.map((_, i) => (i <= head ? 0 : 1)), plainHead: head } : { tokens };
-  });
+  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)) }));
 }
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
@@ -61,8 +52,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   const device = trainer.device;
   const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
-  const plainHead = numberArg('plain-head', 0);
-  const seqs = sequences(count, tokens, trainer.info.nVocab, 1, plainHead);
+  const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const loraLayers = numberArg('lora-layers', 1);
@@ -107,7 +97,6 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     threads,
     recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', loraLayers, firstLayer, lr: 3e-4, epochs: 1, batchSize: 1 },
     backwardWeights,
-    plainHead,
     trainerLoadSeconds: loadSeconds,
     passageSecondsFirst: first.seconds,
     passageSeconds,

@@ -136,7 +136,6 @@ std::vector<token_sequence> arg_sequences(const Napi::Value & v) {
                 out[i].loss_mask.push_back((uint8_t) m);
             }
         }
-        out[i].n_plain = arg_count(o, "plainHead", 0);
         Napi::Value teacher = o.Get("teacher");
         if (!teacher.IsUndefined() && !teacher.IsNull()) {
             if (!teacher.IsObject()) throw_invalid(v.Env(), "sequences[" + std::to_string(i) + "].teacher must be an object.");

@@ -109,9 +109,7 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
                                   const forward_params & params, forward_inputs & inputs, train_rewrites * rewrites) {
     const model_hparams & hp = model.hp;
     const int64_t n_tokens = params.n_tokens;
-    const int64_t n_past = params.n_past;
-    GGML_ASSERT(n_past == 0 || !params.kv_cache_layout);
-    const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_past + n_tokens;
+    const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_tokens;
     const int64_t n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_embd_head = hp.n_embd_head;
     graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked, rewrites};
 
@@ -157,25 +155,6 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
         if (l.k_norm) Kcur = gb.norm_rms(Kcur, l.k_norm);
         Qcur = gb.rope(Qcur, inputs.pos, swa);
         Kcur = gb.rope(Kcur, inputs.pos, swa);
-        if (params.keep_kv) {  // copies, since Vcur may be a view; the caller expands them
-            inputs.k_out.push_back(ggml_cont(ctx, Kcur));
-            inputs.v_out.push_back(ggml_cont(ctx, Vcur));
-            ggml_set_output(inputs.k_out.back());
-            ggml_set_output(inputs.v_out.back());
-        }
-        if (n_past > 0) {
-            // The head's cells, then this sequence's: ggml_set copies the head's and writes Kcur
-            // (Vcur) after them, and its backward pass hands Kcur the gradient of its own cells
-            // (ggml has no backward pass for concat).
-            ggml_tensor * k_all = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_embd_head, n_head_kv, n_past + n_tokens);
-            ggml_tensor * v_all = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_embd_head, n_head_kv, n_past + n_tokens);
-            ggml_set_input(k_all);
-            ggml_set_input(v_all);
-            inputs.k_past.push_back(k_all);
-            inputs.v_past.push_back(v_all);
-            Kcur = ggml_set(ctx, k_all, Kcur, k_all->nb[1], k_all->nb[2], k_all->nb[3], (size_t) n_past * k_all->nb[2]);
-            Vcur = ggml_set(ctx, v_all, Vcur, v_all->nb[1], v_all->nb[2], v_all->nb[3], (size_t) n_past * v_all->nb[2]);
-        }
         // gemma3 scales q here and softmaxes with scale 1; the others scale inside the softmax.
         // The training graph folds gemma3's scale into the softmax too (the same product up to
         // rounding): ggml's backward of a scale needs a contiguous gradient, and q's is permuted.
@@ -241,23 +220,22 @@ void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites) 
     graph_backward_patch(graph, rewrites.transposed);
 }
 
-void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens, int32_t n_past) {
+void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens) {
     ggml_backend_tensor_set(inputs.tokens, tokens, 0, (size_t) n_tokens * sizeof(int32_t));
     std::vector<int32_t> pos((size_t) n_tokens);
-    for (int32_t i = 0; i < n_tokens; i++) pos[(size_t) i] = n_past + i;
+    for (int32_t i = 0; i < n_tokens; i++) pos[(size_t) i] = i;
     ggml_backend_tensor_set(inputs.pos, pos.data(), 0, pos.size() * sizeof(int32_t));
 
-    // Cell j holds position j (cells past n_past + n_tokens are empty). As llama.cpp's masks:
-    // -inf for future or empty cells, and in the sliding-window mask also for p - j >= n_swa.
+    // Cell j holds position j (cells past n_tokens are empty). As llama.cpp's masks: -inf for
+    // future or empty cells, and in the sliding-window mask also for i - j >= n_swa.
     for (uint32_t window : {0u, inputs.n_swa}) {
         ggml_tensor * t = window == 0 ? inputs.mask : inputs.mask_swa;
         if (t == nullptr) continue;
         const int64_t n_kv = t->ne[0];
         std::vector<float> mask((size_t) n_kv * (size_t) n_tokens);
         for (int32_t i = 0; i < n_tokens; i++) {
-            const int64_t p = n_past + i;
             for (int64_t j = 0; j < n_kv; j++) {
-                const bool visible = j <= p && (window == 0 || p - j < (int64_t) window);
+                const bool visible = j <= i && (window == 0 || i - j < (int64_t) window);
                 mask[(size_t) i * (size_t) n_kv + (size_t) j] = visible ? 0.0f : -INFINITY;
             }
         }

@@ -1,7 +1,6 @@
 // The forward graph of the llama family and gemma3, built op for op as llama.cpp builds it
 // (src/models/llama.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp and llm_graph_context's build_norm,
-// build_qkv, build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1,
-// or n_past..n_past+n-1 after a head whose keys and values are given (forward_params.n_past).
+// build_qkv, build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1.
 #pragma once
 
 #include <cstdint>
@@ -25,13 +24,6 @@ struct forward_inputs {
     ggml_tensor * mask_swa = nullptr;  // same, also -inf beyond the sliding window; null without local layers
     uint32_t      n_swa    = 0;
     ggml_tensor * out_rows = nullptr;  // I32 [n_outputs], the positions to compute logits for (set by the caller)
-    // With n_past > 0, per layer: F32 [n_embd_head, n_head_kv, n_past + n_tokens] whose first
-    // n_past cells the caller fills with the head's keys (values); the graph writes the
-    // sequence's own into the rest.
-    std::vector<ggml_tensor *> k_past, v_past;
-    // With forward_params.keep_kv, per layer: the sequence's keys and values as attention reads
-    // them (after RoPE), F32 [n_embd_head, n_head_kv, n_tokens], marked as outputs.
-    std::vector<ggml_tensor *> k_out, v_out;
 };
 
 // A node whose value the training graph takes from another op than the one ggml's autodiff
@@ -74,12 +66,6 @@ struct forward_params {
     // Multiply with the repacked copies of the weights (model.repacked) where there are any.
     // Off only for exact-backward training, whose out_prod must read the standard layout.
     bool    use_repacked = true;
-    // Tokens before this sequence whose keys and values inputs.k_past / v_past hold (a prompt
-    // head read without adapters, computed once): the sequence sits at positions n_past.. and
-    // attends to them. Not with kv_cache_layout.
-    int32_t n_past = 0;
-    // Fill inputs.k_out / v_out (the keys and values a later graph takes as its past).
-    bool    keep_kv = false;
 };
 
 // Returns the logits tensor [n_vocab, n_tokens] (or [n_vocab, n_outputs]); fills inputs with the tensors to set before
@@ -94,9 +80,8 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
 // transposed matrices into mul_mats. Call after ggml_build_backward_expand.
 void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites);
 
-// Writes the token ids, positions (from n_past on) and masks into the allocated input tensors;
-// the caller fills k_past / v_past.
-void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens, int32_t n_past = 0);
+// Writes the token ids, positions and masks into the allocated input tensors.
+void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens);
 
 // An upper bound of the nodes the forward graph (and, with backward, its backward pass) needs,
 // for ggml_new_graph_custom.

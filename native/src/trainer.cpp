@@ -149,76 +149,15 @@ std::vector<float> labels_fill(const token_sequence & seq, const std::vector<int
     return labels;
 }
 
-// The keys and values of `tokens` read without adapters, from the trainer's cache or computed
-// now (a forward pass that keeps each layer's keys and values; one logits row, unused).
-const plain_head & plain_head_get(trainer & tr, const std::vector<int32_t> & tokens, bool repacked) {
-    auto & heads = tr.plain_heads;
-    for (size_t i = 0; i < heads.size(); i++) {
-        if (heads[i].tokens == tokens && heads[i].repacked == repacked) {
-            std::rotate(heads.begin() + (std::ptrdiff_t) i, heads.begin() + (std::ptrdiff_t) i + 1, heads.end());
-            return heads.back();
-        }
-    }
-    const std::vector<adapter_ref> none;
-    const size_t graph_size = forward_graph_size(*tr.model, none, false);
-    ctx_ptr ctx = compute_ctx_new(graph_size, graph_size, false);
-    ggml_cgraph * gf = ggml_new_graph_custom(ctx.get(), graph_size, false);
-    forward_inputs inputs;
-    forward_params fparams;
-    fparams.n_tokens = (int32_t) tokens.size();
-    fparams.n_outputs = 1;
-    fparams.use_repacked = repacked;
-    fparams.keep_kv = true;
-    ggml_tensor * logits = forward_graph_build(ctx.get(), *tr.model, none, fparams, inputs);
-    for (size_t il = 0; il < inputs.k_out.size(); il++) {
-        ggml_build_forward_expand(gf, inputs.k_out[il]);
-        ggml_build_forward_expand(gf, inputs.v_out[il]);
-    }
-    ggml_build_forward_expand(gf, logits);
-    graph_allocate(tr, gf, graph_size);
-    forward_inputs_set(inputs, tokens.data(), (int32_t) tokens.size());
-    const int32_t last = (int32_t) tokens.size() - 1;
-    ggml_backend_tensor_set(inputs.out_rows, &last, 0, sizeof(last));
-    graph_compute(tr, gf);
-    plain_head head;
-    head.tokens = tokens;
-    head.repacked = repacked;
-    for (size_t il = 0; il < inputs.k_out.size(); il++) {
-        for (auto [src, dst] : {std::pair<ggml_tensor *, std::vector<std::vector<float>> *>{inputs.k_out[il], &head.k}, {inputs.v_out[il], &head.v}}) {
-            dst->emplace_back((size_t) ggml_nelements(src));
-            ggml_backend_tensor_get(src, dst->back().data(), 0, ggml_nbytes(src));
-        }
-    }
-    // A profile has a closed-book head and a passages head; a few more cost little.
-    constexpr size_t max_heads = 8;
-    if (heads.size() >= max_heads) heads.erase(heads.begin());
-    heads.push_back(std::move(head));
-    return heads.back();
-}
-
-// The part of `seq` after its plain head, as a sequence of its own (the targets all lie there).
-token_sequence sequence_tail(const token_sequence & seq) {
-    token_sequence tail = seq;
-    tail.tokens.assign(seq.tokens.begin() + seq.n_plain, seq.tokens.end());
-    if (!seq.loss_mask.empty()) tail.loss_mask.assign(seq.loss_mask.begin() + seq.n_plain, seq.loss_mask.end());
-    tail.n_plain = 0;
-    return tail;
-}
-
 // One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
 // gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
 // that the accumulated gradient is that of the step's mean per-token loss. Returns that loss;
 // adds the names of the graph's ops to graph_ops.
-float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & full, size_t step_tokens, const train_params & p,
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, const train_params & p,
                         std::set<std::string, std::less<>> & graph_ops) {
     const bool exact_backward = p.exact_backward;
     const bool portable = p.portable_backward || tr.gpu != nullptr;
     const base_model & model = *tr.model;
-    // A plain head enters as keys and values only: the graph covers the tokens after it.
-    const int32_t n_past = (int32_t) full.n_plain;
-    const plain_head * head = n_past > 0 ? &plain_head_get(tr, std::vector<int32_t>(full.tokens.begin(), full.tokens.begin() + n_past), !exact_backward) : nullptr;
-    const token_sequence tail = n_past > 0 ? sequence_tail(full) : token_sequence();
-    const token_sequence & seq = n_past > 0 ? tail : full;
     const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
     // The positions whose next token is a target: only their logits enter the loss. (ggml's
@@ -241,7 +180,6 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     fparams.kv_cache_layout = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
-    fparams.n_past = n_past;
     train_rewrites rewrites;
     ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &rewrites);
 
@@ -303,12 +241,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     }
 
     graph_allocate(tr, gf, graph_size);
-    forward_inputs_set(inputs, seq.tokens.data(), n_tokens, n_past);
-    for (size_t il = 0; il < inputs.k_past.size(); il++) {
-        // The first n_past cells; the graph writes the sequence's own after them.
-        ggml_backend_tensor_set(inputs.k_past[il], head->k[il].data(), 0, head->k[il].size() * sizeof(float));
-        ggml_backend_tensor_set(inputs.v_past[il], head->v[il].data(), 0, head->v[il].size() * sizeof(float));
-    }
+    forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
     ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
     const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, p.distill_weight);
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
@@ -459,15 +392,6 @@ void sequences_validate(const base_model & model, const std::vector<token_sequen
             throw_invalid(where + ": lossMask has " + std::to_string(seq.loss_mask.size()) + " entries for " + std::to_string(seq.tokens.size()) + " tokens.");
         }
         if (need_loss_tokens && loss_token_count(seq) == 0) throw_invalid(where + " has no loss tokens (lossMask is 0 after the first token).");
-        if (seq.n_plain > 0) {
-            if ((size_t) seq.n_plain + 2 > seq.tokens.size()) throw_invalid(where + ": plainHead must leave at least 2 tokens after it.");
-            for (size_t i = 1; i <= seq.n_plain; i++) {
-                if (mask_at(seq, i)) {
-                    throw_invalid(where + ": lossMask must be 0 up to plainHead (token " + std::to_string(i) +
-                                  " is predicted from the head, which the adapter does not change).");
-                }
-            }
-        }
         if (seq.soft_k == 0) {
             if (!seq.soft_ids.empty() || !seq.soft_probs.empty()) throw_invalid(where + ": teacher ids and probabilities need k > 0.");
             continue;
@@ -605,9 +529,6 @@ std::vector<float> trainer_logits(trainer & tr, const std::vector<int32_t> & tok
 double trainer_loss(trainer & tr, const std::vector<token_sequence> & sequences, const std::vector<adapter_spec> & specs) {
     std::lock_guard<std::mutex> lock(tr.busy);
     sequences_validate(*tr.model, sequences, true);
-    for (const token_sequence & seq : sequences) {
-        if (seq.n_plain > 0) throw_invalid("plainHead is for training; the loss reads every token with the adapters.");
-    }
     std::vector<adapter_ptr> adapters = adapters_load(tr, specs);
     const std::vector<adapter_ref> refs = adapter_refs(adapters, specs);
     const size_t n_vocab = tr.model->hp.n_vocab;

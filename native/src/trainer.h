@@ -23,14 +23,6 @@ struct transposed_weights;
 // (and kept for the backward pass), so memory grows quadratically. Passages are far shorter.
 #define TRAINER_MAX_TOKENS 4096u
 
-// The keys and values of a prompt head that training reads without the adapter
-// (token_sequence.n_plain): the same for every sequence that starts with it, so computed once.
-struct plain_head {
-    std::vector<int32_t> tokens;
-    bool                 repacked = true;       // computed with the repacked weights (forward_params.use_repacked)
-    std::vector<std::vector<float>> k, v;       // per layer, F32 [n_embd_head, n_head_kv, tokens.size()]
-};
-
 struct trainer {
     base_model *   model = nullptr;
     ggml_backend_t cpu   = nullptr;  // always there: ggml_backend_sched needs the CPU last, as fallback
@@ -50,7 +42,6 @@ struct trainer {
     std::mutex     pause_mutex;
     std::condition_variable pause_changed;
     ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
-    std::vector<plain_head> plain_heads;  // most recently used last; a profile has a few
     std::mutex     busy;               // one operation at a time per trainer
 };
 
@@ -80,10 +71,6 @@ void      trainer_free(trainer * tr);
 struct token_sequence {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> loss_mask;  // per token, 1: the token is a target of the loss; empty: all
-    // Leading tokens read without the adapter (a prompt's fixed head, as the app answers with
-    // adapters): their keys and values come from plain_head, and neither the forward nor the
-    // backward pass runs over them. Tokens up to index n_plain must not be targets.
-    uint32_t             n_plain = 0;
     // Soft targets (context distillation): for each target, in order, a teacher's top-k token
     // ids and probabilities. Empty (soft_k == 0): the targets are the next tokens (one-hot).
     uint32_t             soft_k = 0;

@@ -139,16 +139,6 @@ describe.each(portableModels)('the portable training graph on the CPU ($name)', 
   it('with soft targets too (several labels > 0 per row)', async () => {
     await compare(softSequences(), 'soft');
   });
-
-  it('with a plain head (its keys and values set before the sequence\'s own)', async () => {
-    const head = 5;
-    const seqs = sequences().map((s) => {
-      const tokens = [7, 19, 23, 41, 57].concat(s.tokens);
-      return { tokens, lossMask: tokens.map((_, i) => (i <= head ? 0 : 1)), plainHead: head };
-    });
-    const { portable } = await compare(seqs, 'plain-head');
-    expect(portable.graphOps).toContain('SET');
-  });
 });
 
 describe.skipIf(!(lavapipe && vulkanBackend) && !requireVulkan)('training on Vulkan (lavapipe)', () => {

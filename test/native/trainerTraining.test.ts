@@ -19,14 +19,14 @@ const cases = [
   // Tolerances are relative to the loss. F32 forward passes agree to ~1e-7, so losses agree to
   // ~1e-6; Q4_K_M differs by llama.cpp's repacked kernels (see trainerParity.test.ts): ~3e-4.
   // (The random tied-embedding qwen2 fixture has huge logits, hence losses around 170.)
-  { name: 'llama F32', tolerance: 1e-4, exact: true, modelPath: () => tinyModelPath(TINY_SPECS.llamaSpm) },
-  { name: 'qwen2 Q4_K_M', tolerance: 2e-3, exact: false, modelPath: () => quantizedModelPath(QUANT_SPECS.qwen2_256, 'q4_k_m') },
-  { name: 'gemma3 F32', tolerance: 1e-4, exact: true, modelPath: () => tinyModelPath(TINY_SPECS.gemma3) },
+  { name: 'llama F32', tolerance: 1e-4, modelPath: () => tinyModelPath(TINY_SPECS.llamaSpm) },
+  { name: 'qwen2 Q4_K_M', tolerance: 2e-3, modelPath: () => quantizedModelPath(QUANT_SPECS.qwen2_256, 'q4_k_m') },
+  { name: 'gemma3 F32', tolerance: 1e-4, modelPath: () => tinyModelPath(TINY_SPECS.gemma3) },
 ];
 
 const close = (a: number, b: number, tolerance: number) => Math.abs(a - b) <= tolerance * Math.max(1, Math.abs(b));
 
-describe.each(cases)('training on $name', ({ name, tolerance, exact, modelPath }) => {
+describe.each(cases)('training on $name', ({ name, tolerance, modelPath }) => {
   let trainer: LoraTrainer;
   let model: LlamaModel;
   let sequences: TokenSequence[];
@@ -63,31 +63,6 @@ describe.each(cases)('training on $name', ({ name, tolerance, exact, modelPath }
     expect(Math.abs(reportedDrop - referenceDrop)).toBeLessThan(2 * tolerance * Math.max(1, referenceBefore));
     // The losses fall step by step (lr 1e-2 on a random model: a steep, smooth descent).
     for (let i = 1; i < result.losses.length; i++) expect(result.losses[i]!).toBeLessThan(result.losses[i - 1]!);
-  });
-
-  it('with a plain head (read without the adapter, as answers read a prompt head), llama.cpp agrees with the trainer', async () => {
-    const texts = TEXTS.map((text) => tokenize(model, `Answer from the passage, in one sentence. ${text}`));
-    let head = texts[0]!.length;
-    for (const t of texts) while (t[head - 1] !== texts[0]![head - 1]) head--;
-    expect(head).toBeGreaterThan(5);
-    const seqs = texts.map((tokens) => ({ tokens, lossMask: tokens.map((_, i) => (i <= head ? 0 : 1)), plainHead: head }));
-    const options = { sequences: seqs, lr: 1e-2, batchSize: seqs.length, seed: 3 } as const;
-    const twoSteps = await trainer.train({ ...options, epochs: 2, outPath: join(dir, 'head-2.gguf') });
-    const oneStep = join(dir, 'head-1.gguf');
-    await trainer.train({ ...options, epochs: 1, outPath: oneStep });
-    // B starts at 0: the first loss is the base model's on the targets after the head.
-    expect(close(twoSteps.losses[0]!, await referenceLoss(model, seqs), tolerance)).toBe(true);
-    // After a step, llama.cpp reading the head without the adapter and the rest with it.
-    const after = await referenceLoss(model, seqs, { adapters: [{ path: oneStep }] });
-    expect(close(twoSteps.losses[1]!, after, tolerance)).toBe(true);
-    expect(after).toBeLessThan(twoSteps.losses[0]! - 0.01);
-    // Which is not the loss with the adapter on every token: the head is really left alone (told
-    // apart where the forward pass is exact; Q4_K_M's kernels differ by more than the head does).
-    const everywhere = await referenceLoss(model, seqs.map(({ tokens, lossMask }) => ({ tokens, lossMask })), { adapters: [{ path: oneStep }] });
-    if (exact) expect(10 * Math.abs(twoSteps.losses[1]! - after)).toBeLessThan(Math.abs(twoSteps.losses[1]! - everywhere));
-    // A head whose tokens are targets, or with no room after it, is refused.
-    await expect(trainer.train({ ...options, sequences: seqs.map((q) => ({ ...q, lossMask: q.tokens.map(() => 1) })), outPath: join(dir, 'bad.gguf') })).rejects.toThrow(/plainHead/);
-    await expect(trainer.train({ ...options, sequences: [{ ...seqs[0]!, plainHead: seqs[0]!.tokens.length - 1 }], outPath: join(dir, 'bad.gguf') })).rejects.toThrow(/plainHead/);
   });
 
   it('is deterministic for a seed, and the seed matters', async () => {

@@ -53,12 +53,9 @@ export async function buildDistillationSequences(runtime: LlmRuntime, passage: s
     // Both sequences must end with the same reply tokens, or the teacher labels other tokens.
     if (targets < 1 || teacher.length - teacherStart !== targets || student.slice(studentStart).some((t, i) => t !== teacher[teacherStart + i])) continue;
     const distributions = await runtime.topKDistributions(teacher, teacherStart, k);
-    // The prompt's fixed head is read without the adapter, as in answers (its tokens are no targets).
-    const plainHead = Math.min(runtime.promptHeadLength(student), studentStart - 1);
     sequences.push({
       tokens: student,
       lossMask: student.map((_, i) => (i >= studentStart ? 1 : 0)),
-      plainHead: Math.max(0, plainHead),
       kind: 'distill',
       teacher: { k, ids: distributions.ids, probs: distributions.probs },
     });

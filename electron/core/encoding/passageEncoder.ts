@@ -183,7 +183,7 @@ export async function trainPassageAdapter(
   const sequences = await trainingSequences(runtime, training, text, augmentation);
   const teacherSeconds = training.objective === 'distill' ? (performance.now() - teacherStarted) / 1000 : 0;
   const trained = await trainer.train({
-    sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, plainHead: s.plainHead, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
+    sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
     distillWeight: training.distillWeight,
     rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
     firstLayer: firstAdaptedLayer(trainer.info.nLayer, training.loraLayers),
@@ -353,7 +353,7 @@ export class PassageEncoder {
     if (sequences.length === 0) throw new Error('The warm-up found no QA pairs to train on.');
     const path = this.adapters.warmupPath(this.baseModel, this.config.rank, this.config.alpha);
     await this.trainer.train({
-      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, plainHead: s.plainHead })),
+      sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask })),
       rank: this.config.rank, alpha: this.config.alpha, lr: options.lr ?? this.config.lr, epochs: options.epochs ?? 1, targets: this.config.targets,
       seed: this.config.seed, outPath: path, outType: 'f32', signal: options.signal,
     });

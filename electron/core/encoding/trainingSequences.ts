@@ -2,8 +2,7 @@
 // reference: for each of the first two QA pairs, one sequence with the passage as context and
 // one with the rewrite, plus one sequence for the third pair without context; each is a chat
 // example "question prompt → The answer is a." rendered with the model's template, loss on all
-// tokens after the prompt's fixed head, which the adapter does not read (as answers do not:
-// LlmRuntime.promptHeadLength). Other sets (TrainingSet) choose other steps.
+// tokens. Other sets (TrainingSet) choose other steps.
 import type { Token } from 'node-llama-cpp';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
@@ -33,19 +32,8 @@ export interface TrainingSequence {
   tokens: Token[];
   /** 1 where the token counts in the loss. */
   lossMask: number[];
-  /** Leading tokens read without the adapter: the prompt's fixed head (0 for plain text). */
-  plainHead: number;
   /** What the sequence holds, for logs and tests. */
   kind: (typeof TRAINING_SEQUENCE_KINDS)[number];
-}
-
-/**
- * A chat example's tokens with the loss on every token after the prompt's fixed head. The
- * token right after the head is no target either: the head, read without the adapter, predicts it.
- */
-function afterHead(runtime: LlmRuntime, tokens: Token[]): Pick<TrainingSequence, 'tokens' | 'lossMask' | 'plainHead'> {
-  const head = runtime.promptHeadLength(tokens);
-  return { tokens, lossMask: tokens.map((_, i) => (i <= head ? 0 : 1)), plainHead: head };
 }
 
 /** One closed-book sequence per QA pair: the material of a warm-up init (DESIGN §1). */
@@ -55,7 +43,7 @@ export function buildClosedBookSequences(runtime: LlmRuntime, augmentation: Augm
       { role: 'user', content: renderQuestion(runtime.profile, pair.question, []) },
       { role: 'assistant', content: renderAnswer(runtime.profile, pair.answer) },
     ]);
-    return { ...afterHead(runtime, tokens), kind: 'closed-book' as const };
+    return { tokens, lossMask: tokens.map(() => 1), kind: 'closed-book' as const };
   });
 }
 
@@ -66,7 +54,7 @@ export function buildTrainingSequences(runtime: LlmRuntime, passage: string, aug
       { role: 'user', content: renderQuestion(runtime.profile, question, context === null ? [] : [context]) },
       { role: 'assistant', content: renderAnswer(runtime.profile, answer) },
     ]);
-    sequences.push({ ...afterHead(runtime, tokens), kind });
+    sequences.push({ tokens, lossMask: tokens.map(() => 1), kind });
   };
   const rewrite = trainingSetUsesRewrite(set) ? augmentation.rewrite : null;
   if (set === 'paper') {
@@ -90,7 +78,7 @@ export function buildTrainingSequences(runtime: LlmRuntime, passage: string, aug
     // No usable QA pair: the adapter can still learn the passage's text (and its rewrite).
     for (const text of [passage, rewrite].filter((t): t is string => !!t)) {
       const tokens = runtime.tokenize(text);
-      sequences.push({ tokens, lossMask: tokens.map(() => 1), plainHead: 0, kind: text === passage ? 'passage' : 'rewrite' });
+      sequences.push({ tokens, lossMask: tokens.map(() => 1), kind: text === passage ? 'passage' : 'rewrite' });
     }
   }
   return sequences;

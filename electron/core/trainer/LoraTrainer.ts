@@ -60,13 +60,6 @@ export interface TokenSequence {
    * Default: the next token alone.
    */
   teacher?: { k: number; ids: Int32Array; probs: Float32Array };
-  /**
-   * Leading tokens read without the adapter, as answers read a prompt's fixed head
-   * (LlmRuntime.promptHeadLength): the trainer computes their keys and values once per head and
-   * runs neither pass over them. lossMask must be 0 up to this index (the adapter cannot
-   * change how those tokens are predicted). Training only. Default 0.
-   */
-  plainHead?: number;
 }
 
 export interface AdapterRef {
@@ -400,15 +393,6 @@ export class LoraTrainer {
     if (!Array.isArray(sequences) || sequences.length === 0) throw new InvalidTrainingInputError('sequences must be a non-empty array.');
     return sequences.map((seq, s) => {
       const tokens = this.toTokenArray(seq?.tokens, `sequences[${s}].tokens`, 2);
-      const plainHead = seq.plainHead ?? 0;
-      if (plainHead !== 0) {
-        checkInt(`sequences[${s}].plainHead`, plainHead, 0, tokens.length - 2);
-        const headMasked = seq.lossMask !== undefined && seq.lossMask.slice(1, plainHead + 1).every((m) => m === 0);
-        if (!headMasked) {
-          throw new InvalidTrainingInputError(`sequences[${s}].lossMask must be 0 up to plainHead (${plainHead}): those tokens are predicted from the head, which the adapter does not change.`);
-        }
-      }
-      const head = plainHead > 0 ? { plainHead } : {};
       if (seq.lossMask === undefined) {
         if (seq.teacher) throw new InvalidTrainingInputError(`sequences[${s}] has a teacher but no lossMask to say which tokens it labels.`);
         return { tokens };
@@ -421,14 +405,14 @@ export class LoraTrainer {
         return m;
       });
       if (!mask.subarray(1).some((m) => m === 1)) throw new InvalidTrainingInputError(`sequences[${s}] has no loss tokens (lossMask is 0 after the first token).`);
-      if (!seq.teacher) return { tokens, lossMask: mask, ...head };
+      if (!seq.teacher) return { tokens, lossMask: mask };
       const { k, ids, probs } = seq.teacher;
       const targets = mask.subarray(1).reduce((n, m) => n + m, 0);
       checkInt(`sequences[${s}].teacher.k`, k, 1, 1024);
       if (!(ids instanceof Int32Array) || !(probs instanceof Float32Array) || ids.length !== targets * k || probs.length !== targets * k) {
         throw new InvalidTrainingInputError(`sequences[${s}].teacher needs ${k} ids (Int32Array) and ${k} probabilities (Float32Array) for each of its ${targets} targets.`);
       }
-      return { tokens, lossMask: mask, teacher: { k, ids, probs }, ...head };
+      return { tokens, lossMask: mask, teacher: { k, ids, probs } };
     });
   }
 

@@ -27,8 +27,6 @@ export interface NativeSequence {
   lossMask?: Int32Array;
   /** Soft targets: a teacher's top-k ids and probabilities, [targets][k] row-major, in target order. */
   teacher?: { k: number; ids: Int32Array; probs: Float32Array };
-  /** Leading tokens read without the adapter (see TokenSequence.plainHead). */
-  plainHead?: number;
 }
 
 export interface NativeAdapter { path: string; scale: number }
