@@ -190,6 +190,25 @@ describe('LlmRuntime', () => {
 });
 
 describe('a runtime with two sequences', () => {
+  it('answers with adapters on the sequence that holds the prompt head, however much else it holds', { timeout: 20_000 }, async () => {
+    const two = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, sequences: 2 });
+    try {
+      const question = (text: string) => two.promptTokens([{ role: 'user', content: renderQuestion(two.profile, text, []) }]);
+      const long = question(`Which of these harbours did Orla visit: ${Array.from({ length: 88 }, (_, i) => `Port ${i}`).join(', ')}?`);
+      const head = two.promptHeadLength(long);
+      expect(head).toBeGreaterThan(0);
+      // Long enough that the tokens it would erase outweigh the head in the choice of sequence.
+      expect(long.length - head).toBeGreaterThan(16 * head);
+      await two.generate({ tokens: long, maxTokens: 4, adapters: [{ filePath: loraA, scale: 1 }] });
+      // The other sequence is empty and would erase nothing, but lacks the head.
+      const short = question('Where?');
+      const answer = await two.generate({ tokens: short, maxTokens: 4, adapters: [{ filePath: loraB, scale: 1 }] });
+      expect(answer.evaluatedPromptTokens).toBe(short.length - head);
+    } finally {
+      await two.dispose();
+    }
+  });
+
   it('keeps each adapter set\'s KV cache on its own sequence', async () => {
     const two = await LlmRuntime.load({ modelPath: await tinyModelPath(TINY_SPECS.llamaSpm), threads: 2, useGpu: false, contextSize: 512, sequences: 2 });
     try {

@@ -326,7 +326,7 @@ export class LlmRuntime {
   private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>, plainHead = 0): Promise<T> {
     const key = adapterSetKey(adapters);
     const head = key === '' ? 0 : plainHead;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (head > 0) await this.ensurePlainHead(tokens.slice(0, head));
       const done = await this.withAdapters(adapters, async (_, adapterMs) => {
         const sequence = await this.acquireSequence(key, tokens, head);
@@ -344,6 +344,9 @@ export class LlmRuntime {
         }
       });
       if (!done.retry) return done.value;
+      // Let the work that took the head's sequence run first (and never spin without end).
+      if (attempt >= 100) throw new ModelError('sequence-busy', 'No free sequence kept the prompt head; try the answer again.');
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
