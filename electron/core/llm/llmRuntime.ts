@@ -315,8 +315,7 @@ export class LlmRuntime {
    * Runs `work` with `adapters` applied to the context, on a free sequence whose KV cache holds
    * keys and values computed as these tokens need them (anything else is erased first). Work
    * with other sets waits until no work with this one runs; calls beyond the number of
-   * sequences wait their turn. Among free sequences it takes the one whose cache covers the
-   * longest prefix of `tokens`.
+   * sequences wait their turn. Which free sequence it takes: acquireSequence.
    *
    * `plainHead` leading tokens are read without the adapters (answers pass promptHeadLength):
    * the head's keys and values are then the same for every adapter set, so a sequence keeps
