@@ -10,7 +10,7 @@ import { renderQuestion } from '../../electron/core/llm/promptProfile.js';
 import { convertAdapter } from '../../electron/core/trainer/adapterFiles.js';
 import { writeRandomLora } from '../support/loraFile.js';
 import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
-import { referenceLogits } from '../native/referenceLlama.js';
+import { referenceLoss } from '../native/referenceLlama.js';
 
 let dir: string;
 let runtime: LlmRuntime;
@@ -153,15 +153,11 @@ describe('LlmRuntime', () => {
 
     const continuation = runtime.tokenize(' Marrowgate, by the sea.');
     const score = await runtime.continuationLogProb(prompt, continuation, [{ filePath: loraA, scale: 1 }]);
-    // llama.cpp evaluating the head before the adapter is set (this runtime's attention settings).
+    // llama.cpp evaluating the head before the adapter is set (this runtime's attention settings):
+    // its mean NLL over the continuation's tokens, as a sum of log-probabilities.
     const all = prompt.concat(continuation);
-    const logits = await referenceLogits(runtime.model, all, { adapters: [{ path: loraA }], plainHead: head, threads: 2, flashAttention: true });
-    const n = logits.length / all.length;
-    const reference = continuation.reduce((sum, token, i) => {
-      const row = logits.subarray((prompt.length - 1 + i) * n, (prompt.length + i) * n);
-      const max = Math.max(...row);
-      return sum + row[token]! - max - Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
-    }, 0);
+    const lossMask = all.map((_, i) => (i >= prompt.length ? 1 : 0));
+    const reference = -continuation.length * await referenceLoss(runtime.model, [{ tokens: all, lossMask }], { adapters: [{ path: loraA }], plainHead: head, threads: 2, flashAttention: true });
     expect(Math.abs(score - reference)).toBeLessThan(1e-4);
 
     // Another adapter set evaluates the question only: the head is the same for every set.

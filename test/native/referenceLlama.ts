@@ -55,11 +55,11 @@ export async function referenceLogits(model: LlamaModel, tokens: number[], optio
 }
 
 /** Mean per-token NLL of the sequences' targets (every token after the first, or lossMask). */
-export async function referenceLoss(model: LlamaModel, sequences: { tokens: number[]; lossMask?: number[]; plainHead?: number }[], options: ReferenceOptions = {}): Promise<number> {
+export async function referenceLoss(model: LlamaModel, sequences: { tokens: number[]; lossMask?: number[] }[], options: ReferenceOptions = {}): Promise<number> {
   let nll = 0;
   let count = 0;
   for (const seq of sequences) {
-    const logits = await referenceLogits(model, seq.tokens, { ...options, plainHead: seq.plainHead ?? 0 });
+    const logits = await referenceLogits(model, seq.tokens, options);
     const nVocab = logits.length / seq.tokens.length;
     for (let t = 0; t + 1 < seq.tokens.length; t++) {
       if (seq.lossMask && seq.lossMask[t + 1] === 0) continue;

@@ -317,14 +317,15 @@ export class LlmRuntime {
    * with other sets waits until no work with this one runs; calls beyond the number of
    * sequences wait their turn. Which free sequence it takes: acquireSequence.
    *
-   * `plainHead` leading tokens are read without the adapters (answers pass promptHeadLength):
-   * the head's keys and values are then the same for every adapter set, so a sequence keeps
-   * them from one question to the next, and an answer with adapters evaluates only its question.
+   * Answers pass their `prompt`: its fixed head (promptHeadLength, short of the prompt's last
+   * token, which the work evaluates again for its logits) is read without the adapters. The
+   * head's keys and values are then the same for every adapter set, so a sequence keeps them
+   * from one question to the next, and an answer with adapters evaluates only its question.
    * The head is evaluated first, in a turn without adapters, when no free sequence holds it.
    */
-  private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>, plainHead = 0): Promise<T> {
+  private async run<T>(adapters: AdapterApplication[], tokens: Token[], work: (sequence: LlamaContextSequence, adapterMs: number) => Promise<T>, prompt?: Token[]): Promise<T> {
     const key = adapterSetKey(adapters);
-    const head = key === '' ? 0 : plainHead;
+    const head = key === '' || !prompt ? 0 : Math.min(this.promptHeadLength(prompt), prompt.length - 1);
     for (let attempt = 0; ; attempt++) {
       if (head > 0) await this.ensurePlainHead(tokens.slice(0, head));
       const done = await this.withAdapters(adapters, async (_, adapterMs) => {
@@ -431,7 +432,7 @@ export class LlmRuntime {
     if (options.tokens.length >= this.context.contextSize) {
       return Promise.reject(new ModelError('prompt-too-long', `The prompt has ${options.tokens.length} tokens, more than the model's ${this.context.contextSize}-token context. Use fewer passages (a smaller top-k).`));
     }
-    return this.run(options.adapters ?? [], options.tokens, (sequence, adapterMs) => this.generateOn(sequence, options, adapterMs), Math.min(this.promptHeadLength(options.tokens), options.tokens.length - 1));
+    return this.run(options.adapters ?? [], options.tokens, (sequence, adapterMs) => this.generateOn(sequence, options, adapterMs), options.tokens);
   }
 
   private async generateOn(sequence: LlamaContextSequence, options: GenerateOptions, adapterMs: number): Promise<GenerationResult> {
@@ -540,7 +541,7 @@ export class LlmRuntime {
         greedy.push(top!);
       }
       return { logProb, greedy };
-    }, Math.min(this.promptHeadLength(prompt), prompt.length - 1));
+    }, prompt);
   }
 
   /** Tokens the context holds: a prompt and its answer together. */
