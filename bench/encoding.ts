@@ -10,7 +10,7 @@
 //
 // Usage: node dist/bench/encoding.js [--model world|1b|smollm2|gemma3|<gguf>] [--docs world|hotpotqa|<jsonl>]
 //        [--passages 8] [--threads 2] [--objective next-token|distill] [--epochs N] [--lr X] [--lora-layers S]
-//        [--training-set paper|<steps such as P1+P2,R1+R2,C3>] [--augment-batch N] [--augment-threads N]
+//        [--training-set paper|<steps such as P1,C1,P2,C2,C3>] [--augment-batch N] [--augment-threads N]
 //        [--baseline] [--rounds 1]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--lora-layers')) config.loraLayers = numberArg('lora-layers', 1);
   if (process.argv.includes('--augment-batch')) config.augmentBatch = numberArg('augment-batch', 4);
   const trainingSet: TrainingSet = arg('training-set', 'paper');
-  if (!isTrainingSet(trainingSet)) throw new Error('--training-set must be paper or steps such as P1+P2,R1+R2,C3');
+  if (!isTrainingSet(trainingSet)) throw new Error('--training-set must be paper or steps such as P1,C1,P2,C2,C3');
   config.trainingSet = trainingSet;
   const current: Variant = {
     label: [objective, ...Object.entries(config).filter(([k]) => k !== 'objective').map(([k, v]) => `${k}${v}`)].join('-'),

@@ -11,9 +11,6 @@
 //        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|all|CUDA0|Vulkan0]
 //        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
 //        [--backward-weights q8_0|q4_0] (the type of the transposed backward weights)
-//        [--context N] (5 sequences shaped as an adapter's training set: 1-2 share their first N
-//        tokens, a passage, 3-4 another N, a rewrite; also trains them with the sequences that
-//        share a context joined into one step, P1+P2,R1+R2,C3, alternating with one step each)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -22,18 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { getLlama } from 'node-llama-cpp';
 import { firstAdaptedLayer } from '../electron/core/encoding/passageEncoder.js';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
-import { arg, benchModelPath, mean, numberArg, repoRoot } from './benchModel.js';
+import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
-/**
- * Deterministic pseudo-random token ids (weights are random, so text would add nothing). With
- * `context` > 0, sequences 2 and 4 start with the first `context` tokens of sequences 1 and 3.
- */
-function sequences(count: number, length: number, nVocab: number, seed: number, context = 0): { tokens: number[] }[] {
+/** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
+function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
   let s = seed >>> 0;
   const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
-  const seqs = Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)) }));
-  for (const i of [1, 3]) if (context > 0 && i < count) seqs[i]!.tokens.splice(0, context, ...seqs[i - 1]!.tokens.slice(0, context));
-  return seqs;
+  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)) }));
 }
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
@@ -60,9 +52,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   const device = trainer.device;
   const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
-  const contextTokens = numberArg('context', 0);
-  if (contextTokens > 0 && (count !== 5 || contextTokens >= tokens)) throw new Error('--context needs --sequences 5 and fewer context tokens than --tokens');
-  const seqs = sequences(count, tokens, trainer.info.nVocab, 1, contextTokens);
+  const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const loraLayers = numberArg('lora-layers', 1);
@@ -94,16 +84,6 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   const evalBefore = await promptEval();
   const third = await trainer.train({ ...recipe, seed: 2, outPath: join(outDir, 'passage-third.gguf') });
   const evalAfter = await promptEval();
-  // One step per sequence against the two pairs that share a context joined, in turns.
-  const joinedRuns: number[] = [];
-  const apartRuns: number[] = [];
-  let joinedTokens = 0;
-  for (let round = 0; round < (contextTokens > 0 ? 2 : 0); round++) {
-    apartRuns.push((await trainer.train({ ...recipe, seed: 3, outPath: join(outDir, 'passage-apart.gguf') })).seconds);
-    const joined = await trainer.train({ ...recipe, seed: 3, microBatches: [2, 2, 1], outPath: join(outDir, 'passage-joined.gguf') });
-    joinedRuns.push(joined.seconds);
-    joinedTokens = joined.tokens;
-  }
   trainer.dispose();
   await context.dispose();
   await model.dispose();
@@ -131,12 +111,6 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     processPeakRssMiB: peakRssMiB(),
     losses: second.losses,
     adapterBytes: statSync(join(outDir, 'passage.gguf')).size,
-    ...(contextTokens > 0 ? {
-      joined: {
-        contextTokens, tokens: joinedTokens, apartRuns, joinedRuns,
-        apartSeconds: mean(apartRuns), joinedSeconds: mean(joinedRuns), speedup: mean(apartRuns) / mean(joinedRuns),
-      },
-    } : {}),
   };
   writeFileSync(join(outDir, `trainer-${modelChoice.replace(/\W+/g, '-')}-${device.name}-layers${loraLayers}.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
@@ -153,11 +127,6 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     `| first passage incl. backward weights | ${first.seconds.toFixed(1)} |`,
     `| trainer peak RSS (MiB) | ${trainerPeakRss.toFixed(0)} |`,
     `| adapter size (bytes) | ${result.adapterBytes} |`,
-    ...(result.joined ? [
-      `| seconds per passage, one step per sequence (${contextTokens}-token contexts; same runs as below) | ${result.joined.apartSeconds.toFixed(1)} |`,
-      `| seconds per passage, P1+P2,R1+R2,C3 (${result.joined.tokens} of ${count * tokens} tokens) | ${result.joined.joinedSeconds.toFixed(1)} |`,
-      `| joined speed-up | ${result.joined.speedup.toFixed(2)} |`,
-    ] : []),
   ].join('\n'));
 }
 

@@ -27,7 +27,6 @@
         "src/adapter_write.cpp",
         "src/backward_portable.cpp",
         "src/backward_weights.cpp",
-        "src/batch_pack.cpp",
         "src/backend_cpu.cpp",
         "src/device.cpp",
         "src/file_utf8.cpp",

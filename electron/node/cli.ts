@@ -113,7 +113,7 @@ function parseObjective(value: string): TrainingObjective {
 }
 
 function parseTrainingSet(value: string): TrainingSet {
-  if (!isTrainingSet(value)) throw new InvalidArgumentError('Use paper, or steps such as P1+P2,R1+R2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book; + joins sequences into one step).');
+  if (!isTrainingSet(value)) throw new InvalidArgumentError('Use paper, or steps such as P1,C1,P2,C2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book).');
   return value;
 }
 
@@ -138,7 +138,7 @@ function addEncodingFlags(command: Command): Command {
     .option('--alpha <a>', `LoRA alpha (default: settings, ${ADAPTER_DEFAULTS.alpha})`, Number.parseFloat)
     .option('--adapter-type <type>', `tensor types of new adapter files: ${ADAPTER_TENSOR_TYPES.join(', ')} (default: ${DEFAULT_ENCODING_CONFIG.outType})`, parseAdapterType)
     .option('--objective <objective>', `how adapters learn their passage: ${TRAINING_OBJECTIVES.join(' or ')} (default: ${DEFAULT_ENCODING_CONFIG.objective})`, parseObjective)
-    .option('--training-set <set>', `next-token training steps per passage: paper, or steps such as P1+P2,R1+R2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book; + joins sequences into one step) (default: ${DEFAULT_ENCODING_CONFIG.trainingSet})`, parseTrainingSet)
+    .option('--training-set <set>', `next-token training steps per passage: paper, or steps such as P1,C1,P2,C2,C3 (P: a QA pair with the passage, R: with the rewrite, C: closed-book) (default: ${DEFAULT_ENCODING_CONFIG.trainingSet})`, parseTrainingSet)
     .option('--distill-top-k <k>', `teacher tokens kept per target in distillation (default: ${DEFAULT_ENCODING_CONFIG.distillTopK})`, (v) => Number.parseInt(v, 10))
     .option('--distill-weight <w>', `teacher's weight against the next token in distillation, 0-1 (default: ${DEFAULT_ENCODING_CONFIG.distillWeight})`, Number.parseFloat)
     .option('--threads <n>', 'CPU threads of encoding, and in eval of answers too (default: the Encoder threads setting, else Threads, else all cores)', (v) => Number.parseInt(v, 10))

@@ -306,7 +306,6 @@ protected:
         o.Set("losses", losses);
         o.Set("steps", result_.steps);
         o.Set("splits", result_.splits);
-        o.Set("tokens", (double) result_.tokens);
         Napi::Array ops = Napi::Array::New(env, result_.graph_ops.size());
         for (size_t i = 0; i < result_.graph_ops.size(); i++) ops.Set((uint32_t) i, result_.graph_ops[i]);
         o.Set("graphOps", ops);
@@ -482,13 +481,6 @@ Napi::Value trainer_train_js(const Napi::CallbackInfo & info) {
     p.epochs = arg_count(o, "epochs", p.epochs);
     p.batch_size = arg_count(o, "batchSize", p.batch_size);
     p.grad_accum = arg_count(o, "gradAccumulation", p.grad_accum);
-    Napi::Value micro = o.Get("microBatches");
-    if (!micro.IsUndefined() && !micro.IsNull()) {
-        for (int32_t size : arg_tokens(micro, "microBatches")) {
-            if (size <= 0) throw_invalid(o.Env(), "microBatches must hold positive sizes.");
-            p.micro_batches.push_back((uint32_t) size);
-        }
-    }
     p.seed = arg_count(o, "seed", 0);
     Napi::Value shuffle = o.Get("shuffle");
     if (!shuffle.IsUndefined()) p.shuffle = shuffle.ToBoolean().Value();

@@ -220,15 +220,14 @@ void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites) 
     graph_backward_patch(graph, rewrites.transposed);
 }
 
-void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens, const int32_t * pos, const int32_t * branch) {
+void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens) {
     ggml_backend_tensor_set(inputs.tokens, tokens, 0, (size_t) n_tokens * sizeof(int32_t));
-    std::vector<int32_t> positions((size_t) n_tokens);
-    for (int32_t i = 0; i < n_tokens; i++) positions[(size_t) i] = pos != nullptr ? pos[i] : i;
-    ggml_backend_tensor_set(inputs.pos, positions.data(), 0, positions.size() * sizeof(int32_t));
+    std::vector<int32_t> pos((size_t) n_tokens);
+    for (int32_t i = 0; i < n_tokens; i++) pos[(size_t) i] = i;
+    ggml_backend_tensor_set(inputs.pos, pos.data(), 0, pos.size() * sizeof(int32_t));
 
-    // Cell j holds token j (cells past n_tokens are empty). As llama.cpp's masks: -inf for
-    // future or empty cells, and in the sliding-window mask also for positions n_swa or more
-    // apart. A token of a branch also cannot see the other branches' tokens.
+    // Cell j holds position j (cells past n_tokens are empty). As llama.cpp's masks: -inf for
+    // future or empty cells, and in the sliding-window mask also for i - j >= n_swa.
     for (uint32_t window : {0u, inputs.n_swa}) {
         ggml_tensor * t = window == 0 ? inputs.mask : inputs.mask_swa;
         if (t == nullptr) continue;
@@ -236,8 +235,7 @@ void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, i
         std::vector<float> mask((size_t) n_kv * (size_t) n_tokens);
         for (int32_t i = 0; i < n_tokens; i++) {
             for (int64_t j = 0; j < n_kv; j++) {
-                bool visible = j <= i && (window == 0 || positions[(size_t) i] - positions[(size_t) j] < (int64_t) window);
-                if (visible && branch != nullptr) visible = branch[j] == 0 || branch[j] == branch[i];
+                const bool visible = j <= i && (window == 0 || i - j < (int64_t) window);
                 mask[(size_t) i * (size_t) n_kv + (size_t) j] = visible ? 0.0f : -INFINITY;
             }
         }

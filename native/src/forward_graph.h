@@ -1,7 +1,6 @@
 // The forward graph of the llama family and gemma3, built op for op as llama.cpp builds it
 // (src/models/llama.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp and llm_graph_context's build_norm,
-// build_qkv, build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1
-// or one packed batch of sequences (forward_inputs_set).
+// build_qkv, build_attn_mha, build_ffn and build_lora_mm), for one sequence at positions 0..n-1.
 #pragma once
 
 #include <cstdint>
@@ -81,11 +80,8 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
 // transposed matrices into mul_mats. Call after ggml_build_backward_expand.
 void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites);
 
-// Writes the token ids, positions and masks into the allocated input tensors. Without `pos`,
-// token i is at position i. With `branch` (training's packed batches, see batch_pack): token i
-// sees token j <= i only where branch[j] is 0 (the shared prefix) or branch[i].
-void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens,
-                        const int32_t * pos = nullptr, const int32_t * branch = nullptr);
+// Writes the token ids, positions and masks into the allocated input tensors.
+void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens);
 
 // An upper bound of the nodes the forward graph (and, with backward, its backward pass) needs,
 // for ggml_new_graph_custom.

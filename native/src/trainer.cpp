@@ -15,7 +15,6 @@
 #include "backward_portable.h"
 #include "backward_weights.h"
 #include "backend_cpu.h"
-#include "batch_pack.h"
 #include "device.h"
 #include "forward_graph.h"
 #include "lora.h"
@@ -119,46 +118,55 @@ std::vector<float> logits_compute(trainer & tr, const std::vector<int32_t> & tok
     return out;
 }
 
-// The label rows of a packed batch's targets, [targets][n_vocab]: the one-hot of the next
-// token, or with soft targets (1 - w) times it plus w times the teacher's top-k probabilities
-// renormalized to sum to 1. The teacher's mass outside its top k is dropped rather than spread:
-// that tail is noise for a short answer.
-std::vector<float> labels_fill(const packed_batch & batch, const std::vector<const token_sequence *> & seqs, size_t n_vocab, float w) {
-    std::vector<float> labels(batch.targets.size() * n_vocab, 0.0f);
-    for (size_t r = 0; r < batch.targets.size(); r++) {
-        const packed_target & target = batch.targets[r];
-        const token_sequence & seq = *seqs[(size_t) target.seq];
+bool mask_at(const token_sequence & seq, size_t i) { return seq.loss_mask.empty() || seq.loss_mask[i] != 0; }
+
+size_t loss_token_count(const token_sequence & seq) {
+    size_t n = 0;
+    for (size_t i = 1; i < seq.tokens.size(); i++) n += mask_at(seq, i) ? 1 : 0;
+    return n;
+}
+
+// The label rows of a sequence's targets (rows[r] predicts token rows[r] + 1), [rows][n_vocab]:
+// the one-hot of the next token, or with soft targets (1 - w) times it plus w times the
+// teacher's top-k probabilities renormalized to sum to 1. The teacher's mass outside its top k
+// is dropped rather than spread: that tail is noise for a short answer.
+std::vector<float> labels_fill(const token_sequence & seq, const std::vector<int32_t> & rows, size_t n_vocab, float w) {
+    std::vector<float> labels(rows.size() * n_vocab, 0.0f);
+    for (size_t r = 0; r < rows.size(); r++) {
         float * row = labels.data() + r * n_vocab;
+        const int32_t next = seq.tokens[(size_t) rows[r] + 1];
         if (seq.soft_k == 0) {
-            row[target.next] = 1.0f;
+            row[next] = 1.0f;
             continue;
         }
-        const int32_t * ids = seq.soft_ids.data() + (size_t) target.ordinal * seq.soft_k;
-        const float * probs = seq.soft_probs.data() + (size_t) target.ordinal * seq.soft_k;
+        const int32_t * ids = seq.soft_ids.data() + r * seq.soft_k;
+        const float * probs = seq.soft_probs.data() + r * seq.soft_k;
         float sum = 0.0f;
         for (uint32_t j = 0; j < seq.soft_k; j++) sum += probs[j];
-        row[target.next] += 1.0f - w;
+        row[next] += 1.0f - w;
         for (uint32_t j = 0; j < seq.soft_k; j++) row[ids[j]] += w * probs[j] / sum;
     }
     return labels;
 }
 
-// One forward + backward pass over a packed batch (batch_pack), adding d(loss)/d(A,B) into the
-// adapter's gradient accumulators, where loss = (sum of the batch's target NLLs, each times its
-// weight) / step_tokens so that the accumulated gradient is that of the step's mean per-token
-// loss. Returns that loss; adds the names of the graph's ops to graph_ops.
-float batch_backward(trainer & tr, lora_adapter & adapter, const packed_batch & batch, const std::vector<const token_sequence *> & seqs,
-                     size_t step_tokens, const train_params & p, std::set<std::string, std::less<>> & graph_ops) {
+// One forward + backward pass over a sequence, adding d(loss)/d(A,B) into the adapter's
+// gradient accumulators, where loss = (sum of this sequence's target NLLs) / step_tokens so
+// that the accumulated gradient is that of the step's mean per-token loss. Returns that loss;
+// adds the names of the graph's ops to graph_ops.
+float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequence & seq, size_t step_tokens, const train_params & p,
+                        std::set<std::string, std::less<>> & graph_ops) {
     const bool exact_backward = p.exact_backward;
     const bool portable = p.portable_backward || tr.gpu != nullptr;
     const base_model & model = *tr.model;
-    const int32_t n_tokens = (int32_t) batch.tokens.size();
+    const int32_t n_tokens = (int32_t) seq.tokens.size();
     const int64_t n_vocab = model.hp.n_vocab;
-    // Only the logits of positions whose next token is a target enter the loss. (ggml's
+    // The positions whose next token is a target: only their logits enter the loss. (ggml's
     // cross_entropy_loss back-propagates softmax - labels for every row, so a row without a
     // target, all-zero labels, would add the gradient of its log-sum-exp.)
     std::vector<int32_t> rows;
-    for (const packed_target & target : batch.targets) rows.push_back(target.row);
+    for (int32_t t = 0; t + 1 < n_tokens; t++) {
+        if (mask_at(seq, (size_t) t + 1)) rows.push_back(t);
+    }
     const int64_t n_rows = (int64_t) rows.size();
     const std::vector<adapter_ref> refs = {{&adapter, 1.0f}};
     size_t graph_size = forward_graph_size(model, refs, true);
@@ -176,27 +184,12 @@ float batch_backward(trainer & tr, lora_adapter & adapter, const packed_batch & 
     ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &rewrites);
 
     // Row r of labels is the target distribution of row r's next token (labels_fill).
-    // cross_entropy_loss averages over its rows: each run of targets of one weight (a prefix
-    // target stands for every sequence that has it) is scaled by weight * rows / step_tokens to
-    // get its share of the step's mean. A run's softmax - labels gradient is then weighted too,
-    // which labels summing to the weight would not give.
+    // cross_entropy_loss averages over the n_rows rows, so scale by n_rows / step_tokens to get
+    // this sequence's share of the step's mean.
     ggml_tensor * labels = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_vocab, n_rows);
     ggml_set_input(labels);
-    ggml_tensor * loss = nullptr;
-    for (size_t begin = 0; begin < batch.targets.size();) {
-        const int32_t weight = batch.targets[begin].weight;
-        size_t end = begin;
-        while (end < batch.targets.size() && batch.targets[end].weight == weight) end++;
-        const int64_t n = (int64_t) (end - begin);
-        ggml_tensor * run_logits = logits, * run_labels = labels;
-        if (n != n_rows) {
-            run_logits = ggml_view_2d(ctx.get(), logits, n_vocab, n, logits->nb[1], begin * logits->nb[1]);
-            run_labels = ggml_view_2d(ctx.get(), labels, n_vocab, n, labels->nb[1], begin * labels->nb[1]);
-        }
-        ggml_tensor * run = ggml_scale(ctx.get(), ggml_cross_entropy_loss(ctx.get(), run_logits, run_labels), (float) (weight * n) / (float) step_tokens);
-        loss = loss == nullptr ? run : ggml_add(ctx.get(), loss, run);
-        begin = end;
-    }
+    ggml_tensor * loss = ggml_cross_entropy_loss(ctx.get(), logits, labels);
+    loss = ggml_scale(ctx.get(), loss, (float) n_rows / (float) step_tokens);
     ggml_set_loss(loss);
     ggml_set_output(loss);
     for (ggml_tensor * operand : rewrites.operands) ggml_build_forward_expand(gf, operand);
@@ -248,9 +241,9 @@ float batch_backward(trainer & tr, lora_adapter & adapter, const packed_batch & 
     }
 
     graph_allocate(tr, gf, graph_size);
-    forward_inputs_set(inputs, batch.tokens.data(), n_tokens, batch.pos.data(), batch.branch.data());
+    forward_inputs_set(inputs, seq.tokens.data(), n_tokens);
     ggml_backend_tensor_set(inputs.out_rows, rows.data(), 0, rows.size() * sizeof(int32_t));
-    const std::vector<float> label_data = labels_fill(batch, seqs, (size_t) n_vocab, p.distill_weight);
+    const std::vector<float> label_data = labels_fill(seq, rows, (size_t) n_vocab, p.distill_weight);
     ggml_backend_tensor_set(labels, label_data.data(), 0, label_data.size() * sizeof(float));
     const float one = 1.0f;
     ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(float));
@@ -398,15 +391,15 @@ void sequences_validate(const base_model & model, const std::vector<token_sequen
         if (!seq.loss_mask.empty() && seq.loss_mask.size() != seq.tokens.size()) {
             throw_invalid(where + ": lossMask has " + std::to_string(seq.loss_mask.size()) + " entries for " + std::to_string(seq.tokens.size()) + " tokens.");
         }
-        if (need_loss_tokens && loss_target_count(seq) == 0) throw_invalid(where + " has no loss tokens (lossMask is 0 after the first token).");
+        if (need_loss_tokens && loss_token_count(seq) == 0) throw_invalid(where + " has no loss tokens (lossMask is 0 after the first token).");
         if (seq.soft_k == 0) {
             if (!seq.soft_ids.empty() || !seq.soft_probs.empty()) throw_invalid(where + ": teacher ids and probabilities need k > 0.");
             continue;
         }
-        const size_t n_soft = loss_target_count(seq) * seq.soft_k;
+        const size_t n_soft = loss_token_count(seq) * seq.soft_k;
         if (seq.soft_k > 1024) throw_invalid(where + ": teacher k must be at most 1024.");
         if (seq.soft_ids.size() != n_soft || seq.soft_probs.size() != n_soft) {
-            throw_invalid(where + ": the teacher needs k ids and k probabilities for each of its " + std::to_string(loss_target_count(seq)) + " targets.");
+            throw_invalid(where + ": the teacher needs k ids and k probabilities for each of its " + std::to_string(loss_token_count(seq)) + " targets.");
         }
         for (size_t r = 0; r * seq.soft_k < n_soft; r++) {
             float sum = 0.0f;
@@ -420,7 +413,7 @@ void sequences_validate(const base_model & model, const std::vector<token_sequen
     }
 }
 
-void train_params_validate(const base_model & model, const train_params & p, size_t n_sequences) {
+void train_params_validate(const base_model & model, const train_params & p) {
     if (p.targets.empty()) throw_invalid("targets is empty.");
     for (const std::string & t : p.targets) {
         const auto & names = lora_target_names();
@@ -439,15 +432,6 @@ void train_params_validate(const base_model & model, const train_params & p, siz
     if (p.epochs == 0 || p.epochs > 1000000) throw_invalid("epochs must be a positive integer.");
     if (p.batch_size == 0 || p.batch_size > 1000000) throw_invalid("batchSize must be a positive integer.");
     if (p.grad_accum == 0 || p.grad_accum > 1000000) throw_invalid("gradAccumulation must be a positive integer.");
-    if (!p.micro_batches.empty()) {
-        size_t total = 0;
-        for (uint32_t size : p.micro_batches) {
-            if (size == 0) throw_invalid("microBatches must hold positive sizes.");
-            total += size;
-        }
-        if (total != n_sequences) throw_invalid("microBatches must add up to the number of sequences (" + std::to_string(n_sequences) + ").");
-        if (p.batch_size != 1) throw_invalid("batchSize must be 1 when microBatches are given.");
-    }
     if (!(p.distill_weight >= 0.0f && p.distill_weight <= 1.0f)) throw_invalid("distillWeight must be in [0, 1].");
 }
 
@@ -456,7 +440,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     std::lock_guard<std::mutex> lock(tr.busy);
     const base_model & model = *tr.model;
     sequences_validate(model, sequences, true);
-    train_params_validate(model, p, sequences.size());
+    train_params_validate(model, p);
     adapter_out_path_check(p.out_path);
 
     if (tr.backward == nullptr && !p.exact_backward) tr.backward = transposed_weights_build(model, tr.backward_type, tr.cpu, tr.n_threads);
@@ -475,18 +459,10 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     }
     adapter_place(tr, *adapter, false);
 
-    // Micro-batches: consecutive sequences, batch_size at a time after the sequences are
-    // shuffled, or the given micro_batches, themselves shuffled. Each epoch visits every
-    // micro-batch once (shuffled by the seed when asked); an optimizer step covers grad_accum of
-    // them, the last one what is left.
-    std::vector<std::vector<size_t>> given;
-    for (size_t begin = 0; uint32_t size : p.micro_batches) {
-        given.emplace_back();
-        for (size_t i = begin; i < begin + size; i++) given.back().push_back(i);
-        begin += size;
-    }
-    const size_t n_micro = given.empty() ? (sequences.size() + p.batch_size - 1) / p.batch_size : given.size();
-    const size_t steps_per_epoch = (n_micro + p.grad_accum - 1) / p.grad_accum;
+    // Steps: each epoch visits every sequence once (shuffled by the seed when asked); an
+    // optimizer step covers batch_size * grad_accum sequences, the last one what is left.
+    const size_t per_step = (size_t) p.batch_size * p.grad_accum;
+    const size_t steps_per_epoch = (sequences.size() + per_step - 1) / per_step;
     const int32_t total_steps = (int32_t) (steps_per_epoch * p.epochs);
     uint64_t shuffle_state = p.seed ^ 0x5DEECE66Dull;
     auto next_random = [&shuffle_state]() {
@@ -495,55 +471,27 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         return z ^ (z >> 31);
     };
-    auto shuffled = [&](size_t n) {
-        std::vector<size_t> order(n);
-        for (size_t i = 0; i < n; i++) order[i] = i;
-        if (p.shuffle) {
-            for (size_t i = n; i > 1; i--) std::swap(order[i - 1], order[(size_t) (next_random() % i)]);
-        }
-        return order;
-    };
 
     train_result result;
     std::set<std::string, std::less<>> graph_ops;
     adamw_state opt;
+    std::vector<size_t> order(sequences.size());
     for (uint32_t epoch = 0; epoch < p.epochs; epoch++) {
-        std::vector<std::vector<const token_sequence *>> micro_batches;
-        if (given.empty()) {
-            const std::vector<size_t> order = shuffled(sequences.size());
-            for (size_t i = 0; i < order.size(); i++) {
-                if (i % p.batch_size == 0) micro_batches.emplace_back();
-                micro_batches.back().push_back(&sequences[order[i]]);
-            }
-        } else {
-            for (size_t m : shuffled(given.size())) {
-                micro_batches.emplace_back();
-                for (size_t i : given[m]) micro_batches.back().push_back(&sequences[i]);
-            }
+        for (size_t i = 0; i < order.size(); i++) order[i] = i;
+        if (p.shuffle) {
+            for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[(size_t) (next_random() % i)]);
         }
         for (size_t step = 0; step < steps_per_epoch; step++) {
-            const size_t begin = step * p.grad_accum, end = std::min(micro_batches.size(), begin + p.grad_accum);
+            const size_t begin = step * per_step, end = std::min(order.size(), begin + per_step);
             size_t step_tokens = 0;
-            for (size_t mb = begin; mb < end; mb++) {
-                for (const token_sequence * seq : micro_batches[mb]) step_tokens += loss_target_count(*seq);
-            }
+            for (size_t i = begin; i < end; i++) step_tokens += loss_token_count(sequences[order[i]]);
             grads_clear(*adapter);
             float step_loss = 0.0f;
-            for (size_t mb = begin; mb < end; mb++) {
-                const std::vector<const token_sequence *> & micro = micro_batches[mb];
-                // A micro-batch whose sequences share a prefix is one pass (batch_pack); others,
-                // and sequences with soft targets, one pass per sequence.
-                const packed_batch packed = batch_pack(micro);
-                const bool soft = std::any_of(micro.begin(), micro.end(), [](const token_sequence * s) { return s->soft_k > 0; });
-                const bool one_pass = micro.size() == 1 || (packed.shared > 0 && !soft);
-                for (size_t i = 0; i < (one_pass ? 1 : micro.size()); i++) {
-                    wait_while_paused(tr, cancel);
-                    if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
-                    const packed_batch & batch = one_pass ? packed : batch_pack_one(*micro[i]);
-                    step_loss += batch_backward(tr, *adapter, batch, one_pass ? micro : std::vector<const token_sequence *>{micro[i]}, step_tokens, p, graph_ops);
-                    result.tokens += (int64_t) batch.tokens.size();
-                    result.splits = std::max(result.splits, tr.last_splits);
-                }
+            for (size_t i = begin; i < end; i++) {
+                wait_while_paused(tr, cancel);
+                if (cancel.load()) throw trainer_error(TRAINER_ERR_CANCELLED, "Training was cancelled.");
+                step_loss += sequence_backward(tr, *adapter, sequences[order[i]], step_tokens, p, graph_ops);
+                result.splits = std::max(result.splits, tr.last_splits);
             }
             if (!std::isfinite(step_loss)) throw trainer_error(TRAINER_ERR_INTERNAL, "The training loss is not finite (lr too high?).");
             result.steps++;
@@ -589,7 +537,7 @@ double trainer_loss(trainer & tr, const std::vector<token_sequence> & sequences,
     for (const token_sequence & seq : sequences) {
         const std::vector<float> logits = logits_compute(tr, seq.tokens, refs);
         for (size_t t = 0; t + 1 < seq.tokens.size(); t++) {
-            if (!loss_mask_at(seq, t + 1)) continue;
+            if (!mask_at(seq, t + 1)) continue;
             const float * row = logits.data() + t * n_vocab;
             double max = row[0];
             for (size_t j = 1; j < n_vocab; j++) max = std::max(max, (double) row[j]);

@@ -90,14 +90,8 @@ struct train_params {
     float       eps          = 1e-8f;
     float       weight_decay = 0.01f;
     uint32_t    epochs       = 1;
-    // Sequences per micro-batch. A micro-batch whose sequences share a prefix is computed in one
-    // pass with the prefix once (batch_pack.h): ordered so that sequences with the same context
-    // meet, batches cost little more than their sequences' own tokens.
     uint32_t    batch_size   = 1;
     uint32_t    grad_accum   = 1;
-    // Sizes of the micro-batches in sequence order (adding up to the sequences; batch_size 1):
-    // sequences that share their context train together. Empty: batch_size at a time.
-    std::vector<uint32_t> micro_batches;
     uint64_t    seed         = 0;
     bool        shuffle      = true;
     std::string init_path;          // adapter to start from; empty: seeded random init
@@ -119,7 +113,6 @@ struct train_result {
     std::vector<float> losses;  // mean per-token NLL of each optimizer step, before its update
     int32_t            steps = 0;
     int32_t            splits = 0;  // most graph splits of a step's graph (1: all on one backend)
-    int64_t            tokens = 0;  // tokens of the forward passes (a packed prefix counts once)
     std::vector<std::string> graph_ops;  // the ops of the training graphs (ggml_op_desc names), sorted
 };
 
@@ -140,4 +133,4 @@ double trainer_loss(trainer & tr, const std::vector<token_sequence> & sequences,
 
 // Input checks shared by the entry points; throw trainer_error(invalid-input).
 void sequences_validate(const base_model & model, const std::vector<token_sequence> & sequences, bool need_loss_tokens);
-void train_params_validate(const base_model & model, const train_params & params, size_t n_sequences);
+void train_params_validate(const base_model & model, const train_params & params);

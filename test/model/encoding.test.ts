@@ -82,10 +82,6 @@ describe('parametric encoding', () => {
     expect(steps.map((s) => s.kind)).toEqual(['passage', 'closed-book', 'rewrite', 'closed-book', 'closed-book']);
     expect([steps[0], steps[2], steps[4]].map((s) => s!.tokens)).toEqual([sequences[0]!.tokens, sequences[3]!.tokens, sequences[4]!.tokens]);
     expect(buildTrainingSequences(runtime, passage.text, { ...AUGMENTATION, rewrite: null }, 'P1,R2,C3').map((s) => s.kind)).toEqual(['passage', 'passage', 'closed-book']);
-    // + joins sequences into one step: the two questions on the passage, then the two on the rewrite.
-    const joined = buildTrainingSequences(runtime, passage.text, AUGMENTATION, 'P1+P2,R1+R2,C3');
-    expect(joined.map((s) => [s.kind, s.step])).toEqual([['passage', 0], ['passage', 0], ['rewrite', 1], ['rewrite', 1], ['closed-book', 2]]);
-    expect(joined.map((s) => s.tokens)).toEqual([0, 2, 1, 3, 4].map((i) => sequences[i]!.tokens));
     // Steps of pairs the augmentation lacks are skipped.
     expect(buildTrainingSequences(runtime, passage.text, { ...AUGMENTATION, qa: AUGMENTATION.qa.slice(0, 1) }, 'P1,C1,P2,C2').map((s) => s.kind)).toEqual(['passage', 'closed-book']);
     let before = 0;

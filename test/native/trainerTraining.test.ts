@@ -97,27 +97,6 @@ describe.each(cases)('training on $name', ({ name, tolerance, modelPath }) => {
     expect(close(fast.losses[0]!, exact.losses[0]!, 1e-4)).toBe(true);
     for (let i = 1; i < fast.losses.length; i++) expect(close(fast.losses[i]!, exact.losses[i]!, 1e-2)).toBe(true);
   });
-
-  it('a micro-batch sharing a prefix is one pass, with the step of one pass per sequence', async () => {
-    // Three questions after one passage, as an adapter's training sequences are; the third
-    // masks part of the prefix, so prefix targets stand for two or three sequences.
-    const prefix = sequences[0]!.tokens;
-    const shared = [1, 2, 0].map((i) => ({ tokens: prefix.concat(sequences[i]!.tokens.slice(1, 9)) }));
-    shared[2] = { ...shared[2]!, lossMask: shared[2]!.tokens.map((_, i) => (i < 5 ? 0 : 1)) } as TokenSequence;
-    const common = { sequences: shared, lr: 1e-2, epochs: 2, seed: 8, shuffle: false } as const;
-    const packed = await trainer.train({ ...common, batchSize: 3, outPath: join(dir, 'packed.gguf') });
-    const apart = await trainer.train({ ...common, batchSize: 1, gradAccumulation: 3, outPath: join(dir, 'apart.gguf') });
-    const total = shared.reduce((n, s) => n + s.tokens.length, 0);
-    // The passage is computed once, but for its last token, with which each sequence's branch starts.
-    expect(apart.tokens).toBe(2 * total);
-    expect(packed.tokens).toBe(2 * (total - 2 * (prefix.length - 1)));
-    for (let i = 0; i < 2; i++) expect(close(packed.losses[i]!, apart.losses[i]!, tolerance)).toBe(true);
-    // Adam moves each element by about lr whatever its gradient's size, so an element whose
-    // gradient is rounding noise can move either way: compare what the adapters do, not their bytes.
-    const after = await trainer.loss(shared, [{ path: join(dir, 'packed.gguf') }]);
-    expect(close(after, await trainer.loss(shared, [{ path: join(dir, 'apart.gguf') }]), tolerance)).toBe(true);
-    expect(after).toBeLessThan(packed.losses[0]!);
-  });
 });
 
 describe('training options (llama F32)', () => {

@@ -1,17 +1,12 @@
 // Training sets: which steps an adapter trains on, and whether augmentation writes a rewrite for them.
 import { describe, expect, it } from 'vitest';
 import { writesRewrite } from '../../electron/core/encoding/passageEncoder.js';
-import { isTrainingSet, trainingMicroBatches } from '../../electron/core/encoding/trainingSequences.js';
+import { isTrainingSet } from '../../electron/core/encoding/trainingSequences.js';
 
 describe('training sets', () => {
   it('accepts the paper\'s set and lists of steps, nothing else', () => {
-    for (const set of ['paper', 'P1', 'P1,C1,P2,C2,C3', 'R2,C9', 'P1+P2,R1+R2,C3', 'P1+P2+P3+C1']) expect(isTrainingSet(set)).toBe(true);
-    for (const set of ['', 'Paper', 'p1', 'P0', 'P10', 'P1,,C1', 'P1 ,C1', 'X1', 'P1,', 'P1+', '+P1', 'P1++P2', 'P1+P2+P3+P4+P5']) expect(isTrainingSet(set)).toBe(false);
-  });
-
-  it('trains the sequences of one step together, and each alone without joined steps', () => {
-    expect(trainingMicroBatches([0, 0, 1, 1, 2].map((step) => ({ step })))).toEqual([2, 2, 1]);
-    expect(trainingMicroBatches([0, 1, 2].map((step) => ({ step })))).toBeUndefined();
+    for (const set of ['paper', 'P1', 'P1,C1,P2,C2,C3', 'R2,C9']) expect(isTrainingSet(set)).toBe(true);
+    for (const set of ['', 'Paper', 'p1', 'P0', 'P10', 'P1,,C1', 'P1 ,C1', 'X1', 'P1,']) expect(isTrainingSet(set)).toBe(false);
   });
 
   it('writes a rewrite only for next-token sets that train on one', () => {

@@ -84,7 +84,7 @@ const check: FieldChecks = new FieldChecks((path, what) => new InvalidEncodeJobE
 
 function trainingSetOf(value: unknown): string {
   const set = check.text('job.training.trainingSet', value, 100, 1);
-  if (!isTrainingSet(set)) check.fail('job.training.trainingSet', 'must be "paper" or steps such as "P1+P2,R1+R2,C3"');
+  if (!isTrainingSet(set)) check.fail('job.training.trainingSet', 'must be "paper" or steps such as "P1,C1,C2"');
   return set;
 }
 

@@ -57,7 +57,6 @@ export async function buildDistillationSequences(runtime: LlmRuntime, passage: s
       tokens: student,
       lossMask: student.map((_, i) => (i >= studentStart ? 1 : 0)),
       kind: 'distill',
-      step: sequences.length,
       teacher: { k, ids: distributions.ids, probs: distributions.probs },
     });
   }

@@ -13,7 +13,7 @@ import { AdapterStore } from './adapterStore.js';
 import { augmentationTokenBudget, augmentPassage, type Augmentation } from './augmentation.js';
 import type { EncodeJob, JobQueue } from './jobQueue.js';
 import { buildDistillationSequences, type DistillationSequence } from './distillation.js';
-import { buildClosedBookSequences, buildTrainingSequences, trainingMicroBatches, trainingSetUsesRewrite, type TrainingSequence, type TrainingSet } from './trainingSequences.js';
+import { buildClosedBookSequences, buildTrainingSequences, trainingSetUsesRewrite, type TrainingSequence, type TrainingSet } from './trainingSequences.js';
 
 /** Hyperparameters of new adapters. Defaults: the paper's recipe (DESIGN §1) but lr and epochs, tuned on the dev split. */
 export interface EncodingConfig {
@@ -129,7 +129,7 @@ export interface EncodedPassage {
   trainSeconds: number;
   /** Seconds of the distillation teacher's forward passes (0 for next-token training). */
   teacherSeconds: number;
-  /** Tokens the trainer processed: the sequences' tokens times the epochs, a shared context once per step. */
+  /** Tokens the trainer processed: the sequences' tokens times the epochs. */
   trainTokens: number;
   losses: number[];
   warnings: string[];
@@ -145,7 +145,7 @@ export interface TrainedAdapter {
   losses: number[];
   meanLoss: number | null;
   seconds: number;
-  /** Tokens the trainer processed: the sequences' tokens times the epochs, a shared context once per step. */
+  /** Tokens the trainer processed: the sequences' tokens times the epochs. */
   trainTokens: number;
   /** Seconds of the distillation teacher's forward passes (0 for next-token training). */
   teacherSeconds: number;
@@ -183,7 +183,6 @@ export async function trainPassageAdapter(
   const sequences = await trainingSequences(runtime, training, text, augmentation);
   const teacherSeconds = training.objective === 'distill' ? (performance.now() - teacherStarted) / 1000 : 0;
   const trained = await trainer.train({
-    microBatches: trainingMicroBatches(sequences),
     sequences: sequences.map((s) => ({ tokens: s.tokens, lossMask: s.lossMask, ...('teacher' in s ? { teacher: s.teacher } : {}) })),
     distillWeight: training.distillWeight,
     rank: training.rank, alpha: training.alpha, lr: training.lr, epochs: training.epochs, targets: training.targets,
@@ -192,7 +191,8 @@ export async function trainPassageAdapter(
     onProgress: options.onProgress,
   });
   const meanLoss = trained.losses.length ? trained.losses.reduce((a, b) => a + b, 0) / trained.losses.length : null;
-  return { sequences, losses: trained.losses, meanLoss, seconds: trained.seconds, trainTokens: trained.tokens, teacherSeconds };
+  const trainTokens = sequences.reduce((n, s) => n + s.tokens.length, 0) * training.epochs;
+  return { sequences, losses: trained.losses, meanLoss, seconds: trained.seconds, trainTokens, teacherSeconds };
 }
 
 /** The training options stored with an adapter (its `config` column): what made it, for logs and audits. */

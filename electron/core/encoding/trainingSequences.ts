@@ -11,16 +11,14 @@ import type { Augmentation } from './augmentation.js';
 export const TRAINING_SEQUENCE_KINDS = ['passage', 'rewrite', 'closed-book', 'distill'] as const;
 
 /**
- * Which sequences an adapter trains on: 'paper', the paper's (above), one optimizer step each,
- * or a list of steps such as "P1+P2,R1+R2,C3": P = a QA pair with the passage as context,
+ * Which sequences an adapter trains on, one optimizer step each: 'paper', the paper's (above),
+ * or a list of steps such as "P1,C1,P2,C2,C3": P = a QA pair with the passage as context,
  * R = with the rewrite (the passage when there is none), C = closed-book, each followed by the
- * pair's number; sequences joined by + train together in one step, which the trainer computes
- * in one pass when they share their context (LoraTrainer's microBatches). Sequences of pairs
- * the augmentation lacks are skipped. Augmentation writes a rewrite only for sets that use one
- * (writesRewrite).
+ * pair's number. Steps of pairs the augmentation lacks are skipped. Augmentation writes a
+ * rewrite only for sets that use one (writesRewrite).
  */
 export type TrainingSet = string;
-const TRAINING_SET_STEPS = /^[PRC][1-9](\+[PRC][1-9]){0,3}(,[PRC][1-9](\+[PRC][1-9]){0,3}){0,29}$/;
+const TRAINING_SET_STEPS = /^[PRC][1-9](,[PRC][1-9]){0,29}$/;
 
 export function isTrainingSet(value: string): boolean {
   return value === 'paper' || TRAINING_SET_STEPS.test(value);
@@ -36,66 +34,51 @@ export interface TrainingSequence {
   lossMask: number[];
   /** What the sequence holds, for logs and tests. */
   kind: (typeof TRAINING_SEQUENCE_KINDS)[number];
-  /** The optimizer step it trains in: consecutive sequences with the same step train together. */
-  step: number;
-}
-
-/** The sizes of the runs of sequences that train together (LoraTrainer's microBatches), or undefined when each trains alone. */
-export function trainingMicroBatches(sequences: readonly Pick<TrainingSequence, 'step'>[]): number[] | undefined {
-  const sizes: number[] = [];
-  sequences.forEach((s, i) => (i > 0 && sequences[i - 1]!.step === s.step ? sizes[sizes.length - 1]!++ : sizes.push(1)));
-  return sizes.every((n) => n === 1) ? undefined : sizes;
 }
 
 /** One closed-book sequence per QA pair: the material of a warm-up init (DESIGN §1). */
 export function buildClosedBookSequences(runtime: LlmRuntime, augmentation: Augmentation): TrainingSequence[] {
-  return augmentation.qa.map((pair, step) => {
+  return augmentation.qa.map((pair) => {
     const tokens = runtime.conversationTokens([
       { role: 'user', content: renderQuestion(runtime.profile, pair.question, []) },
       { role: 'assistant', content: renderAnswer(runtime.profile, pair.answer) },
     ]);
-    return { tokens, lossMask: tokens.map(() => 1), kind: 'closed-book' as const, step };
+    return { tokens, lossMask: tokens.map(() => 1), kind: 'closed-book' as const };
   });
 }
 
 export function buildTrainingSequences(runtime: LlmRuntime, passage: string, augmentation: Augmentation, set: TrainingSet = 'paper'): TrainingSequence[] {
   const sequences: TrainingSequence[] = [];
-  let step = 0;
   const add = (question: string, answer: string, context: string | null, kind: TrainingSequence['kind']) => {
     const tokens = runtime.conversationTokens([
       { role: 'user', content: renderQuestion(runtime.profile, question, context === null ? [] : [context]) },
       { role: 'assistant', content: renderAnswer(runtime.profile, answer) },
     ]);
-    sequences.push({ tokens, lossMask: tokens.map(() => 1), kind, step });
+    sequences.push({ tokens, lossMask: tokens.map(() => 1), kind });
   };
   const rewrite = trainingSetUsesRewrite(set) ? augmentation.rewrite : null;
   if (set === 'paper') {
     const withContext = augmentation.qa.length > 2 ? augmentation.qa.slice(0, -1) : augmentation.qa;
     for (const pair of withContext) {
       add(pair.question, pair.answer, passage, 'passage');
-      step++;
       if (rewrite) add(pair.question, pair.answer, rewrite, 'rewrite');
-      step++;
     }
     const closedBook = augmentation.qa.length > 2 ? augmentation.qa.at(-1)! : null;
     if (closedBook) add(closedBook.question, closedBook.answer, null, 'closed-book');
   } else {
-    for (const stepItems of set.split(',')) {
-      for (const item of stepItems.split('+')) {
-        const pair = augmentation.qa[Number(item.slice(1)) - 1];
-        if (!pair) continue;
-        if (item[0] === 'C') add(pair.question, pair.answer, null, 'closed-book');
-        else if (item[0] === 'R' && rewrite) add(pair.question, pair.answer, rewrite, 'rewrite');
-        else add(pair.question, pair.answer, passage, 'passage');
-      }
-      step++;
+    for (const step of set.split(',')) {
+      const pair = augmentation.qa[Number(step.slice(1)) - 1];
+      if (!pair) continue;
+      if (step[0] === 'C') add(pair.question, pair.answer, null, 'closed-book');
+      else if (step[0] === 'R' && rewrite) add(pair.question, pair.answer, rewrite, 'rewrite');
+      else add(pair.question, pair.answer, passage, 'passage');
     }
   }
   if (sequences.length === 0) {
     // No usable QA pair: the adapter can still learn the passage's text (and its rewrite).
     for (const text of [passage, rewrite].filter((t): t is string => !!t)) {
       const tokens = runtime.tokenize(text);
-      sequences.push({ tokens, lossMask: tokens.map(() => 1), kind: text === passage ? 'passage' : 'rewrite', step: step++ });
+      sequences.push({ tokens, lossMask: tokens.map(() => 1), kind: text === passage ? 'passage' : 'rewrite' });
     }
   }
   return sequences;

@@ -96,20 +96,10 @@ export interface TrainOptions {
   eps?: number;
   /** Passes over the sequences. Default 1. */
   epochs?: number;
-  /**
-   * Sequences per micro-batch. Default 1 (the paper's). The sequences of a micro-batch that share
-   * a prefix (a template and a passage) are computed in one pass with the prefix once: same
-   * gradient, fewer tokens.
-   */
+  /** Sequences per micro-batch. Default 1 (the paper's). */
   batchSize?: number;
   /** Micro-batches per optimizer step. Default 1. */
   gradAccumulation?: number;
-  /**
-   * Sizes of the micro-batches in sequence order, adding up to the sequences (batchSize 1): for
-   * sequences that share their context, which then train in one pass (see batchSize). The
-   * shuffle then reorders micro-batches. Default: batchSize sequences at a time.
-   */
-  microBatches?: number[];
   /** Seeds the random init of A and the per-epoch shuffle; same seed, same adapter. Default 0. */
   seed?: number;
   /** Shuffle the sequences each epoch (with the seed). Default true. */
@@ -154,8 +144,6 @@ export interface TrainResult {
   splits: number;
   /** The ops of the training graphs (ggml's names, e.g. MUL_MAT, SOFT_MAX, SWIGLU), sorted: what a device must run. */
   graphOps: string[];
-  /** Tokens of the forward (and backward) passes: the sequences' tokens times the epochs, less each packed prefix's repeats (batchSize). */
-  tokens: number;
   seconds: number;
   outPath: string;
 }
@@ -298,7 +286,6 @@ export class LoraTrainer {
       epochs: checkInt('epochs', options.epochs ?? 1, 1, 1_000_000),
       batchSize: checkInt('batchSize', options.batchSize ?? 1, 1, 1_000_000),
       gradAccumulation: checkInt('gradAccumulation', options.gradAccumulation ?? 1, 1, 1_000_000),
-      ...(options.microBatches ? { microBatches: options.microBatches.map((n) => checkInt('microBatches', n, 1, sequences.length)) } : {}),
       seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
       shuffle: options.shuffle ?? true,
       init: options.init,
@@ -324,7 +311,7 @@ export class LoraTrainer {
         await this.moveToCpu(typed.message);
         result = await this.trainOn(this.liveHandle(), params, signal, progress);
       }
-      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, graphOps: result.graphOps, tokens: result.tokens, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
+      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, graphOps: result.graphOps, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
     });
   }
 

@@ -45,7 +45,6 @@ export interface NativeTrainParams {
   epochs: number;
   batchSize: number;
   gradAccumulation: number;
-  microBatches?: number[];
   seed: number;
   shuffle: boolean;
   init?: string;
@@ -91,14 +90,13 @@ export interface NativeTrainerBinding {
   trainerInfo(handle: NativeTrainerHandle): NativeModelInfo;
   /**
    * splits: the most backend splits of one sequence's graph (1: it all ran on one device);
-   * graphOps: the ops of the training graphs (ggml_op_desc names: GLU and unary ops by their own name), sorted;
-   * tokens: the tokens of the forward passes (a shared prefix packed once, see batchSize).
+   * graphOps: the ops of the training graphs (ggml_op_desc names: GLU and unary ops by their own name), sorted.
    */
   /** CPU threads of the graphs computed from now on, a running training's included. */
   trainerSetThreads(handle: NativeTrainerHandle, threads: number): void;
   /** A running training waits before its next sequence while paused (trainerCancel still ends it). */
   trainerSetPaused(handle: NativeTrainerHandle, paused: boolean): void;
-  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[]; tokens: number }>;
+  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
