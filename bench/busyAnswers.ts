@@ -1,7 +1,8 @@
 // Answers while the encoder works (issue #16): the latency of the same questions on an idle
 // machine, then while the encoder process encodes other passages: at normal priority, at the
 // background priority (electron/node/processPriority.ts), and as the app runs it, at background
-// priority and pausing between its steps while an answer runs (pauseForAnswers). Answers and
+// priority and pausing while an answer runs (pauseForAnswers); also paused but only niced, as the
+// app ran before the encoder's threads moved to Linux's idle class. Answers and
 // encoder use the same thread count, every core by default, as a user's app does. The passages
 // the questions retrieve are encoded first, so that combine applies their adapters; the encoder
 // then works through the rest of the corpus during the busy phases. Also counts the passages the
@@ -28,11 +29,12 @@ import { arg, benchDocsPath, benchModelPath, mean, numberArg } from './benchMode
  * turns question by question, so that they meet the same encoder work.
  */
 interface Setting { name: string; pauseForAnswers: boolean }
-interface Phase { encoder: 'none' | 'normal' | 'background'; settings: Setting[] }
+interface Phase { encoder: 'none' | 'normal' | 'niced' | 'background'; settings: Setting[] }
 
 const PHASES: Phase[] = [
   { encoder: 'none', settings: [{ name: 'idle', pauseForAnswers: false }] },
   { encoder: 'normal', settings: [{ name: 'encoding, normal priority', pauseForAnswers: false }] },
+  { encoder: 'niced', settings: [{ name: 'encoding, niced only (no idle class), paused for answers', pauseForAnswers: true }] },
   {
     encoder: 'background',
     settings: [
@@ -118,7 +120,10 @@ async function main(): Promise<void> {
     const results: SettingResult[] = [];
     for (const phase of PHASES) {
       if (phase.encoder !== 'none') {
-        encoder = startEncoderProcess(engine, (message) => console.error(`bench: ${message}`), forkEncoderWorker, { background: phase.encoder === 'background' });
+        encoder = startEncoderProcess(engine, (message) => console.error(`bench: ${message}`), forkEncoderWorker, {
+          background: phase.encoder === 'background' || phase.encoder === 'niced',
+          idleClass: phase.encoder === 'background',
+        });
         // Measured once the encoder is past loading and into its passages.
         while (engine.jobs.status(baseModel).running === 0) await new Promise((r) => setTimeout(r, 200));
         await new Promise((r) => setTimeout(r, settleSeconds * 1000));

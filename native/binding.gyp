@@ -34,6 +34,7 @@
         "src/lora.cpp",
         "src/model_load.cpp",
         "src/model_quantize.cpp",
+        "src/thread_class.cpp",
         "src/trainer.cpp",
         "src/weights_repack.cpp",
       ],

@@ -44,7 +44,7 @@ export interface EncoderControl {
   notify(): void;
   /**
    * An answer started (true, for each one) or the last one running ended (false): the encoder
-   * pauses between its steps meanwhile, so that answers keep their idle speed.
+   * pauses meanwhile (PassageEncoder.pauseForAnswers), so that answers keep their idle speed.
    */
   answering(active: boolean): void;
   close(): Promise<void>;
@@ -465,7 +465,7 @@ export class Engine implements ParamKbApi {
     return this.answerFirst(options);
   }
 
-  /** Answers with the encoder paused between its steps, until the last answer running ends. */
+  /** Answers with the encoder paused, until the last answer running ends. */
   private async answerFirst(options: Parameters<Answerer['answer']>[0]): Promise<AnswerResult> {
     this.answersRunning++;
     this.encoder?.answering(true);

@@ -18,6 +18,11 @@ export interface EncoderWorkerArgs {
    * benchmark measures what it buys).
    */
   background?: boolean;
+  /**
+   * In the background, also move to Linux's idle scheduling class (processPriority.ts; default
+   * true; false only where a benchmark measures what it buys).
+   */
+  idleClass?: boolean;
 }
 
 export type ToEncoder =

@@ -42,7 +42,7 @@ export function startEncoderProcess(
   engine: Engine,
   emitCrash: (message: string) => void,
   spawnWorker: () => EncoderWorkerHandle = forkEncoderWorker,
-  workerArgs: Pick<EncoderWorkerArgs, 'background'> = {},
+  workerArgs: Pick<EncoderWorkerArgs, 'background' | 'idleClass'> = {},
 ): EncoderControl {
   let child: EncoderWorkerHandle | null = null;
   let childExited: Promise<void> = Promise.resolve();

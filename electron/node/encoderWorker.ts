@@ -87,7 +87,7 @@ channel.onMessage((message) => {
   switch (message.type) {
     case 'start':
       // Before the model and the trainer start their threads, which inherit the priority.
-      if (message.args.background !== false) runInBackground();
+      if (message.args.background !== false) runInBackground({ idleClass: message.args.idleClass });
       openEncodingSession({
         ...message.args,
         deviceIsSetting: true,

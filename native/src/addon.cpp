@@ -15,6 +15,7 @@
 #include "backend_cpu.h"
 #include "device.h"
 #include "model_quantize.h"
+#include "thread_class.h"
 #include "trainer.h"
 #include "trainer_error.h"
 
@@ -517,8 +518,8 @@ Napi::Value trainer_set_threads_js(const Napi::CallbackInfo & info) {
     return info.Env().Undefined();
 }
 
-// trainerSetPaused(handle, paused): a running training waits before its next sequence while
-// paused, and goes on when resumed.
+// trainerSetPaused(handle, paused): a running training waits while paused (trainer.h says
+// where), and goes on when resumed.
 Napi::Value trainer_set_paused_js(const Napi::CallbackInfo & info) {
     trainer_handle * h = arg_handle(info[0]);
     if (!info[1].IsBoolean()) throw_invalid(info.Env(), "paused must be a boolean.");
@@ -588,6 +589,13 @@ Napi::Value adapter_layout_js(const Napi::CallbackInfo & info) {
     return promise;
 }
 
+// threadSetIdleClass(tid) -> boolean: see thread_class.h.
+Napi::Value thread_set_idle_class_js(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber()) throw_invalid(env, "tid must be a number.");
+    return Napi::Boolean::New(env, thread_set_idle_class(info[0].As<Napi::Number>().Int64Value()));
+}
+
 Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("trainerCreate", Napi::Function::New(env, trainer_create_js));
     exports.Set("trainerFree", Napi::Function::New(env, trainer_free_js));
@@ -602,6 +610,7 @@ Napi::Object addon_init(Napi::Env env, Napi::Object exports) {
     exports.Set("modelQuantize", Napi::Function::New(env, model_quantize_js));
     exports.Set("adapterMerge", Napi::Function::New(env, adapter_merge_js));
     exports.Set("adapterLayout", Napi::Function::New(env, adapter_layout_js));
+    exports.Set("threadSetIdleClass", Napi::Function::New(env, thread_set_idle_class_js));
     return exports;
 }
 

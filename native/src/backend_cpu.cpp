@@ -33,3 +33,9 @@ void backend_cpu_set_threads(ggml_backend_t backend, int32_t n_threads) {
     auto set_n_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
     if (set_n_threads != nullptr) set_n_threads(backend, n_threads);
 }
+
+void backend_cpu_set_abort_callback(ggml_backend_t backend, ggml_abort_callback callback, void * data) {
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend));
+    auto set_abort = (ggml_backend_set_abort_callback_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback");
+    if (set_abort != nullptr) set_abort(backend, callback, data);
+}

@@ -15,3 +15,8 @@ ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads)
 // Sets the threads a CPU backend computes with (n_threads <= 0: unchanged). Cheap: ggml starts
 // its threads per graph, so a caller can give each graph its own count.
 void backend_cpu_set_threads(ggml_backend_t backend, int32_t n_threads);
+
+// Sets the function that the CPU backend's first compute thread calls after each node of a graph
+// (nullptr: none). It may block: the other threads then wait at ggml's barrier. Returning true
+// aborts the graph (ggml_backend_graph_compute returns GGML_STATUS_ABORTED).
+void backend_cpu_set_abort_callback(ggml_backend_t backend, ggml_abort_callback callback, void * data);

@@ -309,6 +309,23 @@ void wait_while_paused(trainer & tr, const std::atomic<bool> & cancel) {
     while (tr.paused && !cancel.load()) tr.pause_changed.wait_for(lock, std::chrono::milliseconds(50));
 }
 
+// What the CPU backend's node callback (pause_point) needs while a training runs.
+struct pause_point_data {
+    trainer * tr;
+    const std::atomic<bool> * cancel;
+};
+
+// Called by ggml's first CPU compute thread after each node of a training graph: while paused it
+// blocks, so that an answer arriving in the middle of a step (seconds on a 1B model) gets the
+// cores after one node rather than after the step. The other compute threads spin at ggml's
+// barrier meanwhile, at the encoder's background priority, and lose the core to any answer
+// thread. Never aborts: a cancelled training ends the step it is in and stops before the next.
+bool pause_point(void * data) {
+    auto * point = static_cast<pause_point_data *>(data);
+    if (point->tr->paused.load(std::memory_order_relaxed)) wait_while_paused(*point->tr, *point->cancel);
+    return false;
+}
+
 }  // namespace
 
 trainer * trainer_create(const std::string & model_path, const trainer_params & params) {
@@ -356,7 +373,7 @@ void trainer_set_threads(trainer & tr, int32_t n_threads) {
 void trainer_set_paused(trainer & tr, bool paused) {
     {
         std::lock_guard<std::mutex> lock(tr.pause_mutex);
-        tr.paused = paused;
+        tr.paused.store(paused);
     }
     tr.pause_changed.notify_all();
 }
@@ -471,6 +488,13 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         return z ^ (z >> 31);
     };
+
+    pause_point_data point{&tr, &cancel};
+    backend_cpu_set_abort_callback(tr.cpu, pause_point, &point);
+    struct pause_point_reset {
+        ggml_backend_t cpu;
+        ~pause_point_reset() { backend_cpu_set_abort_callback(cpu, nullptr, nullptr); }
+    } point_reset{tr.cpu};
 
     train_result result;
     std::set<std::string, std::less<>> graph_ops;

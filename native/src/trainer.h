@@ -36,9 +36,11 @@ struct trainer {
     // CPU threads of each graph computed from now on; trainer_set_threads changes it while a
     // training runs (the encoder trains on fewer while the next passages' augmentation decodes).
     std::atomic<int32_t> n_threads{1};
-    // While set, a running training waits before its next sequence (trainer_set_paused): the
-    // encoder gives the CPU to an answer. Its own mutex, since `busy` is held by the training.
-    bool           paused = false;
+    // While set, a running training waits before its next sequence and, on the CPU, after the
+    // node its graph is computing (trainer_set_paused): the encoder gives the CPU to an answer.
+    // Changed under its own mutex, since `busy` is held by the training; atomic because ggml's
+    // compute thread reads it after every node without the mutex.
+    std::atomic<bool> paused{false};
     std::mutex     pause_mutex;
     std::condition_variable pause_changed;
     ggml_type      backward_type = GGML_TYPE_Q8_0;  // type of the transposed backward weights
@@ -59,8 +61,9 @@ struct trainer_params {
 // included (n_threads from 1 to 1024). Safe from any thread. Throws trainer_error.
 void trainer_set_threads(trainer & tr, int32_t n_threads);
 
-// Pauses (true) or resumes (false) a running training before its next sequence, and any
-// training started while paused before its first. Cancelling still ends a paused training.
+// Pauses (true) or resumes (false) a running training: on the CPU within a node of the graph it
+// is computing, on another device before its next sequence; a training started while paused
+// waits before its first. Cancelling still ends a paused training.
 // Safe from any thread.
 void trainer_set_paused(trainer & tr, bool paused);
 

@@ -120,18 +120,21 @@ describe('encoder process', () => {
     }
   });
 
-  it.runIf(process.platform === 'linux')('trains at the lowest CPU priority, in every thread, so that answers come first', async () => {
+  it.runIf(process.platform === 'linux')('trains at the lowest CPU priority and in the idle scheduling class, in every thread, so that answers come first', async () => {
     const { parent, worker, training } = startParent(true);
     const { pid } = await worker;
     try {
       await training;
-      // The nice value is field 19 of /proc/<pid>/task/<tid>/stat, the 17th after the name.
-      const nice = readdirSync(`/proc/${pid}/task`).map((tid) => {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      // Fields 19 (nice) and 41 (policy) of /proc/<pid>/task/<tid>/stat, the 17th and 39th after the name.
+      const fields = readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').slice(0, -1);
+        const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return { nice: Number(after[16]), policy: Number(after[38]) };
       });
-      expect(nice.length).toBeGreaterThan(3);
-      expect(new Set(nice)).toEqual(new Set([19]));
+      expect(fields.length).toBeGreaterThan(3);
+      expect(new Set(fields.map((f) => f.nice))).toEqual(new Set([19]));
+      const SCHED_IDLE = 5;
+      expect(new Set(fields.map((f) => f.policy))).toEqual(new Set([SCHED_IDLE]));
     } finally {
       parent.kill('SIGKILL');
       if (await until(() => !alive(pid), 20_000) === false) process.kill(pid, 'SIGKILL');

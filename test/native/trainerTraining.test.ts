@@ -11,7 +11,7 @@ import { loadNativeTrainer, prebuiltBinsDir, type NativeTrainerBinding, type Nat
 import { InvalidTrainingInputError, TrainingCancelledError } from '../../electron/core/trainer/trainerErrors.js';
 import { readLoraTensors, writeLoraTensors } from '../support/loraFile.js';
 import { quantizedModelPath } from '../support/quantizedModel.js';
-import { TINY_SPECS, tinyModelPath } from '../support/tinyModel.js';
+import { TINY_SPECS, tinyModelPath, type TinyModelSpec } from '../support/tinyModel.js';
 import { outputDir, QUANT_SPECS, TEST_THREADS, TEXTS, tokenize } from './fixtures.js';
 import { logitsDiff, referenceLlama, referenceLoss } from './referenceLlama.js';
 
@@ -280,6 +280,42 @@ describe('gradients through gemma3 (GEGLU, sliding window)', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('a pause during a step', () => {
+  // Large enough that one step of one long sequence takes a while on the CPU (about a second
+  // with one thread), so that a pause lands inside the graph being computed.
+  const spec: TinyModelSpec = { arch: 'llama', vocab: 'llama-spm', nEmbd: 256, nLayer: 4, nHead: 4, nHeadKv: 4, nFf: 1024, nCtx: 2048, type: 'f32', seed: 9 };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it.each([1, 2])('holds the step in flight with %i threads until resumed, and trains the same adapter', async (threads) => {
+    const trainer = await LoraTrainer.create(await tinyModelPath(spec), { threads });
+    try {
+      const dir = outputDir(`pause-in-step-${threads}`);
+      // One sequence: the training is one step, which the old pause (before each sequence) let run to its end.
+      const sequence = { tokens: Array.from({ length: 600 }, (_, i) => 3 + ((i * 7919) % 31000)) };
+      const train = (name: string) => trainer.train({ sequences: [sequence], lr: 1e-3, seed: 5, outPath: join(dir, name) });
+      await train('first.gguf'); // builds the backward weights
+      const started = performance.now();
+      const reference = await train('reference.gguf');
+      const stepMs = performance.now() - started;
+
+      const training = train('paused.gguf');
+      let settled = false;
+      void training.finally(() => { settled = true; }).catch(() => undefined);
+      await sleep(stepMs / 3);
+      trainer.setPaused(true);
+      await sleep(Math.max(3 * stepMs, 1000));
+      expect(settled).toBe(false);
+      trainer.setPaused(false);
+      const result = await training;
+      expect(result.steps).toBe(1);
+      expect(close(result.losses[0]!, reference.losses[0]!, 1e-6)).toBe(true);
+      expect(await trainer.loss([sequence], [{ path: join(dir, 'paused.gguf') }])).toBeCloseTo(await trainer.loss([sequence], [{ path: join(dir, 'reference.gguf') }]), 5);
+    } finally {
+      trainer.dispose();
+    }
   });
 });
 

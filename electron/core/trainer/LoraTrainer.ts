@@ -237,9 +237,9 @@ export class LoraTrainer {
   }
 
   /**
-   * Pauses a training that runs, or the next one, before its next sequence (its current sequence
-   * finishes), until `setPaused(false)`: the encoder leaves the CPU to an answer meanwhile. An
-   * abort still ends a paused training; dispose resumes it.
+   * Pauses a training that runs, or the next one, until `setPaused(false)`: on the CPU after the
+   * graph node it is computing, on a GPU before its next sequence. The encoder leaves the CPU to
+   * an answer meanwhile. An abort still ends a paused training; dispose resumes it.
    */
   setPaused(paused: boolean): void {
     if (typeof paused !== 'boolean') throw new InvalidTrainingInputError('paused must be true or false.');

@@ -94,7 +94,7 @@ export interface NativeTrainerBinding {
    */
   /** CPU threads of the graphs computed from now on, a running training's included. */
   trainerSetThreads(handle: NativeTrainerHandle, threads: number): void;
-  /** A running training waits before its next sequence while paused (trainerCancel still ends it). */
+  /** A running training waits while paused: on the CPU after the node it is computing, on a GPU before its next sequence (trainerCancel still ends it). */
   trainerSetPaused(handle: NativeTrainerHandle, paused: boolean): void;
   trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
@@ -106,6 +106,8 @@ export interface NativeTrainerBinding {
   modelQuantize(inPath: string, outPath: string, type: string, threads: number): Promise<void>;
   adapterMerge(inputs: NativeAdapter[], outPath: string, outType: AdapterTensorType): Promise<void>;
   adapterLayout(path: string): Promise<'llama' | 'compact'>;
+  /** Moves a thread of this process (a Linux thread id) to the idle scheduling class; false where there is none or it was refused. */
+  threadSetIdleClass(tid: number): boolean;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'paramkb_trainer.node');
