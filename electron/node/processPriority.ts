@@ -10,29 +10,23 @@ import { readdirSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 import { loadNativeTrainer } from '../core/trainer/nativeTrainerBinding.js';
 
-/** How the encoder process runs: at the lowest priority, and in the idle class where there is one. */
-export interface BackgroundPriority { lowered: boolean; idleClass: boolean }
-
 /**
  * Lowers this process to the lowest scheduling priority. On macOS and Windows the priority is
  * the process's; on Linux each thread has its own (a new thread inherits its creator's), so every
  * thread that exists now is lowered too, and moved to the idle class when `idleClass` (and the
  * trainer's addon loads). Threads that ggml and libuv start later inherit both. Where the system
- * refuses, the encoder runs at normal priority (lowered false) or only niced (idleClass false).
+ * refuses, the encoder runs at normal priority, or only niced.
  */
-export function runInBackground(options: { idleClass?: boolean } = {}): BackgroundPriority {
+export function runInBackground(options: { idleClass?: boolean } = {}): void {
   const lowest = constants.priority.PRIORITY_LOW;
-  const result: BackgroundPriority = { lowered: false, idleClass: false };
   const threads = process.platform === 'linux' ? readdirSync('/proc/self/task').map(Number) : [];
   try {
     setPriority(0, lowest);
     for (const tid of threads) setPriority(tid, lowest);
-    result.lowered = true;
   } catch { /* refused: normal priority */ }
-  if (options.idleClass === false || threads.length === 0) return result;
+  if (options.idleClass === false || threads.length === 0) return;
   try {
     const native = loadNativeTrainer();
-    result.idleClass = threads.map((tid) => native.threadSetIdleClass(tid)).every(Boolean);
+    for (const tid of threads) native.threadSetIdleClass(tid);
   } catch { /* no addon: niced only */ }
-  return result;
 }

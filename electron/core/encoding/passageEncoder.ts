@@ -237,9 +237,9 @@ export class PassageEncoder {
   /**
    * Pauses the encoder while answers run (true) and resumes it (false): augmentation stops before
    * its next token and training on the CPU after the graph node in flight, so an answer has the
-   * CPU to itself within milliseconds (LoraTrainer.setPaused). A pause ends by itself after ANSWER_PAUSE_MAX_MS, so that an
-   * engine that never says its answers ended cannot stop encoding for good, and when runQueue's
-   * signal aborts.
+   * CPU to itself within milliseconds (LoraTrainer.setPaused). A pause ends by itself after
+   * ANSWER_PAUSE_MAX_MS, so that an engine that never says its answers ended cannot stop
+   * encoding for good, and when runQueue's signal aborts.
    */
   pauseForAnswers(paused: boolean): void {
     if (paused === (this.answerPause !== null)) return;
