@@ -1,5 +1,5 @@
 // Combine's decisions with a scripted model: which answer each source writes and how likely
-// each source finds each answer. Checks the adapters' answer drafted by the passages' (the check
+// each source finds each answer. Checks the passages' answer drafted by the adapters' (the check
 // pass and decoding on from the first disagreement), the product-of-experts choice, and that a
 // source with no answer never wins on the likelihood of a lone end of text.
 import type { Token } from 'node-llama-cpp';
@@ -82,29 +82,29 @@ async function combine(script: Script) {
 }
 
 describe('combine', () => {
-  it('when the adapters\' check agrees with the passages\' answer, keeps it without decoding or scoring again', async () => {
+  it('when the passages\' check agrees with the adapters\' answer, keeps it without decoding or scoring again', async () => {
     const { result, calls } = await combine({ passages: 'Marrowgate by the sea', adapters: 'Marrowgate by the sea', logProbs: {} });
-    expect(calls).toEqual(['generate passages from 0', 'check under adapters']);
+    expect(calls).toEqual(['generate adapters from 0', 'check under passages']);
     expect(result.candidates).toEqual({ passages: { answer: 'Marrowgate by the sea', logProb: null }, adapters: { answer: 'Marrowgate by the sea', logProb: null }, kept: 'passages' });
   });
 
-  it('decodes the adapters\' answer on from the first token where they disagree, and keeps the likelier under both', async () => {
+  it('decodes the passages\' answer on from the first token where they disagree, and keeps the likelier under both', async () => {
     const { result, calls } = await combine({
       passages: 'Marrowgate by the sea', adapters: 'Marrowgate Tessaly',
       // Passages' answer: -1 + -9 = -10; adapters': -6 + -2 = -8.
       logProbs: { 'Marrowgate by the sea': [-1, -9], 'Marrowgate Tessaly': [-6, -2] },
     });
-    // One token agreed, the second is the check's: the adapters go on from two written tokens.
-    expect(calls).toEqual(['generate passages from 0', 'check under adapters', 'generate adapters from 2', 'score under adapters', 'score under passages', 'score under passages']);
+    // One token agreed, the second is the check's: the passages go on from two written tokens.
+    expect(calls).toEqual(['generate adapters from 0', 'check under passages', 'generate passages from 2', 'score under passages', 'score under adapters', 'score under adapters']);
     expect(result.candidates).toEqual({ passages: { answer: 'Marrowgate by the sea', logProb: -10 }, adapters: { answer: 'Marrowgate Tessaly', logProb: -8 }, kept: 'adapters' });
     expect(result.answer).toBe('Marrowgate Tessaly');
   });
 
-  it('keeps the passages\' answer on a tie, and stops where the check says the adapters end', async () => {
-    const { result, calls } = await combine({ passages: 'Marrowgate Tessaly', adapters: 'Marrowgate', logProbs: { 'Marrowgate Tessaly': [-1, -3], Marrowgate: [-2, -2] } });
-    expect(calls.filter((c) => c.startsWith('generate adapters'))).toEqual([]);
-    expect(result.candidates?.adapters.answer).toBe('Marrowgate');
-    expect(result.candidates?.passages).toEqual({ answer: 'Marrowgate Tessaly', logProb: -4 });
+  it('keeps the passages\' answer on a tie, and stops where the check says the passages end', async () => {
+    const { result, calls } = await combine({ passages: 'Marrowgate', adapters: 'Marrowgate Tessaly', logProbs: { 'Marrowgate Tessaly': [-1, -3], Marrowgate: [-2, -2] } });
+    expect(calls.filter((c) => c.startsWith('generate passages'))).toEqual([]);
+    expect(result.candidates?.passages).toEqual({ answer: 'Marrowgate', logProb: -4 });
+    expect(result.candidates?.adapters).toEqual({ answer: 'Marrowgate Tessaly', logProb: -4 });
     expect(result.candidates?.kept).toBe('passages');
   });
 

@@ -171,42 +171,49 @@ export class Answerer {
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
     const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));
-    // The passages' answer first, as context mode writes it; it then drafts the adapters' one,
-    // whose prompt is the short one: checking the draft under the adapters costs little more
-    // than their prompt. The runtime keeps each prompt's KV cache on its own sequence (the
-    // passages' without adapters, the adapters' with them), so the scoring below evaluates no
-    // prompt again.
-    const fromPassages = await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal });
-    if (fromPassages.stopReason === 'cancelled') return { generation: fromPassages };
-    const fromAdapters = await this.draftedAnswer(runtime, adapterPrompt, adapters, fromPassages, maxTokens, signal);
-    const bothGenerations = (a: GenerationResult, b: GenerationResult, extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
-      ...kept,
-      promptTokens: a.promptTokens + b.promptTokens,
-      evaluatedPromptTokens: a.evaluatedPromptTokens + b.evaluatedPromptTokens,
-      generatedTokens: a.generatedTokens + b.generatedTokens,
-      timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
-    });
-    if (fromAdapters.agreed || fromAdapters.generation.stopReason === 'cancelled') {
-      return { generation: bothGenerations(fromAdapters.generation, fromPassages, 0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, null, 'passages') };
+    // The adapters' answer first, token by token after their short prompt; it then drafts the
+    // passages' one, whose long prompt is evaluated in one batch anyway: the draft rides in that
+    // batch, where it costs little more than the prompt itself (nothing on CPUs that multiply
+    // in blocks of rows, such as AMX's 32, when the prompt's last block has room). Drafting the
+    // other way round added a second batch over the adapters' prompt. The runtime keeps each
+    // prompt's KV cache on its own sequence (the adapters' with them, the passages' without), so
+    // the scoring below evaluates no prompt again.
+    // A passages' prompt that fills the context fails there, before the adapters' answer is made.
+    if (passagePrompt.length >= runtime.contextSize) return { generation: await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal }) };
+    const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
+    if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
+    const fromPassages = await this.draftedAnswer(runtime, passagePrompt, [], fromAdapters, maxTokens, signal);
+    const bothGenerations = (extraPromptMs: number, kept: GenerationResult): GenerationResult => {
+      const [a, b] = [fromAdapters, fromPassages.generation];
+      return {
+        ...kept,
+        promptTokens: a.promptTokens + b.promptTokens,
+        evaluatedPromptTokens: a.evaluatedPromptTokens + b.evaluatedPromptTokens,
+        generatedTokens: a.generatedTokens + b.generatedTokens,
+        timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
+      };
+    };
+    if (fromPassages.agreed || fromPassages.generation.stopReason === 'cancelled') {
+      return { generation: bothGenerations(0, fromPassages.generation), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, 'passages') };
     }
     // An empty answer says nothing, yet a lone end of text is likely and a sum of log-probabilities
     // favours it: a source that gives no answer leaves the answer to the other, unscored.
-    const passagesSaid = this.answerOf(runtime, fromPassages) !== '';
-    if (passagesSaid !== (this.answerOf(runtime, fromAdapters.generation) !== '')) {
+    const passagesSaid = this.answerOf(runtime, fromPassages.generation) !== '';
+    if (passagesSaid !== (this.answerOf(runtime, fromAdapters) !== '')) {
       const kept = passagesSaid ? 'passages' : 'adapters';
-      return { generation: bothGenerations(fromAdapters.generation, fromPassages, 0, kept === 'passages' ? fromPassages : fromAdapters.generation), candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, null, kept) };
+      return { generation: bothGenerations(0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
     }
     const started = performance.now();
-    // The passages' answer was scored under the adapters while checking it. The adapters' set
-    // is still applied: its scoring goes first.
-    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.generation.tokens, adapters);
-    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.tokens, []);
-    const adaptersOnPassages = await runtime.continuationLogProb(passagePrompt, fromAdapters.generation.tokens, []);
-    const scores = { passages: passagesOnPassages + fromAdapters.draftLogProb, adapters: adaptersOnPassages + adaptersOnAdapters };
+    // The adapters' answer was scored under the passages while checking it. No adapters are
+    // applied now: the passages' scoring goes first.
+    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.generation.tokens, []);
+    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.generation.tokens, adapters);
+    const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
+    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.draftLogProb + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
-    const generation = bothGenerations(fromAdapters.generation, fromPassages, performance.now() - started, kept === 'adapters' ? fromAdapters.generation : fromPassages);
-    return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters.generation, scores, kept) };
+    const generation = bothGenerations(performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages.generation);
+    return { generation, candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, scores, kept) };
   }
 
   /**
@@ -214,8 +221,8 @@ export class Answerer {
    * batched pass over the prompt and the draft gives this source's own likeliest token at each
    * position, so it decodes token by token only from the first token where the two disagree
    * (speculative decoding's check, exact for greedy decoding). When the sources agree, as they
-   * mostly do, combine costs context's answer and the adapters' short prompt instead of two
-   * answers decoded one token at a time. Also returns the draft's log-probability under this
+   * mostly do, combine costs one answer decoded token by token and the other's prompt instead of
+   * two answers decoded one token at a time. Also returns the draft's log-probability under this
    * source, which the check computed.
    */
   private async draftedAnswer(runtime: LlmRuntime, prompt: Token[], adapters: AdapterApplication[], drafted: GenerationResult, maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; agreed: boolean; draftLogProb: number }> {

@@ -385,9 +385,9 @@ export class LlmRuntime {
    * The free sequence whose cache serves `tokens` best, waiting for one when none is free. One
    * that holds the plain head comes first (run made sure of one); then the most tokens it saves
    * evaluating, less 1/16 of a token for each cached token it would erase. Without that charge a
-   * few shared template tokens would win a sequence whose long prompt is still wanted (combine
-   * scores both answers under the passages' prompt after its check with the adapters) over an
-   * empty one.
+   * few shared template tokens would win a sequence whose long prompt is still wanted (combine's
+   * scoring goes back and forth between the passages' prompt and the adapters') over an empty
+   * one.
    */
   private async acquireSequence(key: string, tokens: Token[], plainHead: number): Promise<LlamaContextSequence> {
     const needed = key === '' ? 0 : plainHead;
