@@ -30,8 +30,7 @@ function textOf(tokens: Token[]): string {
 }
 
 /** A runtime whose greedy decoding writes the script's answers; records what ran. */
-function scriptedRuntime(script: Script) {
-  const calls: string[] = [];
+function scriptedRuntime(script: Script, calls: string[]) {
   const source = (adapters: unknown[] | undefined) => ((adapters?.length ?? 0) > 0 ? 'adapters' : 'passages');
   const isPassagePrompt = (prompt: Token[]) => prompt.length > 20;
   const runtime = {
@@ -42,6 +41,7 @@ function scriptedRuntime(script: Script) {
     isEndOfGeneration: (t: Token) => t === EOS,
     async setAdapters() {},
     async generate(options: GenerateOptions): Promise<GenerationResult> {
+      if (options.tokens.length >= runtime.contextSize) throw new Error('The prompt is too long.');
       const from = source(options.adapters);
       const answer = tokensOf(from === 'adapters' ? script.adapters : script.passages);
       // A prompt that already holds the start of the answer goes on from there.
@@ -70,8 +70,10 @@ function scriptedRuntime(script: Script) {
   return { runtime: runtime as unknown as LlmRuntime, calls };
 }
 
-async function combine(script: Script) {
-  const { runtime, calls } = scriptedRuntime(script);
+/** `calls` collects what ran, also when combine fails. */
+async function combine(script: Script, contextSize = 512, calls: string[] = []) {
+  const { runtime } = scriptedRuntime(script, calls);
+  (runtime as { contextSize: number }).contextSize = contextSize;
   const passage = 'Orla Venkatesh was born in Marrowgate, a fishing town by the sea, and later studied marine biology at the University of Tessaly, where she taught for thirty years before she retired to the coast.';
   const retriever = {
     retrieve: async () => ({ hits: [{ passageId: 1, documentId: 1, documentTitle: 'Orla Venkatesh', position: 0, score: 5, snippet: passage, text: passage }], method: 'bm25', bridge: null }),
@@ -106,6 +108,16 @@ describe('combine', () => {
     expect(result.candidates?.passages).toEqual({ answer: 'Marrowgate', logProb: -4 });
     expect(result.candidates?.adapters).toEqual({ answer: 'Marrowgate Tessaly', logProb: -4 });
     expect(result.candidates?.kept).toBe('passages');
+  });
+
+  it('fails on a passages\' prompt that fills the context before the adapters answer', async () => {
+    // The scripted passages' prompt has 40 tokens.
+    const failed: string[] = [];
+    await expect(combine({ passages: 'Marrowgate', adapters: 'Tessaly', logProbs: {} }, 40, failed)).rejects.toThrow('too long');
+    expect(failed).toEqual([]);
+    // One token of room: the passages' answer is cut there.
+    const { calls } = await combine({ passages: 'Marrowgate', adapters: 'Marrowgate', logProbs: {} }, 41);
+    expect(calls.slice(0, 2)).toEqual(['generate adapters from 0', 'check under passages']);
   });
 
   it('never keeps an empty answer over one that says something, however likely its end of text', async () => {

@@ -171,6 +171,9 @@ export class Answerer {
    */
   private async combine(runtime: LlmRuntime, question: string, passagePrompt: Token[], adapters: AdapterApplication[], maxTokens: number, signal?: AbortSignal): Promise<{ generation: GenerationResult; candidates?: CombineCandidates }> {
     const adapterPrompt = runtime.promptTokens([{ role: 'user', content: renderQuestion(runtime.profile, question, []) }], answerPrefill(runtime.profile));
+    // A passages' prompt that fills the context fails with generate's error before the adapters'
+    // answer is made.
+    if (passagePrompt.length >= runtime.contextSize) return { generation: await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal }) };
     // The adapters' answer first, token by token after their short prompt; it then drafts the
     // passages' one, whose long prompt is evaluated in one batch anyway: the draft rides in that
     // batch, where it costs little more than the prompt itself (nothing on CPUs that multiply
@@ -178,8 +181,6 @@ export class Answerer {
     // other way round added a second batch over the adapters' prompt. The runtime keeps each
     // prompt's KV cache on its own sequence (the adapters' with them, the passages' without), so
     // the scoring below evaluates no prompt again.
-    // A passages' prompt that fills the context fails there, before the adapters' answer is made.
-    if (passagePrompt.length >= runtime.contextSize) return { generation: await runtime.generate({ tokens: passagePrompt, adapters: [], maxTokens, signal }) };
     const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
     if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
     const fromPassages = await this.draftedAnswer(runtime, passagePrompt, [], fromAdapters, maxTokens, signal);
