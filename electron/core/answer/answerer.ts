@@ -183,38 +183,39 @@ export class Answerer {
     // the scoring below evaluates no prompt again.
     const fromAdapters = await runtime.generate({ tokens: adapterPrompt, adapters, maxTokens, signal });
     if (fromAdapters.stopReason === 'cancelled') return { generation: fromAdapters };
-    const fromPassages = await this.draftedAnswer(runtime, passagePrompt, [], fromAdapters, maxTokens, signal);
-    const bothGenerations = (extraPromptMs: number, kept: GenerationResult): GenerationResult => {
-      const [a, b] = [fromAdapters, fromPassages.generation];
-      return {
-        ...kept,
-        promptTokens: a.promptTokens + b.promptTokens,
-        evaluatedPromptTokens: a.evaluatedPromptTokens + b.evaluatedPromptTokens,
-        generatedTokens: a.generatedTokens + b.generatedTokens,
-        timings: { adapterMs: a.timings.adapterMs + b.timings.adapterMs, promptMs: a.timings.promptMs + b.timings.promptMs + extraPromptMs, generateMs: a.timings.generateMs + b.timings.generateMs },
-      };
-    };
-    if (fromPassages.agreed || fromPassages.generation.stopReason === 'cancelled') {
-      return { generation: bothGenerations(0, fromPassages.generation), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, 'passages') };
+    const { generation: fromPassages, agreed, draftLogProb } = await this.draftedAnswer(runtime, passagePrompt, [], fromAdapters, maxTokens, signal);
+    const bothGenerations = (extraPromptMs: number, kept: GenerationResult): GenerationResult => ({
+      ...kept,
+      promptTokens: fromAdapters.promptTokens + fromPassages.promptTokens,
+      evaluatedPromptTokens: fromAdapters.evaluatedPromptTokens + fromPassages.evaluatedPromptTokens,
+      generatedTokens: fromAdapters.generatedTokens + fromPassages.generatedTokens,
+      timings: {
+        adapterMs: fromAdapters.timings.adapterMs + fromPassages.timings.adapterMs,
+        promptMs: fromAdapters.timings.promptMs + fromPassages.timings.promptMs + extraPromptMs,
+        generateMs: fromAdapters.timings.generateMs + fromPassages.timings.generateMs,
+      },
+    });
+    if (agreed || fromPassages.stopReason === 'cancelled') {
+      return { generation: bothGenerations(0, fromPassages), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, 'passages') };
     }
     // An empty answer says nothing, yet a lone end of text is likely and a sum of log-probabilities
     // favours it: a source that gives no answer leaves the answer to the other, unscored.
-    const passagesSaid = this.answerOf(runtime, fromPassages.generation) !== '';
+    const passagesSaid = this.answerOf(runtime, fromPassages) !== '';
     if (passagesSaid !== (this.answerOf(runtime, fromAdapters) !== '')) {
       const kept = passagesSaid ? 'passages' : 'adapters';
-      return { generation: bothGenerations(0, kept === 'passages' ? fromPassages.generation : fromAdapters), candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, null, kept) };
+      return { generation: bothGenerations(0, kept === 'passages' ? fromPassages : fromAdapters), candidates: this.candidates(runtime, fromPassages, fromAdapters, null, kept) };
     }
     const started = performance.now();
     // The adapters' answer was scored under the passages while checking it. No adapters are
     // applied now: the passages' scoring goes first.
-    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.generation.tokens, []);
-    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.generation.tokens, adapters);
+    const passagesOnPassages = await runtime.continuationLogProb(passagePrompt, fromPassages.tokens, []);
+    const passagesOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromPassages.tokens, adapters);
     const adaptersOnAdapters = await runtime.continuationLogProb(adapterPrompt, fromAdapters.tokens, adapters);
-    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: fromPassages.draftLogProb + adaptersOnAdapters };
+    const scores = { passages: passagesOnPassages + passagesOnAdapters, adapters: draftLogProb + adaptersOnAdapters };
     // Ties go to the passages: their text is what the user can check.
     const kept = scores.adapters > scores.passages ? 'adapters' : 'passages';
-    const generation = bothGenerations(performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages.generation);
-    return { generation, candidates: this.candidates(runtime, fromPassages.generation, fromAdapters, scores, kept) };
+    const generation = bothGenerations(performance.now() - started, kept === 'adapters' ? fromAdapters : fromPassages);
+    return { generation, candidates: this.candidates(runtime, fromPassages, fromAdapters, scores, kept) };
   }
 
   /**
