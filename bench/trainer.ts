@@ -11,6 +11,8 @@
 //        [--model 1b|world|smollm2|gemma3|<path>] [--device cpu|auto|all|CUDA0|Vulkan0]
 //        [--lora-layers 1] (the share of layers, from the top, that get a LoRA)
 //        [--backward-weights q8_0|q4_0] (the type of the transposed backward weights)
+//        [--epochs 1] [--head 0] (no loss on each sequence's first n tokens, as the encoder
+//        leaves the prompt's fixed head out of the loss)
 // (the first run of the 1B shape writes .cache/bench/*.gguf: a ~2.5 GB F16 file, quantized,
 // then deleted). Mesa's lavapipe shows as a Vulkan device with GGML_VK_VISIBLE_DEVICES=0.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -22,10 +24,13 @@ import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
 import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
 
 /** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
-function sequences(count: number, length: number, nVocab: number, seed: number): { tokens: number[] }[] {
+function sequences(count: number, length: number, nVocab: number, seed: number, head: number): { tokens: number[]; lossMask?: number[] }[] {
   let s = seed >>> 0;
   const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
-  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)) }));
+  // With a head, the first `head` tokens are no targets, as the prompt's fixed head in the
+  // encoder's sequences (trainingSequences.ts).
+  const lossMask = head > 0 ? Array.from({ length }, (_, i) => (i >= head ? 1 : 0)) : undefined;
+  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)), lossMask }));
 }
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
@@ -52,12 +57,14 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   const device = trainer.device;
   const onGpu = device.type !== 'cpu';
   const loadSeconds = (performance.now() - started) / 1000;
-  const seqs = sequences(count, tokens, trainer.info.nVocab, 1);
+  const epochs = numberArg('epochs', 1);
+  const head = numberArg('head', 0);
+  const seqs = sequences(count, tokens, trainer.info.nVocab, 1, head);
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const loraLayers = numberArg('lora-layers', 1);
   const firstLayer = firstAdaptedLayer(trainer.info.nLayer, loraLayers);
-  const recipe = { sequences: seqs, rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1, firstLayer } as const;
+  const recipe = { sequences: seqs, rank: 2, alpha: 32, lr: 3e-4, epochs, batchSize: 1, firstLayer } as const;
   // The first training also builds the transposed backward weights (once per loaded model).
   const first = await trainer.train({ ...recipe, seed: 0, outPath: join(outDir, 'passage-first.gguf') });
   const second = await trainer.train({ ...recipe, seed: 1, outPath: join(outDir, 'passage.gguf') });
@@ -87,7 +94,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   trainer.dispose();
   await context.dispose();
   await model.dispose();
-  const trainTokensPerSecond = (2 * count * tokens) / (second.seconds + third.seconds);
+  const trainTokensPerSecond = (2 * count * tokens * epochs) / (second.seconds + third.seconds);
   const evalTokensPerSecond = (evalBefore + evalAfter) / 2;
 
   const passageSeconds = (second.seconds + third.seconds) / 2;
@@ -95,7 +102,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     model: { choice: modelChoice, architecture: trainer.info.architecture, path: modelPath, bytes: statSync(modelPath).size },
     device: { name: device.name, description: device.description, type: device.type, note: trainer.deviceNote },
     threads,
-    recipe: { sequences: count, tokensPerSequence: tokens, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', loraLayers, firstLayer, lr: 3e-4, epochs: 1, batchSize: 1 },
+    recipe: { sequences: count, tokensPerSequence: tokens, headWithoutLoss: head, rank: 2, alpha: 32, targets: 'ffn_gate,ffn_up,ffn_down', loraLayers, firstLayer, lr: 3e-4, epochs, batchSize: 1 },
     backwardWeights,
     trainerLoadSeconds: loadSeconds,
     passageSecondsFirst: first.seconds,
@@ -103,6 +110,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     passageSecondsRuns: [second.seconds, third.seconds],
     passagesPerHour: 3600 / passageSeconds,
     graphSplits: Math.max(second.splits, third.splits),
+    forwardCopies: second.forwardCopies,
     trainTokensPerSecond,
     promptEvalTokensPerSecond: evalTokensPerSecond,
     promptEvalTokensPerSecondRuns: [evalBefore, evalAfter],
@@ -123,7 +131,8 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
     `| node-llama-cpp prompt-eval tokens/s | ${evalTokensPerSecond.toFixed(1)} |`,
     `| ratio | ${result.ratio.toFixed(3)} |`,
     `| graph splits per step (1: all on the device) | ${result.graphSplits} |`,
-    `| seconds per passage (${count} x ${tokens} tokens, 1 epoch) | ${result.passageSeconds.toFixed(1)} |`,
+    `| matrices multiplied by Q8_0 copies in the forward pass | ${result.forwardCopies ?? 'n/a (older addon)'} |`,
+    `| seconds per passage (${count} x ${tokens} tokens${head > 0 ? `, loss from token ${head}` : ''}, ${epochs} epoch${epochs === 1 ? '' : 's'}) | ${result.passageSeconds.toFixed(1)} |`,
     `| first passage incl. backward weights | ${first.seconds.toFixed(1)} |`,
     `| trainer peak RSS (MiB) | ${trainerPeakRss.toFixed(0)} |`,
     `| adapter size (bytes) | ${result.adapterBytes} |`,

@@ -30,6 +30,7 @@
         "src/backend_cpu.cpp",
         "src/device.cpp",
         "src/file_utf8.cpp",
+        "src/forward_copies.cpp",
         "src/forward_graph.cpp",
         "src/lora.cpp",
         "src/model_load.cpp",

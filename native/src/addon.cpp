@@ -310,6 +310,7 @@ protected:
         Napi::Array ops = Napi::Array::New(env, result_.graph_ops.size());
         for (size_t i = 0; i < result_.graph_ops.size(); i++) ops.Set((uint32_t) i, result_.graph_ops[i]);
         o.Set("graphOps", ops);
+        o.Set("forwardCopies", result_.forward_copies);
         return o;
     }
 private:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "trainer_error.h"
+#include "weights_repack.h"
 
 namespace {
 
@@ -20,35 +21,19 @@ ggml_type transposed_type(const ggml_tensor * w, ggml_type wanted) {
     return wanted;
 }
 
-// llama.cpp's test (weight_buft_supported): would the device multiply with w in buft?
-bool buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor * w) {
-    ggml_init_params params = {/*mem_size =*/ ggml_tensor_overhead() * 8, nullptr, /*no_alloc =*/ true};
-    std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx(ggml_init(params), ggml_free);
-    if (!ctx) return false;
-    ggml_tensor * probe = ggml_dup_tensor(ctx.get(), w);
-    ggml_tensor * op = ggml_mul_mat(ctx.get(), probe, ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, w->ne[0], 512));
-    probe->buffer = ggml_backend_buft_alloc_buffer(buft, 0);
-    const bool ok = probe->buffer != nullptr && ggml_backend_dev_supports_op(dev, op);
-    if (probe->buffer) ggml_backend_buffer_free(probe->buffer);
-    return ok;
-}
-
 // Moves the copies into the backend's first extra (repack) buffer type that takes them all.
 void transposed_weights_repack(transposed_weights & tw, ggml_backend_t backend) {
     ggml_backend_dev_t dev = backend ? ggml_backend_get_device(backend) : nullptr;
-    if (dev == nullptr) return;
-    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts");
-    if (get_extra == nullptr) return;
-    for (ggml_backend_buffer_type_t * p = get_extra(dev); p != nullptr && *p != nullptr; p++) {
+    for (ggml_backend_buffer_type_t extra : weights_extra_bufts(dev)) {
         bool all = true;
-        for (ggml_tensor * t = ggml_get_first_tensor(tw.ctx); t != nullptr && all; t = ggml_get_next_tensor(tw.ctx, t)) all = buft_supports_matmul(dev, *p, t);
+        for (ggml_tensor * t = ggml_get_first_tensor(tw.ctx); t != nullptr && all; t = ggml_get_next_tensor(tw.ctx, t)) all = weights_buft_supports_matmul(dev, extra, t);
         if (!all) continue;
         ggml_init_params params = {/*mem_size =*/ (tw.by_weight.size() + 1) * ggml_tensor_overhead(), nullptr, /*no_alloc =*/ true};
         tw.repack_ctx = ggml_init(params);
         if (tw.repack_ctx == nullptr) return;
         std::unordered_map<const ggml_tensor *, ggml_tensor *> moved;
         for (ggml_tensor * t = ggml_get_first_tensor(tw.ctx); t != nullptr; t = ggml_get_next_tensor(tw.ctx, t)) moved[t] = ggml_dup_tensor(tw.repack_ctx, t);
-        tw.repack_buf = ggml_backend_alloc_ctx_tensors_from_buft(tw.repack_ctx, *p);
+        tw.repack_buf = ggml_backend_alloc_ctx_tensors_from_buft(tw.repack_ctx, extra);
         if (tw.repack_buf == nullptr) {
             ggml_free(tw.repack_ctx);
             tw.repack_ctx = nullptr;

@@ -22,8 +22,17 @@ struct graph_builder {
     const base_model &               model;
     const std::vector<adapter_ref> & adapters;
     bool                             train_form;
-    bool                             use_repacked;
+    const forward_params &           params;
     train_rewrites *                 rewrites;
+
+    // The matrix a forward product multiplies by: a forward copy, the repacked copy, or w.
+    ggml_tensor * matmul_weight(ggml_tensor * w) const {
+        if (params.copies != nullptr) {
+            auto it = params.copies->find(w);
+            if (it != params.copies->end()) return it->second;
+        }
+        return model.matmul_weight(w, params.use_repacked);
+    }
 
     // build_norm(LLM_NORM_RMS): rms_norm then multiply by the weight.
     ggml_tensor * norm_rms(ggml_tensor * cur, ggml_tensor * weight) const {
@@ -33,7 +42,7 @@ struct graph_builder {
 
     // build_lora_mm: W x, then + s * B (A x) for every adapter that adapts W, in adapter order.
     ggml_tensor * lora_mm(uint32_t il, ggml_tensor * w, ggml_tensor * cur) const {
-        ggml_tensor * res = ggml_mul_mat(ctx, model.matmul_weight(w, use_repacked), cur);
+        ggml_tensor * res = ggml_mul_mat(ctx, matmul_weight(w), cur);
         for (const adapter_ref & ref : adapters) {
             const lora_weight * lw = ref.adapter->weight_find(il, w);
             if (lw == nullptr) continue;
@@ -111,7 +120,7 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
     const int64_t n_tokens = params.n_tokens;
     const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_tokens;
     const int64_t n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_embd_head = hp.n_embd_head;
-    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params.use_repacked, rewrites};
+    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params, rewrites};
 
     inputs.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
     ggml_set_input(inputs.tokens);
@@ -207,7 +216,7 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
     }
     ggml_tensor * cur = gb.norm_rms(inpL, model.output_norm);
     // The output projection is never adapted here (targets are per-layer matrices).
-    return ggml_mul_mat(ctx, model.matmul_weight(model.output, params.use_repacked), cur);
+    return ggml_mul_mat(ctx, gb.matmul_weight(model.output), cur);
 }
 
 void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites) {

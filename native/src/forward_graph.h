@@ -66,6 +66,9 @@ struct forward_params {
     // Multiply with the repacked copies of the weights (model.repacked) where there are any.
     // Off only for exact-backward training, whose out_prod must read the standard layout.
     bool    use_repacked = true;
+    // Training on the CPU: multiply with these copies (forward_copies.h) where they exist,
+    // instead of the weights or their repacked copies.
+    const std::unordered_map<const ggml_tensor *, ggml_tensor *> * copies = nullptr;
 };
 
 // Returns the logits tensor [n_vocab, n_tokens] (or [n_vocab, n_outputs]); fills inputs with the tensors to set before

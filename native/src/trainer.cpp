@@ -16,6 +16,7 @@
 #include "backward_weights.h"
 #include "backend_cpu.h"
 #include "device.h"
+#include "forward_copies.h"
 #include "forward_graph.h"
 #include "lora.h"
 #include "trainer_error.h"
@@ -180,6 +181,7 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     fparams.kv_cache_layout = false;  // F32 through attention: the backward pass needs F32 (or F16 without casts)
     fparams.lora_train_form = true;
     fparams.use_repacked = !exact_backward;
+    if (!exact_backward && tr.forward != nullptr) fparams.copies = &tr.forward->by_weight;
     train_rewrites rewrites;
     ggml_tensor * logits = forward_graph_build(ctx.get(), model, refs, fparams, inputs, &rewrites);
 
@@ -207,12 +209,16 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
     ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
     train_rewrites_apply(gf, rewrites);
     if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, tr.backward->by_weight);
-    // A repacked weight left under an out_prod would be read in the wrong layout: refuse.
+    // A repacked weight or forward copy left under an out_prod would be read in the wrong
+    // layout: refuse.
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
         const ggml_tensor * node = ggml_graph_node(gf, i);
         if (node->op != GGML_OP_OUT_PROD) continue;
-        for (const auto & kv : model.repacked) {
-            if (node->src[0] == kv.second) throw trainer_error(TRAINER_ERR_INTERNAL, "Backward pass through a repacked weight without its transposed copy.");
+        for (const auto * copies : {&model.repacked, fparams.copies}) {
+            if (copies == nullptr) continue;
+            for (const auto & kv : *copies) {
+                if (node->src[0] == kv.second) throw trainer_error(TRAINER_ERR_INTERNAL, "Backward pass through a repacked weight without its transposed copy.");
+            }
         }
     }
     if (getenv("PARAMKB_TRAINER_DEBUG")) {
@@ -382,6 +388,7 @@ void trainer_free(trainer * tr) {
     if (tr == nullptr) return;
     if (tr->sched) ggml_backend_sched_free(tr->sched);
     if (tr->backward) transposed_weights_free(tr->backward);
+    if (tr->forward) forward_copies_free(tr->forward);
     if (tr->model) base_model_free(tr->model);
     if (tr->gpu) ggml_backend_free(tr->gpu);
     if (tr->cpu) ggml_backend_free(tr->cpu);
@@ -461,6 +468,11 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     adapter_out_path_check(p.out_path);
 
     if (tr.backward == nullptr && !p.exact_backward) tr.backward = transposed_weights_build(model, tr.backward_type, tr.cpu, tr.n_threads);
+    if (tr.forward == nullptr && !p.exact_backward && tr.gpu == nullptr) {
+        tr.forward = forward_copies_build(model, tr.cpu, tr.n_threads);
+        // Gradients through a copy go through the transposed copy of its weight.
+        for (const auto & [w, copy] : tr.forward->by_weight) tr.backward->by_weight[copy] = tr.backward->by_weight.at(w);
+    }
 
     adapter_ptr adapter(nullptr, lora_adapter_free);
     if (!p.init_path.empty()) {
@@ -497,6 +509,7 @@ train_result trainer_train(trainer & tr, const std::vector<token_sequence> & seq
     } point_reset{tr.cpu};
 
     train_result result;
+    if (!p.exact_backward && tr.forward != nullptr) result.forward_copies = (int32_t) tr.forward->by_weight.size();
     std::set<std::string, std::less<>> graph_ops;
     adamw_state opt;
     std::vector<size_t> order(sequences.size());

@@ -18,6 +18,7 @@
 #include "model_load.h"
 
 struct transposed_weights;
+struct forward_copies;
 
 // Longest sequence the trainer takes: attention scores are n_tokens^2 x heads floats per layer
 // (and kept for the backward pass), so memory grows quadratically. Passages are far shorter.
@@ -33,6 +34,7 @@ struct trainer {
     size_t         sched_graph_size = 0;
     int32_t        last_splits = 0;  // graph splits of the last computed graph (1: one backend ran it all)
     transposed_weights * backward = nullptr;  // built at the first training (backward_weights.h)
+    forward_copies *     forward  = nullptr;  // built at the first training on the CPU (forward_copies.h)
     // CPU threads of each graph computed from now on; trainer_set_threads changes it while a
     // training runs (the encoder trains on fewer while the next passages' augmentation decodes).
     std::atomic<int32_t> n_threads{1};
@@ -117,6 +119,7 @@ struct train_result {
     int32_t            steps = 0;
     int32_t            splits = 0;  // most graph splits of a step's graph (1: all on one backend)
     std::vector<std::string> graph_ops;  // the ops of the training graphs (ggml_op_desc names), sorted
+    int32_t            forward_copies = 0;  // matrices the forward pass multiplied by a Q8_0 copy (forward_copies.h)
 };
 
 // Called after each optimizer step from the worker thread.

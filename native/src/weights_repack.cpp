@@ -5,11 +5,16 @@
 
 #include "trainer_error.h"
 
-namespace {
+std::vector<ggml_backend_buffer_type_t> weights_extra_bufts(ggml_backend_dev_t dev) {
+    std::vector<ggml_backend_buffer_type_t> bufts;
+    if (dev == nullptr) return bufts;
+    auto get_extra_bufts = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts");
+    if (get_extra_bufts == nullptr) return bufts;
+    for (ggml_backend_buffer_type_t * p = get_extra_bufts(dev); p != nullptr && *p != nullptr; p++) bufts.push_back(*p);
+    return bufts;
+}
 
-// The same test llama.cpp's weight_buft_supported makes: would the device run a mul_mat with
-// this weight in that buffer type (batch of 512)?
-bool buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor * w) {
+bool weights_buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor * w) {
     ggml_init_params params = {/*mem_size =*/ ggml_tensor_overhead() * 8, nullptr, /*no_alloc =*/ true};
     std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx(ggml_init(params), ggml_free);
     if (!ctx) return false;
@@ -22,15 +27,10 @@ bool buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buf
     return supported;
 }
 
-}  // namespace
 
 int32_t weights_repack(base_model & model, ggml_backend_t backend) {
     ggml_backend_dev_t dev = ggml_backend_get_device(backend);
-    if (dev == nullptr) return 0;
-    auto get_extra_bufts = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts");
-    if (get_extra_bufts == nullptr) return 0;
-    std::vector<ggml_backend_buffer_type_t> bufts;
-    for (ggml_backend_buffer_type_t * p = get_extra_bufts(dev); p != nullptr && *p != nullptr; p++) bufts.push_back(*p);
+    const std::vector<ggml_backend_buffer_type_t> bufts = weights_extra_bufts(dev);
     if (bufts.empty()) return 0;
 
     std::vector<ggml_tensor *> weights;
@@ -44,7 +44,7 @@ int32_t weights_repack(base_model & model, ggml_backend_t backend) {
     for (ggml_tensor * w : weights) {
         if (w->type == GGML_TYPE_F32 || model.repacked.count(w)) continue;
         for (size_t i = 0; i < bufts.size(); i++) {
-            if (buft_supports_matmul(dev, bufts[i], w)) {
+            if (weights_buft_supports_matmul(dev, bufts[i], w)) {
                 chosen.emplace_back(w, i);
                 model.repacked[w] = nullptr;
                 break;

@@ -6,9 +6,16 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "ggml-backend.h"
 #include "model_load.h"
+
+// The CPU device's extra buffer types (CPU_REPACK, AMX, ...), in the backend's order of preference.
+std::vector<ggml_backend_buffer_type_t> weights_extra_bufts(ggml_backend_dev_t dev);
+
+// llama.cpp's test (weight_buft_supported): would the device multiply with w in buft (batch of 512)?
+bool weights_buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor * w);
 
 // Copies every matrix the backend's extra buffer types accept into them (model.repacked), then
 // drops the now unused mapped pages. Returns the number of repacked matrices.

@@ -144,6 +144,11 @@ export interface TrainResult {
   splits: number;
   /** The ops of the training graphs (ggml's names, e.g. MUL_MAT, SOFT_MAX, SWIGLU), sorted: what a device must run. */
   graphOps: string[];
+  /**
+   * Matrices the training forward pass multiplied by a Q8_0 copy, on the CPU: those whose type
+   * (Q6_K, Q5_K, Q3_K, Q2_K) has a slower GEMM than Q8_0 (native/src/forward_copies.h). 0 on a GPU.
+   */
+  forwardCopies: number;
   seconds: number;
   outPath: string;
 }
@@ -311,7 +316,7 @@ export class LoraTrainer {
         await this.moveToCpu(typed.message);
         result = await this.trainOn(this.liveHandle(), params, signal, progress);
       }
-      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, graphOps: result.graphOps, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
+      return { losses: Array.from(result.losses), steps: result.steps, splits: result.splits, graphOps: result.graphOps, forwardCopies: result.forwardCopies, seconds: (performance.now() - started) / 1000, outPath: params.outPath };
     });
   }
 

@@ -91,12 +91,13 @@ export interface NativeTrainerBinding {
   /**
    * splits: the most backend splits of one sequence's graph (1: it all ran on one device);
    * graphOps: the ops of the training graphs (ggml_op_desc names: GLU and unary ops by their own name), sorted.
+   * forwardCopies: the matrices the forward pass multiplied by a Q8_0 copy (CPU; native/src/forward_copies.h).
    */
   /** CPU threads of the graphs computed from now on, a running training's included. */
   trainerSetThreads(handle: NativeTrainerHandle, threads: number): void;
   /** A running training waits while paused: on the CPU after the node it is computing, on a GPU before its next sequence (trainerCancel still ends it). */
   trainerSetPaused(handle: NativeTrainerHandle, paused: boolean): void;
-  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[] }>;
+  trainerTrain(handle: NativeTrainerHandle, params: NativeTrainParams, onProgress?: (p: NativeProgress) => void): Promise<{ losses: Float64Array; steps: number; splits: number; graphOps: string[]; forwardCopies: number }>;
   /** Sets the cancel flag that the running training checks before each sequence. */
   trainerCancel(handle: NativeTrainerHandle): void;
   trainerLogits(handle: NativeTrainerHandle, tokens: Int32Array, adapters: NativeAdapter[]): Promise<Float32Array>;
