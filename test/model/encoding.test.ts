@@ -77,6 +77,12 @@ describe('parametric encoding', () => {
     const passage = engine.documents.passagesByIds([passageIds[0]!])[0]!;
     const sequences = buildTrainingSequences(runtime, passage.text, AUGMENTATION);
     expect(sequences.map((s) => s.kind)).toEqual(['passage', 'rewrite', 'passage', 'rewrite', 'closed-book']);
+    // No loss on the prompt's fixed head: what comes before the first target is the same in the
+    // four sequences with a context, then every token is a target.
+    const heads = sequences.map((s) => s.tokens.slice(0, s.lossMask.indexOf(1)));
+    expect(heads.every((h) => h.length > 1)).toBe(true);
+    expect(new Set(heads.slice(0, 4).map((h) => h.join())).size).toBe(1);
+    for (const s of sequences) expect(s.lossMask.slice(s.lossMask.indexOf(1)).every((m) => m === 1)).toBe(true);
     // A set of steps: P with the passage, R with the rewrite (the passage without one), C closed-book.
     const steps = buildTrainingSequences(runtime, passage.text, AUGMENTATION, 'P1,C1,R2,C2,C3');
     expect(steps.map((s) => s.kind)).toEqual(['passage', 'closed-book', 'rewrite', 'closed-book', 'closed-book']);
@@ -184,6 +190,7 @@ describe('parametric encoding', () => {
     expect(result.warnings.some((w) => w.includes('QA pairs after 2 attempts'))).toBe(true);
     const sequences = buildTrainingSequences(runtime, 'Orla Venkatesh was born in Marrowgate.', { rewrite: null, qa: [], warnings: [] });
     expect(sequences.map((s) => s.kind)).toEqual(['passage']);
+    expect(sequences[0]!.lossMask.every((m) => m === 1)).toBe(true);  // no template, no head
   });
 
   it('deleting a document deletes its adapters', async () => {

@@ -1,8 +1,15 @@
 // Training sequences of parametric encoding (DESIGN §1, step 2), as in the paper and the PyTorch
 // reference: for each of the first two QA pairs, one sequence with the passage as context and
 // one with the rewrite, plus one sequence for the third pair without context; each is a chat
-// example "question prompt → The answer is a." rendered with the model's template, loss on all
-// tokens. Other sets (TrainingSet) choose other steps.
+// example "question prompt → The answer is a." rendered with the model's template. Other sets
+// (TrainingSet) choose other steps.
+//
+// The loss covers every token from the first one after the prompt's fixed head (the chat
+// template and instruction, the same for every passage: LlmRuntime.promptHeadLength) on; the
+// paper's covers the head too. The head still passes through the adapter, only its tokens are
+// no targets: predicting them teaches nothing about the passage, and each target costs a row
+// of the output projection, the largest matrix of a small model, forwards and backwards
+// (speed: bench/trainer.md; quality on the world dev split: docs/results.md, 2026-12-04).
 import type { Token } from 'node-llama-cpp';
 import type { LlmRuntime } from '../llm/llmRuntime.js';
 import { renderAnswer, renderQuestion } from '../llm/promptProfile.js';
@@ -54,7 +61,8 @@ export function buildTrainingSequences(runtime: LlmRuntime, passage: string, aug
       { role: 'user', content: renderQuestion(runtime.profile, question, context === null ? [] : [context]) },
       { role: 'assistant', content: renderAnswer(runtime.profile, answer) },
     ]);
-    sequences.push({ tokens, lossMask: tokens.map(() => 1), kind });
+    const head = runtime.promptHeadLength(tokens);
+    sequences.push({ tokens, lossMask: tokens.map((_, i) => (i >= head ? 1 : 0)), kind });
   };
   const rewrite = trainingSetUsesRewrite(set) ? augmentation.rewrite : null;
   if (set === 'paper') {
