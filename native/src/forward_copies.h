@@ -24,7 +24,7 @@
 
 struct forward_copies {
     std::unordered_map<const ggml_tensor *, ggml_tensor *> by_weight;  // W -> its Q8_0 copy
-    // Ownership: ctxs hold the headers, bufs the data (one per buffer type used).
+    // Ownership: ctxs hold the headers, bufs the data (one of each per copy).
     std::vector<ggml_context *>         ctxs;
     std::vector<ggml_backend_buffer_t>  bufs;
 };

@@ -21,7 +21,6 @@ struct graph_builder {
     ggml_context *                   ctx;
     const base_model &               model;
     const std::vector<adapter_ref> & adapters;
-    bool                             train_form;
     const forward_params &           params;
     train_rewrites *                 rewrites;
 
@@ -47,7 +46,7 @@ struct graph_builder {
             const lora_weight * lw = ref.adapter->weight_find(il, w);
             if (lw == nullptr) continue;
             const float scale = lora_weight_scale(*lw, ref.adapter->alpha, ref.scale);
-            ggml_tensor * ab = train_form ? lora_ab_train(*lw, cur) : ggml_mul_mat(ctx, lw->b, ggml_mul_mat(ctx, lw->a, cur));
+            ggml_tensor * ab = params.lora_train_form ? lora_ab_train(*lw, cur) : ggml_mul_mat(ctx, lw->b, ggml_mul_mat(ctx, lw->a, cur));
             ab = ggml_scale(ctx, ab, scale);
             res = ggml_add(ctx, res, ab);
         }
@@ -120,7 +119,7 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
     const int64_t n_tokens = params.n_tokens;
     const int64_t n_kv = params.kv_cache_layout ? GGML_PAD(n_tokens, KV_CACHE_PAD) : n_tokens;
     const int64_t n_head = hp.n_head, n_head_kv = hp.n_head_kv, n_embd_head = hp.n_embd_head;
-    graph_builder gb = {ctx, model, adapters, params.lora_train_form, params, rewrites};
+    graph_builder gb = {ctx, model, adapters, params, rewrites};
 
     inputs.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
     ggml_set_input(inputs.tokens);

@@ -27,7 +27,6 @@ bool weights_buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_ty
     return supported;
 }
 
-
 int32_t weights_repack(base_model & model, ggml_backend_t backend) {
     ggml_backend_dev_t dev = ggml_backend_get_device(backend);
     const std::vector<ggml_backend_buffer_type_t> bufts = weights_extra_bufts(dev);
