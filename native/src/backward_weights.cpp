@@ -85,11 +85,7 @@ void transpose_slabs(const ggml_tensor * w, ggml_tensor * wt, int64_t s0, int64_
 
 transposed_weights * transposed_weights_build(const base_model & model, ggml_type type, ggml_backend_t backend, int32_t n_threads) {
     std::unique_ptr<transposed_weights, void (*)(transposed_weights *)> tw(new transposed_weights(), transposed_weights_free);
-    std::vector<const ggml_tensor *> weights;
-    for (const layer_weights & l : model.layers) {
-        for (const ggml_tensor * w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) weights.push_back(w);
-    }
-    weights.push_back(model.output);
+    std::vector<ggml_tensor *> weights = base_model_matrices(model);
     weights.erase(std::remove_if(weights.begin(), weights.end(), [](const ggml_tensor * w) { return w->type == GGML_TYPE_F32; }), weights.end());
     if (weights.empty()) return tw.release();
 

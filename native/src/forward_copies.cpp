@@ -38,11 +38,7 @@ bool forward_copy_wanted(ggml_type type) {
 
 forward_copies * forward_copies_build(const base_model & model, ggml_backend_t cpu, int32_t n_threads) {
     std::unique_ptr<forward_copies, void (*)(forward_copies *)> copies(new forward_copies(), forward_copies_free);
-    std::vector<const ggml_tensor *> weights;
-    for (const layer_weights & l : model.layers) {
-        for (const ggml_tensor * w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) weights.push_back(w);
-    }
-    weights.push_back(model.output);
+    std::vector<ggml_tensor *> weights = base_model_matrices(model);
     weights.erase(std::remove_if(weights.begin(), weights.end(), [](const ggml_tensor * w) { return !forward_copy_wanted(w->type) || w->ne[0] % 32 != 0; }), weights.end());
     if (weights.empty()) return copies.release();
 

@@ -449,6 +449,15 @@ void base_model_release_pages(const base_model & model, const ggml_tensor * t) {
 #endif
 }
 
+std::vector<ggml_tensor *> base_model_matrices(const base_model & model) {
+    std::vector<ggml_tensor *> matrices;
+    for (const layer_weights & l : model.layers) {
+        for (ggml_tensor * w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) matrices.push_back(w);
+    }
+    matrices.push_back(model.output);
+    return matrices;
+}
+
 void base_model_free(base_model * model) {
     if (model == nullptr) return;
     for (ggml_backend_buffer_t b : model->repack_bufs) ggml_backend_buffer_free(b);

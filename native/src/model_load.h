@@ -120,6 +120,10 @@ void base_model_move(base_model & model, ggml_backend_buffer_type_t buft);
 // cache and fault back in on the next read). No-op when the model is not memory-mapped.
 void base_model_release_pages(const base_model & model, const ggml_tensor * t);
 
+// Every matrix a forward pass multiplies by: each layer's attention and FFN matrices, in layer
+// order, then the output projection (token_embd when the output is tied).
+std::vector<ggml_tensor *> base_model_matrices(const base_model & model);
+
 // Returns the frozen weight of layer il that a LoRA target names ("ffn_up", "attn_q", ...),
 // or null for an unknown target.
 ggml_tensor * base_model_target_weight(const base_model & model, uint32_t il, const std::string & target);

@@ -32,11 +32,7 @@ int32_t weights_repack(base_model & model, ggml_backend_t backend) {
     const std::vector<ggml_backend_buffer_type_t> bufts = weights_extra_bufts(dev);
     if (bufts.empty()) return 0;
 
-    std::vector<ggml_tensor *> weights;
-    for (const layer_weights & l : model.layers) {
-        for (ggml_tensor * w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) weights.push_back(w);
-    }
-    weights.push_back(model.output);
+    const std::vector<ggml_tensor *> weights = base_model_matrices(model);
 
     // Decide the buffer type of each matrix, then allocate one buffer per type.
     std::vector<std::pair<ggml_tensor *, size_t>> chosen;  // weight, index into bufts
