@@ -32,6 +32,7 @@
         "src/file_utf8.cpp",
         "src/forward_copies.cpp",
         "src/forward_graph.cpp",
+        "src/graph_edit.cpp",
         "src/lora.cpp",
         "src/model_load.cpp",
         "src/model_quantize.cpp",

@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "graph_edit.h"
+
 namespace {
 
 // The most tensors one rewrite below creates: 15 (a repeat_back over all four dimensions;
@@ -24,17 +26,6 @@ bool rewritten(const ggml_tensor * node) {
         default:
             return false;
     }
-}
-
-// Makes `node` compute `value`, a tensor of its shape built from its inputs with portable ops:
-// node takes value's op, parameters and sources, and keeps its identity (name, flags, and every
-// tensor that reads it). value must not be a view: node owns its memory.
-bool node_become(ggml_tensor * node, const ggml_tensor * value) {
-    if (value->view_src != nullptr || value->type != node->type || !ggml_are_same_shape(node, value) || !ggml_is_contiguous(node)) return false;
-    node->op = value->op;
-    memcpy(node->op_params, value->op_params, sizeof(node->op_params));
-    for (int i = 0; i < GGML_MAX_SRC; i++) node->src[i] = value->src[i];
-    return true;
 }
 
 // tᵀ, contiguous; reuses the tensor under a transpose view instead of copying it back.
@@ -162,7 +153,6 @@ size_t graph_portable_extra(ggml_cgraph * graph) {
 }
 
 ggml_cgraph * graph_portable(ggml_context * ctx, ggml_cgraph * graph, size_t size) {
-    ggml_cgraph * out = ggml_new_graph_custom(ctx, size, false);
     rewriter rw = {ctx, {}};
     for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
         ggml_tensor * node = ggml_graph_node(graph, i);
@@ -172,8 +162,5 @@ ggml_cgraph * graph_portable(ggml_context * ctx, ggml_cgraph * graph, size_t siz
         ggml_tensor * value = rw.portable(node);
         if (value != nullptr) node_become(node, value);
     }
-    // Expanding node by node in the old order keeps it, and puts each new node just before the
-    // first node that reads it.
-    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) ggml_build_forward_expand(out, ggml_graph_node(graph, i));
-    return out;
+    return graph_expand_in_order(ctx, graph, size);
 }

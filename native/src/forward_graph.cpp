@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "backward_weights.h"
 #include "ggml-backend.h"
+#include "graph_edit.h"
+#include "trainer_error.h"
 
 namespace {
 
@@ -46,8 +47,8 @@ struct graph_builder {
             const lora_weight * lw = ref.adapter->weight_find(il, w);
             if (lw == nullptr) continue;
             const float scale = lora_weight_scale(*lw, ref.adapter->alpha, ref.scale);
-            ggml_tensor * ab = params.lora_train_form ? lora_ab_train(*lw, cur) : ggml_mul_mat(ctx, lw->b, ggml_mul_mat(ctx, lw->a, cur));
-            ab = ggml_scale(ctx, ab, scale);
+            ggml_tensor * ab = params.lora_train_form ? lora_ab_train(*lw, cur, scale)
+                                                      : ggml_scale(ctx, ggml_mul_mat(ctx, lw->b, ggml_mul_mat(ctx, lw->a, cur)), scale);
             res = ggml_add(ctx, res, ab);
         }
         return res;
@@ -59,11 +60,14 @@ struct graph_builder {
     // products. So autodiff differentiates the natural form, and then (train_rewrites_apply) its
     // value comes from out_prod(B^T, (A x)^T), which streams over `out`, and the backward
     // product with B from mul_mat(B^T, dy), which contracts over `out`: B^T [out, r] and
-    // (A x)^T [T, r] are small copies. B's own gradient is the one rank-long product left.
-    ggml_tensor * lora_ab_train(const lora_weight & lw, ggml_tensor * cur) const {
-        ggml_tensor * ax = ggml_mul_mat(ctx, lw.a, cur);  // [r, T]
-        ggml_tensor * bax = ggml_mul_mat(ctx, lw.b, ax);  // [out, T]
+    // (A x)^T [T, r] are small copies. B's own gradient is rewritten too (rank_factors). The
+    // scale multiplies A x [r, T] rather than the product [out, T]: the same value (exactly for
+    // a power-of-two alpha / r) without two passes (forward, backward) over out x T numbers.
+    ggml_tensor * lora_ab_train(const lora_weight & lw, ggml_tensor * cur, float scale) const {
+        ggml_tensor * ax = ggml_scale(ctx, ggml_mul_mat(ctx, lw.a, cur), scale);  // [r, T]
+        ggml_tensor * bax = ggml_mul_mat(ctx, lw.b, ax);                         // [out, T]
         if (rewrites == nullptr || cur->ne[2] != 1) return bax;
+        rewrites->rank_factors.insert(ax);
         ggml_tensor * b_t = ggml_cont(ctx, ggml_transpose(ctx, lw.b));
         ggml_tensor * ax_t = ggml_cont(ctx, ggml_transpose(ctx, ax));
         rewrites->operands.push_back(b_t);
@@ -218,14 +222,26 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
     return ggml_mul_mat(ctx, gb.matmul_weight(model.output), cur);
 }
 
-void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites) {
+size_t train_rewrites_extra(const train_rewrites & rewrites) {
+    // Per factor: the out_prod, its transpose view and the cont whose op the node takes.
+    return 3 * rewrites.rank_factors.size();
+}
+
+ggml_cgraph * train_rewrites_apply(ggml_context * ctx, ggml_cgraph * graph, const train_rewrites & rewrites) {
     for (const exact_value & ev : rewrites.values) {
-        ggml_tensor * node = ev.node;
-        node->op = ev.exact->op;
-        memcpy(node->op_params, ev.exact->op_params, sizeof(node->op_params));
-        for (int i = 0; i < GGML_MAX_SRC; i++) node->src[i] = ev.exact->src[i];
+        if (!node_become(ev.node, ev.exact)) throw trainer_error(TRAINER_ERR_INTERNAL, "A training graph node differs from its exact op in shape.");
     }
     graph_backward_patch(graph, rewrites.transposed);
+    if (rewrites.rank_factors.empty()) return graph;
+    // B's gradient out_prod(s A x [r, T], dy [out, T]) becomes out_prod(dy, s A x)^T: the node
+    // keeps its identity (the gradient accumulator adds it), the product is a new node.
+    for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
+        ggml_tensor * node = ggml_graph_node(graph, i);
+        if (node->op != GGML_OP_OUT_PROD || rewrites.rank_factors.count(node->src[0]) == 0) continue;
+        ggml_tensor * product = ggml_out_prod(ctx, node->src[1], node->src[0]);
+        if (!node_become(node, ggml_cont(ctx, ggml_transpose(ctx, product)))) throw trainer_error(TRAINER_ERR_INTERNAL, "A LoRA B gradient has an unexpected shape.");
+    }
+    return graph_expand_in_order(ctx, graph, (size_t) ggml_graph_size(graph) + train_rewrites_extra(rewrites));
 }
 
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens) {

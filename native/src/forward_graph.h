@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ggml.h"
@@ -48,6 +49,11 @@ struct train_rewrites {
     // Matrix -> its contiguous transpose, both nodes of the graph: each backward
     // out_prod(M, dy^T) becomes mul_mat(M^T, dy) (graph_backward_patch).
     std::unordered_map<const ggml_tensor *, ggml_tensor *> transposed;
+    // The LoRA factors s (A x) [r, T]. Autodiff gives B's gradient as out_prod(s A x, dy)
+    // [r, out], which the CPU builds from r-long row updates, one call per output and token (as
+    // slow as the rest of that LoRA's backward together); train_rewrites_apply computes it as
+    // out_prod(dy, s A x)^T, whose row updates are out long.
+    std::unordered_set<const ggml_tensor *> rank_factors;
 };
 
 struct forward_params {
@@ -79,9 +85,14 @@ ggml_tensor * forward_graph_build(ggml_context * ctx, const base_model & model, 
                                   const forward_params & params, forward_inputs & inputs,
                                   train_rewrites * rewrites = nullptr);
 
-// Rewrites each node into its exact op (see exact_value), then the backward out_prods of the
-// transposed matrices into mul_mats. Call after ggml_build_backward_expand.
-void train_rewrites_apply(ggml_cgraph * graph, const train_rewrites & rewrites);
+// Tensors (and nodes) train_rewrites_apply adds to a graph at most: the context it is given
+// needs room for that many tensor headers and a graph of ggml_graph_size(graph) + that many nodes.
+size_t train_rewrites_extra(const train_rewrites & rewrites);
+
+// Rewrites each node into its exact op (see exact_value), the backward out_prods of the
+// transposed matrices into mul_mats, and B's gradients (rank_factors); returns the graph in
+// ctx that holds the new nodes in order before their users. Call after ggml_build_backward_expand.
+ggml_cgraph * train_rewrites_apply(ggml_context * ctx, ggml_cgraph * graph, const train_rewrites & rewrites);
 
 // Writes the token ids, positions and masks into the allocated input tensors.
 void forward_inputs_set(const forward_inputs & inputs, const int32_t * tokens, int32_t n_tokens);

@@ -207,7 +207,13 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
         }
     }
     ggml_build_backward_expand(ctx.get(), gf, grad_accs.data());
-    train_rewrites_apply(gf, rewrites);
+    ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
+    ggml_set_input(loss_grad);
+    // The rewrites' new tensors, and the graph that orders them, live in a second context.
+    const size_t rewrites_extra = train_rewrites_extra(rewrites);
+    graph_size += rewrites_extra;
+    ctx_ptr rewrites_ctx = compute_ctx_new(rewrites_extra, graph_size, false);
+    gf = train_rewrites_apply(rewrites_ctx.get(), gf, rewrites);
     if (!exact_backward && tr.backward != nullptr) graph_backward_patch(gf, tr.backward->by_weight);
     // A repacked weight or forward copy left under an out_prod would be read in the wrong
     // layout: refuse.
@@ -231,8 +237,6 @@ float sequence_backward(trainer & tr, lora_adapter & adapter, const token_sequen
                 (long long) n->src[1]->ne[0], (long long) n->src[1]->ne[1], (long long) n->src[1]->ne[2], n->src[1]->nb[0], n->src[1]->nb[1]);
         }
     }
-    ggml_tensor * loss_grad = ggml_graph_get_grad_acc(gf, loss);
-    ggml_set_input(loss_grad);
     // The portable graph's new tensors, and the graph that orders them, live in a second context.
     ctx_ptr portable_ctx(nullptr, ggml_free);
     if (portable) {
