@@ -43,6 +43,7 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(llama_src)/ggml/include",
+        "<(llama_src)/ggml/src",
         "<(llama_src)/include",
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "ggml-backend-impl.h"
 #include "trainer_error.h"
 
 ggml_backend_t backend_cpu_init(const std::string & bins_dir, int32_t n_threads) {
@@ -38,4 +39,39 @@ void backend_cpu_set_abort_callback(ggml_backend_t backend, ggml_abort_callback 
     ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend));
     auto set_abort = (ggml_backend_set_abort_callback_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback");
     if (set_abort != nullptr) set_abort(backend, callback, data);
+}
+
+namespace {
+
+// A cache line, also the width of an AVX-512 register.
+constexpr size_t COMPUTE_TENSOR_ALIGNMENT = 64;
+
+const char * compute_buffer_type_name(ggml_backend_buffer_type_t) { return "CPU_Compute"; }
+
+// The buffers themselves are CPU buffers (64-byte aligned bases from ggml_aligned_malloc), so
+// everything that looks at a buffer's type sees the CPU's.
+ggml_backend_buffer_t compute_buffer_alloc(ggml_backend_buffer_type_t, size_t size) {
+    return ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), size);
+}
+
+size_t compute_buffer_alignment(ggml_backend_buffer_type_t) { return COMPUTE_TENSOR_ALIGNMENT; }
+
+bool compute_buffer_is_host(ggml_backend_buffer_type_t) { return true; }
+
+}  // namespace
+
+ggml_backend_buffer_type_t backend_cpu_compute_buffer_type() {
+    static ggml_backend_buffer_type buft = {
+        /* .iface   = */ {
+            /* .get_name       = */ compute_buffer_type_name,
+            /* .alloc_buffer   = */ compute_buffer_alloc,
+            /* .get_alignment  = */ compute_buffer_alignment,
+            /* .get_max_size   = */ nullptr,
+            /* .get_alloc_size = */ nullptr,
+            /* .is_host        = */ compute_buffer_is_host,
+        },
+        /* .device  = */ nullptr,
+        /* .context = */ nullptr,
+    };
+    return &buft;
 }

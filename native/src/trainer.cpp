@@ -49,10 +49,15 @@ void graph_allocate(trainer & tr, ggml_cgraph * graph, size_t graph_size) {
     if (tr.sched == nullptr || graph_size > tr.sched_graph_size) {
         if (tr.sched != nullptr) ggml_backend_sched_free(tr.sched);
         std::vector<ggml_backend_t> backends;
-        if (tr.gpu != nullptr) backends.push_back(tr.gpu);
+        std::vector<ggml_backend_buffer_type_t> bufts;
+        if (tr.gpu != nullptr) {
+            backends.push_back(tr.gpu);
+            bufts.push_back(ggml_backend_get_default_buffer_type(tr.gpu));
+        }
         backends.push_back(tr.cpu);
+        bufts.push_back(backend_cpu_compute_buffer_type());
         // op_offload off: nothing the CPU holds is worth copying to the device per step.
-        tr.sched = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), graph_size, false, false);
+        tr.sched = ggml_backend_sched_new(backends.data(), bufts.data(), (int) backends.size(), graph_size, false, false);
         if (tr.sched == nullptr) throw trainer_error(TRAINER_ERR_OUT_OF_MEMORY, "Not enough memory for the graph scheduler.");
         tr.sched_graph_size = graph_size;
     }
