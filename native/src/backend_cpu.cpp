@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+// ggml's internal header, for the buffer type struct (backend_cpu_compute_buffer_type): it comes
+// from the llama.cpp release whose prebuilt libraries the addon links, so the layouts agree.
 #include "ggml-backend-impl.h"
 #include "trainer_error.h"
 

@@ -24,7 +24,7 @@ void backend_cpu_set_abort_callback(ggml_backend_t backend, ggml_abort_callback 
 // The buffer type of a CPU backend's compute buffers (a graph's activations and gradients): the
 // CPU buffer type, with tensors placed on 64-byte boundaries instead of ggml's 32. A tensor
 // that starts mid cache line makes every 64-byte access of the kernels that read and write their
-// output per block of K (the AMX Q8_0 matmul, out_prod) touch two lines: on an AMX CPU whole
-// training steps ran 1.25x slower for sequence lengths whose tensor sizes put half the tensors
-// there.
+// output per block of K (the AMX Q8_0 matmul, out_prod) touch two lines, and the sequence
+// lengths whose tensor sizes put half the tensors there trained markedly slower
+// (bench/trainer.md, 2026-12-04 session eleven).
 ggml_backend_buffer_type_t backend_cpu_compute_buffer_type();
