@@ -84,3 +84,13 @@ export function benchDocsPath(choice: string): string {
 
 /** Mean of a list (0 for none). */
 export const mean = (values: number[]): number => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
+
+/** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
+export function randomSequences(count: number, length: number, nVocab: number, seed: number, head: number): { tokens: number[]; lossMask?: number[] }[] {
+  let s = seed >>> 0;
+  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
+  // With a head, the first `head` tokens are no targets, as the prompt's fixed head in the
+  // encoder's sequences (trainingSequences.ts).
+  const lossMask = head > 0 ? Array.from({ length }, (_, i) => (i >= head ? 1 : 0)) : undefined;
+  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)), lossMask }));
+}

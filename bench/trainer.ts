@@ -21,17 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { getLlama } from 'node-llama-cpp';
 import { firstAdaptedLayer } from '../electron/core/encoding/passageEncoder.js';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
-import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
-
-/** Deterministic pseudo-random token ids (weights are random, so text would add nothing). */
-function sequences(count: number, length: number, nVocab: number, seed: number, head: number): { tokens: number[]; lossMask?: number[] }[] {
-  let s = seed >>> 0;
-  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
-  // With a head, the first `head` tokens are no targets, as the prompt's fixed head in the
-  // encoder's sequences (trainingSequences.ts).
-  const lossMask = head > 0 ? Array.from({ length }, (_, i) => (i >= head ? 1 : 0)) : undefined;
-  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % Math.min(nVocab, 128000)), lossMask }));
-}
+import { arg, benchModelPath, numberArg, randomSequences, repoRoot } from './benchModel.js';
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
@@ -59,7 +49,7 @@ async function benchDevice(modelChoice: string, modelPath: string, deviceRequest
   const loadSeconds = (performance.now() - started) / 1000;
   const epochs = numberArg('epochs', 1);
   const head = numberArg('head', 0);
-  const seqs = sequences(count, tokens, trainer.info.nVocab, 1, head);
+  const seqs = randomSequences(count, tokens, trainer.info.nVocab, 1, head);
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const loraLayers = numberArg('lora-layers', 1);

@@ -10,15 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoraTrainer } from '../electron/core/trainer/LoraTrainer.js';
-import { arg, benchModelPath, numberArg, repoRoot } from './benchModel.js';
-
-/** Deterministic pseudo-random token ids, as bench/trainer.ts makes them. */
-function randomSequences(count: number, length: number, head: number, seed: number): { tokens: number[]; lossMask?: number[] }[] {
-  let s = seed >>> 0;
-  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s; };
-  const lossMask = head > 0 ? Array.from({ length }, (_, i) => (i >= head ? 1 : 0)) : undefined;
-  return Array.from({ length: count }, () => ({ tokens: Array.from({ length }, () => next() % 128000), lossMask }));
-}
+import { arg, benchModelPath, mean, numberArg, randomSequences, repoRoot } from './benchModel.js';
 
 async function main(): Promise<void> {
   const modelChoice = arg('model', '1b');
@@ -31,11 +23,12 @@ async function main(): Promise<void> {
   if (lengths.some((n) => !Number.isInteger(n) || n <= head + 1)) throw new Error(`--lengths wants integers above --head + 1, got ${arg('lengths', '')}`);
 
   const trainer = await LoraTrainer.create(modelPath, { threads, device: 'cpu' });
+  const nVocab = trainer.info.nVocab;
   const outDir = join(repoRoot, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const train = async (length: number, seed: number) => {
     const result = await trainer.train({
-      sequences: randomSequences(count, length, head, seed), rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1, seed,
+      sequences: randomSequences(count, length, nVocab, seed, head), rank: 2, alpha: 32, lr: 3e-4, epochs: 1, batchSize: 1, seed,
       outPath: join(outDir, 'passage-lengths.gguf'),
     });
     return result.seconds;
@@ -46,8 +39,7 @@ async function main(): Promise<void> {
   for (const length of lengths) {
     const seconds: number[] = [];
     for (let r = 0; r < runs; r++) seconds.push(await train(length, r + 1));
-    const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
-    rows.push({ tokens: length, seconds, msPerToken: (1000 * mean) / (count * length) });
+    rows.push({ tokens: length, seconds, msPerToken: (1000 * mean(seconds)) / (count * length) });
   }
   trainer.dispose();
   const result = { model: modelChoice, threads, sequences: count, headWithoutLoss: head, epochs: 1, rows };
